@@ -1,0 +1,259 @@
+"""MCU cost model (MPIC and other cores described by a MACs-per-cycle table).
+
+Following Risso et al. 2022: a layer whose output channels carry different weight bit-widths
+runs as one kernel call per bit-width, so its cycles are the sum over channels of
+``MACs per channel / MACs-per-cycle(activation bits, that channel's weight bits)``. A pruned
+(0-bit) channel costs no cycles and no memory, and shrinks the input channels of the conv /
+linear layer that reads it. Energy is average power x latency. Memory counts packed weights
+(a 4-bit weight takes half a byte) plus a 32-bit bias and a 32-bit requantisation scale per
+kept output channel (integer-only inference, Jacob et al. CVPR 2018), and the activation
+tensors alive at each step, each stored at the widest activation bit-width of its readers.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from codesign.core.errors import ConfigError
+from codesign.core.types import Cost, LayerSpec, OpKind, Precision
+from codesign.cost.tables import CostTables
+from codesign.hw.model import McuHardware
+from codesign.workload.graph import LayerGraph
+
+CHANNEL_PARAM_BITS = 64  # int32 bias + int32 requantisation multiplier per kept channel
+OUTPUT_BITS = 32  # a tensor no quantized layer reads (the logits) stays at accumulator width
+
+# Kinds without weights that the model prices per element operation; RESHAPE, PAD and CONCAT
+# are views / address arithmetic on an MCU kernel library and cost no cycles. Anything else
+# is refused, never priced at zero silently.
+_ELEMENTWISE = {OpKind.MAXPOOL, OpKind.AVGPOOL, OpKind.ADD, OpKind.MUL}
+_FREE = {OpKind.INPUT, OpKind.RESHAPE, OpKind.PAD, OpKind.CONCAT}
+
+
+@dataclass(frozen=True)
+class NetworkCost:
+    """Exact cost of one network configuration: per-layer `Cost` and network totals.
+
+    `peak_bytes` = `weight_bytes` + `peak_act_bytes` is checked against L2 (`fits`).
+    """
+
+    layers: dict[str, Cost]
+    cycles: float
+    latency_s: float
+    energy_j: float
+    weight_bytes: float
+    peak_act_bytes: float
+    memory_limit_bytes: float
+
+    @property
+    def peak_bytes(self) -> float:
+        """Weights plus peak live activations, in bytes."""
+        return self.weight_bytes + self.peak_act_bytes
+
+    @property
+    def fits(self) -> bool:
+        """True when the peak memory fits in L2."""
+        return self.peak_bytes <= self.memory_limit_bytes
+
+
+def _check_priceable(graph: LayerGraph) -> None:
+    for spec in graph.layers:
+        if not (spec.kind.has_weights or spec.kind in _ELEMENTWISE or spec.kind in _FREE):
+            raise ConfigError(f"layer '{spec.name}' ({spec.kind.value}): the MCU cost model cannot price it")
+
+
+def _tensor_readers(graph: LayerGraph, tensors: list[str], qindex: dict[str, int]) -> list[tuple[int, ...]]:
+    """For each tensor, the quantizable layers that read it, through pass-through layers."""
+    out = []
+    for t in tensors:
+        readers: set[int] = set()
+        stack = list(graph.graph.successors(t))
+        seen = set()
+        while stack:
+            r = stack.pop()
+            if r in seen:
+                continue
+            seen.add(r)
+            if r in qindex:
+                readers.add(qindex[r])
+            elif graph[r].kind in (OpKind.RESHAPE, OpKind.PAD, OpKind.MAXPOOL, OpKind.AVGPOOL):
+                stack.extend(graph.graph.successors(r))  # same storage width passes through
+        out.append(tuple(sorted(readers)))
+    return out
+
+
+def _fixed_cycles(spec: LayerSpec, hw: McuHardware) -> float:
+    if spec.kind in _ELEMENTWISE:
+        return spec.ops / hw.other_ops_per_cycle
+    return 0.0
+
+
+def build_tables(graph: LayerGraph, hw: McuHardware) -> CostTables:
+    """Price every quantizable layer of `graph` at every (activation, weight) bit pair of `hw`.
+
+    Returns `CostTables` whose searchable weight bit-widths exclude 0 (a whole layer cannot be
+    pruned); per-channel pruning is priced by `price_network`.
+    """
+    _check_priceable(graph)
+    q = graph.quantizable
+    qindex = {s.name: i for i, s in enumerate(q)}
+    w_search = tuple(w for w in hw.weight_bits if w > 0)
+    w_cols = [hw.weight_bits.index(w) for w in w_search]
+    cpm = hw.cycles_per_mac()[:, w_cols]  # [A, W]
+    macs = np.array([s.macs for s in q], dtype=np.float64)
+    cycles = macs[:, None, None] * cpm[None, :, :]
+    wpc = np.array([s.weights_per_channel for s in q], dtype=np.float64)
+    k = np.array([s.K for s in q], dtype=np.float64)
+    wbits = np.asarray(w_search, dtype=np.float64)
+    weight_bytes = (k[:, None] * (wpc[:, None] * wbits[None, :] + CHANNEL_PARAM_BITS)) / 8.0
+    fixed = sum(_fixed_cycles(s, hw) for s in graph.layers)
+    tensors, live = graph.liveness()
+    readers = _tensor_readers(graph, tensors, qindex)
+    elems = np.array([graph.tensor_elems(t) for t in tensors], dtype=np.float64)
+    default_bits = np.array(
+        [max(hw.act_bits) if graph[t].kind == OpKind.INPUT else OUTPUT_BITS for t in tensors],
+        dtype=np.float64,
+    )
+    return CostTables(
+        layer_names=tuple(s.name for s in q),
+        act_bits=hw.act_bits,
+        weight_bits=w_search,
+        cycles=cycles,
+        weight_bytes=weight_bytes,
+        fixed_cycles=float(fixed),
+        tensor_names=tuple(tensors),
+        tensor_elems=elems,
+        tensor_readers=tuple(readers),
+        tensor_default_bits=default_bits,
+        live=live,
+        clock_hz=hw.clock_hz,
+        power_w=hw.power_w,
+        memory_limit_bytes=float(hw.l2_bytes),
+    )
+
+
+def validate_assignment(graph: LayerGraph, hw: McuHardware, assignment: Mapping[str, Precision]) -> None:
+    """Raise `ConfigError` unless every quantizable layer has a precision `hw` supports."""
+    names = {s.name for s in graph.quantizable}
+    for extra in set(assignment) - names:
+        raise ConfigError(f"layer '{extra}': not a quantizable layer of {graph.name}")
+    for spec in graph.quantizable:
+        if spec.name not in assignment:
+            raise ConfigError(f"layer '{spec.name}': no precision given")
+        p = assignment[spec.name]
+        if p.act_bits not in hw.act_bits:
+            raise ConfigError(
+                f"layer '{spec.name}': activation bits {p.act_bits} not supported by {hw.name} "
+                f"(supported: {list(hw.act_bits)})"
+            )
+        if len(p.weight_bits) != spec.K:
+            raise ConfigError(
+                f"layer '{spec.name}': {len(p.weight_bits)} weight bit-widths for {spec.K} channels"
+            )
+        bad = sorted({w for w in p.weight_bits if w not in hw.weight_bits})
+        if bad:
+            raise ConfigError(
+                f"layer '{spec.name}': weight bits {bad} not supported by {hw.name} "
+                f"(supported: {list(hw.weight_bits)})"
+            )
+        if all(w == 0 for w in p.weight_bits):
+            raise ConfigError(f"layer '{spec.name}': every channel pruned; the network is cut")
+
+
+def _kept_input_fraction(graph: LayerGraph, name: str, assignment: Mapping[str, Precision]) -> float:
+    """Fraction of input channels of conv / linear `name` that survive pruning upstream.
+
+    Follows the input back through pooling, padding and fused ops to a weighted producer; an
+    add or concat stops the walk (the residual keeps every channel).
+    """
+    spec = graph[name]
+    if spec.kind == OpKind.DWCONV:
+        return 1.0  # its own K channels are what it keeps; handled by its own weight bits
+    preds = graph.producers(name)
+    while len(preds) == 1:
+        p = graph[preds[0]]
+        if p.kind.has_weights:
+            bits = assignment[p.name].weight_bits
+            return sum(1 for b in bits if b > 0) / len(bits)
+        if p.kind in (OpKind.MAXPOOL, OpKind.AVGPOOL, OpKind.PAD, OpKind.RESHAPE):
+            preds = graph.producers(p.name)
+            continue
+        break
+    return 1.0
+
+
+def price_network(graph: LayerGraph, hw: McuHardware, assignment: Mapping[str, Precision]) -> NetworkCost:
+    """Exact cost of one configuration with per-channel weight bits (0 = pruned channel).
+
+    Returns a `NetworkCost` with a `Cost` per layer (cycles, seconds, joules, weight bytes,
+    activation bytes of its input + output, and `l1_tiles`: how many L1-sized pieces its
+    working set needs) and the network totals.
+    """
+    _check_priceable(graph)
+    validate_assignment(graph, hw, assignment)
+    qindex = {s.name: i for i, s in enumerate(graph.quantizable)}
+    tensors, live = graph.liveness()
+    readers = _tensor_readers(graph, tensors, qindex)
+    qnames = list(qindex)
+    tbits = {}
+    for t, rd in zip(tensors, readers):
+        if rd:
+            tbits[t] = max(assignment[qnames[i]].act_bits for i in rd)
+        else:
+            tbits[t] = max(hw.act_bits) if graph[t].kind == OpKind.INPUT else OUTPUT_BITS
+    alias = {}
+    for n in graph.order:
+        if n not in tbits:
+            alias[n] = alias.get(graph.producers(n)[0], graph.producers(n)[0])
+
+    def bits_of(n: str) -> int:
+        return tbits[alias.get(n, n)]
+
+    layers: dict[str, Cost] = {}
+    total_cycles = 0.0
+    weight_total = 0.0
+    for spec in graph.layers:
+        out_bytes = spec.output_elems * bits_of(spec.name) / 8.0
+        in_bytes = sum(spec_in_elems * bits_of(p) / 8.0 for p, spec_in_elems in
+                       ((p, graph[p].output_elems) for p in graph.producers(spec.name)))
+        if spec.kind.has_weights:
+            p = assignment[spec.name]
+            frac = _kept_input_fraction(graph, spec.name, assignment)
+            macs_per_ch = spec.macs / spec.K * frac
+            cycles = 0.0
+            wbytes = 0.0
+            for w in p.weight_bits:
+                if w == 0:
+                    continue
+                cycles += macs_per_ch / hw.throughput(p.act_bits, w)
+                wbytes += (spec.weights_per_channel * frac * w + CHANNEL_PARAM_BITS) / 8.0
+        else:
+            cycles = _fixed_cycles(spec, hw)
+            wbytes = 0.0
+        total_cycles += cycles
+        weight_total += wbytes
+        working = in_bytes + out_bytes + wbytes
+        layers[spec.name] = Cost(
+            cycles=cycles,
+            latency_s=cycles / hw.clock_hz,
+            energy_j=cycles / hw.clock_hz * hw.power_w,
+            weight_bytes=wbytes,
+            act_bytes=in_bytes + out_bytes,
+            extra={"l1_tiles": float(max(1, math.ceil(working / hw.l1_bytes)))},
+        )
+    tbytes = np.array([graph.tensor_elems(t) * tbits[t] / 8.0 for t in tensors])
+    peak_act = float((live.astype(np.float64) @ tbytes).max())
+    latency = total_cycles / hw.clock_hz
+    return NetworkCost(
+        layers=layers,
+        cycles=total_cycles,
+        latency_s=latency,
+        energy_j=latency * hw.power_w,
+        weight_bytes=weight_total,
+        peak_act_bytes=peak_act,
+        memory_limit_bytes=float(hw.l2_bytes),
+    )

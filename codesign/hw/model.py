@@ -1,0 +1,46 @@
+"""Frozen hardware domain objects built from validated YAML."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class McuHardware:
+    """An MCU core (e.g. MPIC) priced by a MACs-per-cycle table over (activation, weight) bits.
+
+    `macs_per_cycle[i][j]` is the throughput at `act_bits[i]` x `weight_bits[j]`; a weight
+    bit-width of 0 (pruned channel) has no entry: it costs no cycles and no memory.
+    """
+
+    name: str
+    clock_hz: float
+    power_w: float
+    l1_bytes: int
+    l2_bytes: int
+    act_bits: tuple[int, ...]
+    weight_bits: tuple[int, ...]
+    macs_per_cycle: tuple[tuple[float, ...], ...]  # [act index][weight index], 0 where w == 0
+    other_ops_per_cycle: float
+    source: str = ""  # the YAML path it was loaded from
+    description: str = ""
+
+    family = "mcu"
+
+    def cycles_per_mac(self) -> np.ndarray:
+        """Array [len(act_bits), len(weight_bits)] of cycles per MAC; 0 where weight bits are 0."""
+        t = np.asarray(self.macs_per_cycle, dtype=np.float64)
+        out = np.zeros_like(t)
+        nz = t > 0
+        out[nz] = 1.0 / t[nz]
+        return out
+
+    def throughput(self, act_bits: int, weight_bits: int) -> float:
+        """MACs per cycle at this precision pair (inf for a pruned, 0-bit, channel)."""
+        if weight_bits == 0:
+            return float("inf")
+        i = self.act_bits.index(act_bits)
+        j = self.weight_bits.index(weight_bits)
+        return self.macs_per_cycle[i][j]

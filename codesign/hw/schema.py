@@ -1,0 +1,74 @@
+"""Validated schema of hardware YAML files (pydantic, unknown keys forbidden)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, model_validator
+
+SCHEMA_VERSION = 1
+MAX_BITS = 16
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class BitsSchema(_Strict):
+    """Bit-widths the hardware supports; weight bits may include 0 (a pruned channel)."""
+
+    activation: list[int] = Field(min_length=1)
+    weight: list[int] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _check(self) -> BitsSchema:
+        for field, values, lo in (("activation", self.activation, 1), ("weight", self.weight, 0)):
+            for v in values:
+                if not lo <= v <= MAX_BITS:
+                    raise ValueError(f"{field}: bit-width {v} is outside {lo}..{MAX_BITS}")
+            if len(set(values)) != len(values):
+                raise ValueError(f"{field}: bit-widths repeat: {values}")
+        if not [w for w in self.weight if w > 0]:
+            raise ValueError("weight: needs at least one non-zero bit-width")
+        return self
+
+
+class McuMemorySchema(_Strict):
+    """On-chip memories of an MCU, in bytes."""
+
+    l1_bytes: PositiveInt
+    l2_bytes: PositiveInt
+
+
+class McuSchema(_Strict):
+    """An MCU / RISC-V core whose throughput depends on the (activation, weight) bit-widths."""
+
+    version: Literal[1]
+    name: str = Field(min_length=1)
+    family: Literal["mcu"]
+    description: str = ""
+    clock_hz: PositiveFloat
+    power_mw: PositiveFloat
+    memory: McuMemorySchema
+    bits: BitsSchema
+    macs_per_cycle: dict[int, dict[int, PositiveFloat]]
+    other_ops_per_cycle: PositiveFloat
+
+    @model_validator(mode="after")
+    def _table_covers_bits(self) -> McuSchema:
+        for a in self.bits.activation:
+            if a not in self.macs_per_cycle:
+                raise ValueError(f"macs_per_cycle: no row for activation bits {a}")
+            row = self.macs_per_cycle[a]
+            for w in self.bits.weight:
+                if w > 0 and w not in row:
+                    raise ValueError(f"macs_per_cycle.{a}: no entry for weight bits {w}")
+        for a, row in self.macs_per_cycle.items():
+            if a not in self.bits.activation:
+                raise ValueError(f"macs_per_cycle.{a}: activation bits {a} not in bits.activation")
+            for w in row:
+                if w not in self.bits.weight or w == 0:
+                    raise ValueError(
+                        f"macs_per_cycle.{a}.{w}: weight bits {w} not a non-zero entry of bits.weight"
+                    )
+        return self

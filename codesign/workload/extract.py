@@ -1,0 +1,349 @@
+"""Turn a torch.nn.Module into a `LayerGraph` with torch.fx tracing and shape propagation.
+
+Every fx node is classified by one table (`_MODULE_RULES`, `_FUNCTION_RULES`, `_METHOD_RULES`):
+a rule either makes a layer node, or *fuses* the node into the layer that produced its input
+(batch-norm, activations, dropout: folded into the preceding conv on deployment), or marks it as
+shape bookkeeping (``x.size()``) that carries no tensor. Anything else is an
+`UnsupportedOperationError` naming the operation and where it sits in the model.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+from collections.abc import Callable
+from typing import Any
+
+import networkx as nx
+import torch
+import torch.nn.functional as F
+from torch import fx, nn
+from torch.fx.passes.shape_prop import ShapeProp
+
+from codesign.core.errors import UnsupportedOperationError, WorkloadError
+from codesign.core.types import LayerSpec, OpKind
+from codesign.workload.graph import LayerGraph
+
+FUSE = "fuse"  # folded into the producer of its first tensor input
+SKIP = "skip"  # carries no tensor (shape queries)
+
+Rule = Callable[["_Ctx", fx.Node, Any], LayerSpec] | str
+
+
+class _Ctx:
+    """What a rule needs: the input and output shapes of the node."""
+
+    def __init__(self, node: fx.Node) -> None:
+        self.node = node
+        self.in_shapes = [tuple(n.meta["tensor_meta"].shape) for n in _tensor_inputs(node)]
+        self.out_shape = tuple(node.meta["tensor_meta"].shape)
+
+    @property
+    def in_shape(self) -> tuple[int, ...]:
+        return self.in_shapes[0] if self.in_shapes else ()
+
+
+def _pair(v: Any) -> tuple[int, int]:
+    return (int(v[0]), int(v[1])) if isinstance(v, (tuple, list)) else (int(v), int(v))
+
+
+def _conv(ctx: _Ctx, node: fx.Node, m: nn.Module) -> LayerSpec:
+    spatial = len(ctx.out_shape) - 2
+    if spatial not in (1, 2):
+        raise UnsupportedOperationError(f"{m.__class__.__name__} with {spatial} spatial dims")
+    n, k = ctx.out_shape[0], ctx.out_shape[1]
+    if spatial == 2:
+        oy, ox = ctx.out_shape[2], ctx.out_shape[3]
+        fy, fx_ = m.kernel_size
+        stride, padding = _pair(m.stride), _pair(m.padding if not isinstance(m.padding, str) else 0)
+    else:
+        oy, ox = 1, ctx.out_shape[2]
+        fy, fx_ = 1, m.kernel_size[0]
+        stride = (1, int(m.stride[0]))
+        padding = (0, int(m.padding[0]) if not isinstance(m.padding, str) else 0)
+    groups = m.groups
+    cin = m.in_channels
+    if groups == 1:
+        kind = OpKind.CONV
+    elif groups == cin:
+        kind = OpKind.DWCONV
+    else:
+        kind = OpKind.GCONV
+    return LayerSpec(
+        name=str(node.target), kind=kind, N=n, K=k, C=cin // groups, OY=oy, OX=ox, FY=fy, FX=fx_,
+        stride=stride, padding=padding, groups=groups, input_shape=ctx.in_shape,
+        output_shape=ctx.out_shape, has_bias=m.bias is not None, source=str(node.target),
+    )
+
+
+def _linear(ctx: _Ctx, node: fx.Node, m: nn.Module) -> LayerSpec:
+    n = math.prod(ctx.in_shape[:-1]) if len(ctx.in_shape) > 1 else 1
+    return LayerSpec(
+        name=str(node.target), kind=OpKind.LINEAR, N=n, K=m.out_features, C=m.in_features,
+        input_shape=ctx.in_shape, output_shape=ctx.out_shape, has_bias=m.bias is not None,
+        source=str(node.target),
+    )
+
+
+def _pool_spec(ctx: _Ctx, node: fx.Node, kind: OpKind, name: str) -> LayerSpec:
+    ish, osh = ctx.in_shape, ctx.out_shape
+    if len(ish) == 4 and len(osh) == 4:
+        fy = max(1, math.ceil(ish[2] / osh[2]))
+        fx_ = max(1, math.ceil(ish[3] / osh[3]))
+        oy, ox = osh[2], osh[3]
+    elif len(ish) == 3 and len(osh) == 3:
+        fy, oy = 1, 1
+        fx_, ox = max(1, math.ceil(ish[2] / osh[2])), osh[2]
+    elif len(ish) == 4 and len(osh) == 2:  # mean over (H, W)
+        fy, fx_, oy, ox = ish[2], ish[3], 1, 1
+    else:
+        raise UnsupportedOperationError(f"pooling from shape {ish} to {osh}")
+    k = ish[1]
+    return LayerSpec(
+        name=name, kind=kind, N=ish[0], K=k, C=k, OY=oy, OX=ox, FY=fy, FX=fx_,
+        input_shape=ish, output_shape=osh, source=str(node.target),
+    )
+
+
+def _pool_module(kind: OpKind) -> Rule:
+    def rule(ctx: _Ctx, node: fx.Node, m: nn.Module) -> LayerSpec:
+        spec = _pool_spec(ctx, node, kind, str(node.target))
+        ks = getattr(m, "kernel_size", None)
+        if ks is not None and len(ctx.in_shape) == 4:
+            fy, fx_ = _pair(ks)
+            spec = LayerSpec(**{**spec.__dict__, "FY": fy, "FX": fx_, "stride": _pair(m.stride)})
+        return spec
+
+    return rule
+
+
+def _pool_function(kind: OpKind) -> Rule:
+    return lambda ctx, node, _: _pool_spec(ctx, node, kind, node.name)
+
+
+def _mean(ctx: _Ctx, node: fx.Node, _: Any) -> LayerSpec:
+    dims = node.args[1] if len(node.args) > 1 else node.kwargs.get("dim")
+    dims = tuple(dims) if isinstance(dims, (tuple, list)) else (dims,)
+    nd = len(ctx.in_shape)
+    if nd == 4 and {d % nd for d in dims} == {2, 3}:
+        return _pool_spec(ctx, node, OpKind.AVGPOOL, node.name)
+    raise UnsupportedOperationError(f"mean over dims {dims} of a {nd}-d tensor")
+
+
+def _eltwise(kind: OpKind) -> Rule:
+    def rule(ctx: _Ctx, node: fx.Node, _: Any) -> LayerSpec | str:
+        if len(ctx.in_shapes) < 2:  # x + 1, x * 0.5: a constant folded into the producer
+            return FUSE
+        osh = ctx.out_shape
+        k = osh[1] if len(osh) > 1 else 1
+        oy = osh[2] if len(osh) > 2 else 1
+        ox = osh[3] if len(osh) > 3 else 1
+        return LayerSpec(
+            name=node.name, kind=kind, N=osh[0], K=k, C=k, OY=oy, OX=ox,
+            input_shape=ctx.in_shape, output_shape=osh, source=node.name,
+        )
+
+    return rule
+
+
+def _simple(kind: OpKind) -> Rule:
+    def rule(ctx: _Ctx, node: fx.Node, _: Any) -> LayerSpec:
+        name = str(node.target) if node.op == "call_module" else node.name
+        osh = ctx.out_shape
+        return LayerSpec(
+            name=name, kind=kind, N=osh[0] if osh else 1, K=osh[1] if len(osh) > 1 else 1,
+            input_shape=ctx.in_shape, output_shape=osh, source=name,
+        )
+
+    return rule
+
+
+_ACTIVATIONS = (
+    nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.Hardtanh, nn.Hardswish, nn.Hardsigmoid, nn.Sigmoid,
+    nn.SiLU, nn.GELU, nn.Tanh, nn.ELU, nn.PReLU, nn.Softmax, nn.LogSoftmax,
+)
+
+# One registry: module class -> rule. Subclasses match through the MRO.
+_MODULE_RULES: dict[type, Rule] = {
+    nn.Conv1d: _conv,
+    nn.Conv2d: _conv,
+    nn.Linear: _linear,
+    nn.MaxPool1d: _pool_module(OpKind.MAXPOOL),
+    nn.MaxPool2d: _pool_module(OpKind.MAXPOOL),
+    nn.AvgPool1d: _pool_module(OpKind.AVGPOOL),
+    nn.AvgPool2d: _pool_module(OpKind.AVGPOOL),
+    nn.AdaptiveAvgPool1d: _pool_module(OpKind.AVGPOOL),
+    nn.AdaptiveAvgPool2d: _pool_module(OpKind.AVGPOOL),
+    nn.AdaptiveMaxPool2d: _pool_module(OpKind.MAXPOOL),
+    nn.Flatten: _simple(OpKind.RESHAPE),
+    nn.Unflatten: _simple(OpKind.RESHAPE),
+    nn.ZeroPad2d: _simple(OpKind.PAD),
+    nn.ConstantPad2d: _simple(OpKind.PAD),
+    nn.BatchNorm1d: FUSE,
+    nn.BatchNorm2d: FUSE,
+    nn.Dropout: FUSE,
+    nn.Identity: FUSE,
+    **{cls: FUSE for cls in _ACTIVATIONS},
+}
+
+_FUNCTION_RULES: dict[Any, Rule] = {
+    operator.add: _eltwise(OpKind.ADD),
+    operator.iadd: _eltwise(OpKind.ADD),
+    torch.add: _eltwise(OpKind.ADD),
+    operator.mul: _eltwise(OpKind.MUL),
+    torch.mul: _eltwise(OpKind.MUL),
+    operator.truediv: FUSE,
+    torch.flatten: _simple(OpKind.RESHAPE),
+    torch.reshape: _simple(OpKind.RESHAPE),
+    torch.cat: _simple(OpKind.CONCAT),
+    F.pad: _simple(OpKind.PAD),
+    torch.mean: _mean,
+    F.adaptive_avg_pool2d: _pool_function(OpKind.AVGPOOL),
+    F.avg_pool2d: _pool_function(OpKind.AVGPOOL),
+    F.max_pool2d: _pool_function(OpKind.MAXPOOL),
+    F.adaptive_max_pool2d: _pool_function(OpKind.MAXPOOL),
+    **{
+        f: FUSE
+        for f in (
+            F.relu, torch.relu, F.relu6, F.leaky_relu, F.hardtanh, F.hardswish, F.sigmoid,
+            torch.sigmoid, F.silu, F.gelu, torch.tanh, F.dropout, F.softmax, F.log_softmax,
+            F.batch_norm,
+        )
+    },
+    getattr: SKIP,
+    operator.getitem: SKIP,
+}
+
+_METHOD_RULES: dict[str, Rule] = {
+    **{m: _simple(OpKind.RESHAPE) for m in ("view", "reshape", "flatten")},
+    **{m: FUSE for m in ("contiguous", "relu", "sigmoid", "tanh", "softmax", "clone")},
+    "add": _eltwise(OpKind.ADD),
+    "mul": _eltwise(OpKind.MUL),
+    "mean": _mean,
+    **{m: SKIP for m in ("size", "dim")},
+}
+
+
+def _tensor_inputs(node: fx.Node) -> list[fx.Node]:
+    return [n for n in node.all_input_nodes if "tensor_meta" in n.meta and _is_tensor(n)]
+
+
+def _is_tensor(node: fx.Node) -> bool:
+    meta = node.meta.get("tensor_meta")
+    return meta is not None and hasattr(meta, "shape")
+
+
+def _module_rule(m: nn.Module) -> Rule | None:
+    for cls in type(m).__mro__:
+        if cls in _MODULE_RULES:
+            return _MODULE_RULES[cls]
+    return None
+
+
+def _describe(node: fx.Node, gm: fx.GraphModule) -> str:
+    if node.op == "call_module":
+        m = gm.get_submodule(str(node.target))
+        return f"module '{node.target}' ({type(m).__module__}.{type(m).__name__})"
+    if node.op == "call_function":
+        fn = node.target
+        return f"function {getattr(fn, '__module__', '')}.{getattr(fn, '__name__', fn)} at '{node.name}'"
+    return f"{node.op} '{node.target}' at '{node.name}'"
+
+
+def extract(model: nn.Module, example_input: torch.Tensor, name: str | None = None) -> LayerGraph:
+    """Trace `model` on `example_input` and return its `LayerGraph`.
+
+    Batch-norm, activation and dropout nodes are fused into the layer that produced their
+    input. Raises `UnsupportedOperationError` naming the first operation it cannot represent,
+    and `WorkloadError` when the model cannot be traced at all.
+    """
+    was_training = model.training
+    model.eval()
+    try:
+        try:
+            gm = fx.symbolic_trace(model)
+        except Exception as exc:  # fx raises many types for untraceable control flow
+            raise WorkloadError(
+                f"torch.fx cannot trace {type(model).__name__}: {exc}".splitlines()[0]
+            ) from exc
+        try:
+            with torch.no_grad():
+                ShapeProp(gm).propagate(example_input)
+        except Exception as exc:
+            raise WorkloadError(
+                f"running {type(model).__name__} on an input of shape "
+                f"{tuple(example_input.shape)} failed: {exc}".splitlines()[0]
+            ) from exc
+    finally:
+        model.train(was_training)
+
+    g = nx.DiGraph()
+    order: list[str] = []
+    producer: dict[fx.Node, str] = {}
+
+    def add(spec: LayerSpec, node: fx.Node) -> None:
+        name_ = spec.name
+        i = 2
+        while name_ in g:
+            name_ = f"{spec.name}#{i}"
+            i += 1
+        if name_ != spec.name:
+            spec = LayerSpec(**{**spec.__dict__, "name": name_})
+        g.add_node(name_, spec=spec)
+        order.append(name_)
+        for src in _tensor_inputs(node):
+            p = producer.get(src)
+            if p is not None:
+                g.add_edge(p, name_, elems=math.prod(src.meta["tensor_meta"].shape))
+        producer[node] = name_
+
+    for node in gm.graph.nodes:
+        if node.op == "placeholder":
+            if not _is_tensor(node):
+                continue
+            shape = tuple(node.meta["tensor_meta"].shape)
+            spec = LayerSpec(
+                name=node.name, kind=OpKind.INPUT, N=shape[0], K=shape[1] if len(shape) > 1 else 1,
+                output_shape=shape, source=node.name,
+            )
+            add(spec, node)
+            continue
+        if node.op in ("output", "get_attr"):
+            continue
+        if node.op == "call_module":
+            target = gm.get_submodule(str(node.target))
+            rule = _module_rule(target)
+        elif node.op == "call_function":
+            target = None
+            rule = _FUNCTION_RULES.get(node.target)
+        else:  # call_method
+            target = None
+            rule = _METHOD_RULES.get(str(node.target))
+        if rule is None:
+            if not _is_tensor(node):
+                continue  # python-level bookkeeping on shapes
+            raise UnsupportedOperationError(
+                f"unsupported operation: {_describe(node, gm)}; codesign cannot price it. "
+                "Supported: conv1d/2d (incl. depthwise, grouped), linear, pooling, add, mul, "
+                "concat, flatten/reshape, pad, batch-norm and activations (fused)."
+            )
+        if rule == SKIP or not _is_tensor(node):
+            continue
+        if rule == FUSE:
+            ins = _tensor_inputs(node)
+            if not ins or ins[0] not in producer:
+                raise UnsupportedOperationError(
+                    f"{_describe(node, gm)} has no tensor input to fuse into"
+                )
+            producer[node] = producer[ins[0]]
+            continue
+        try:
+            spec = rule(_Ctx(node), node, target)
+        except UnsupportedOperationError as exc:
+            raise UnsupportedOperationError(f"{_describe(node, gm)}: {exc}") from exc
+        if spec == FUSE:
+            producer[node] = producer[_tensor_inputs(node)[0]]
+            continue
+        add(spec, node)
+
+    return LayerGraph(g, order, name=name or type(model).__name__)

@@ -1,0 +1,110 @@
+"""The one registry of named workloads, plus loading a user's model from ``package.module:function``."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from codesign.core.errors import WorkloadError
+
+
+@dataclass(frozen=True)
+class Workload:
+    """A network with the input it is traced on.
+
+    `build()` returns a freshly initialised model; `input_shape` includes the batch dimension
+    (1); `dataset` names the built-in dataset that trains and scores it (None when no data
+    ships with codesign); `num_classes` is the size of its output.
+    """
+
+    name: str
+    build: Callable[[], nn.Module]
+    input_shape: tuple[int, ...]
+    description: str = ""
+    dataset: str | None = None
+    num_classes: int | None = None
+
+    def example_input(self) -> torch.Tensor:
+        """A deterministic example input of `input_shape`, for tracing."""
+        gen = torch.Generator().manual_seed(0)
+        return torch.randn(self.input_shape, generator=gen)
+
+
+_REGISTRY: dict[str, Workload] = {}
+
+
+def register_workload(
+    name: str,
+    *,
+    input_shape: tuple[int, ...],
+    description: str = "",
+    dataset: str | None = None,
+    num_classes: int | None = None,
+) -> Callable[[Callable[[], nn.Module]], Callable[[], nn.Module]]:
+    """Decorator: register a function that builds a model under `name`. Returns the function."""
+
+    def deco(fn: Callable[[], nn.Module]) -> Callable[[], nn.Module]:
+        if name in _REGISTRY:
+            raise ValueError(f"workload '{name}' is registered twice")
+        _REGISTRY[name] = Workload(name, fn, tuple(input_shape), description, dataset, num_classes)
+        return fn
+
+    return deco
+
+
+def _load_builtin() -> None:
+    import workloads  # noqa: F401  (registers the bundled networks)
+
+
+def list_workloads() -> list[Workload]:
+    """Every registered workload, sorted by name."""
+    _load_builtin()
+    return [_REGISTRY[k] for k in sorted(_REGISTRY)]
+
+
+def get_workload(spec: str, input_shape: tuple[int, ...] | None = None) -> Workload:
+    """Resolve a workload by registered name or by ``package.module:function``.
+
+    A user function returns an ``nn.Module`` (then `input_shape` is required) or a tuple
+    ``(module, example_input)``. Raises `WorkloadError` with the reason when it cannot.
+    """
+    _load_builtin()
+    if ":" not in spec:
+        if spec not in _REGISTRY:
+            known = ", ".join(sorted(_REGISTRY))
+            raise WorkloadError(
+                f"unknown workload '{spec}'; known: {known}, or give package.module:function"
+            )
+        return _REGISTRY[spec]
+    mod_name, _, fn_name = spec.partition(":")
+    try:
+        mod = importlib.import_module(mod_name)
+    except ImportError as exc:
+        raise WorkloadError(f"--workload {spec}: cannot import module '{mod_name}': {exc}") from exc
+    fn = getattr(mod, fn_name, None)
+    if not callable(fn):
+        raise WorkloadError(f"--workload {spec}: module '{mod_name}' has no function '{fn_name}'")
+    built = fn()
+    example = None
+    if isinstance(built, tuple) and len(built) == 2:
+        built, example = built
+    if not isinstance(built, nn.Module):
+        raise WorkloadError(
+            f"--workload {spec}: '{fn_name}()' returned {type(built).__name__}, expected an "
+            "nn.Module or (nn.Module, example_input)"
+        )
+    if example is not None:
+        shape = tuple(example.shape)
+    elif input_shape is not None:
+        shape = tuple(input_shape)
+    else:
+        raise WorkloadError(
+            f"--workload {spec}: give --input-shape (e.g. 1,3,32,32) or return "
+            "(model, example_input) from the function"
+        )
+    model = built
+    return Workload(name=spec, build=lambda: model, input_shape=shape, description="user model")
