@@ -1,0 +1,57 @@
+"""Apply a quantization configuration to a torch model (for the user's own training loop)."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from pathlib import Path
+
+from torch import nn
+
+from codesign.core.errors import ConfigError
+from codesign.quant.config import LayerQuant, QuantConfig, load_config
+from codesign.quant.fakequant import QuantLayer
+
+
+def _set_submodule(root: nn.Module, path: str, new: nn.Module) -> None:
+    parent_path, _, leaf = path.rpartition(".")
+    parent = root.get_submodule(parent_path) if parent_path else root
+    setattr(parent, leaf, new)
+
+
+def apply_config(
+    model: nn.Module,
+    config: QuantConfig | Mapping[str, LayerQuant] | str | Path,
+    inplace: bool = False,
+) -> nn.Module:
+    """Return `model` with every layer named in `config` replaced by a fake-quantized `QuantLayer`.
+
+    `config` is a `QuantConfig`, a mapping from module path to `LayerQuant`, or the path of an
+    exported config file. Layers the config does not name stay at full precision. The original
+    model is left untouched unless `inplace`. Activation step sizes initialise on the first
+    forward pass (run a calibration batch before training or evaluating). Raises `ConfigError`
+    when a named module is missing, is not conv / linear, or has another channel count.
+    """
+    if isinstance(config, (str, Path)):
+        config = load_config(config)
+    layers = config.by_module() if isinstance(config, QuantConfig) else dict(config)
+    out = model if inplace else copy.deepcopy(model)
+    for path, lq in layers.items():
+        try:
+            m = out.get_submodule(path)
+        except AttributeError:
+            raise ConfigError(f"layer '{lq.name}': model has no module '{path}'") from None
+        if isinstance(m, QuantLayer):
+            m = m.inner
+        if not isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Linear)):
+            raise ConfigError(
+                f"layer '{lq.name}': module '{path}' is {type(m).__name__}, not conv / linear"
+            )
+        k = m.weight.shape[0]
+        if len(lq.weight_bits) != k:
+            raise ConfigError(
+                f"layer '{lq.name}': config has {len(lq.weight_bits)} channels, module '{path}' has {k}"
+            )
+        wb = None if all(b >= 32 for b in lq.weight_bits) else list(lq.weight_bits)
+        _set_submodule(out, path, QuantLayer(m, lq.act_bits, wb))
+    return out

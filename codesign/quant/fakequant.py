@@ -1,0 +1,147 @@
+"""Fake quantization with learned step sizes (LSQ, Esser et al. ICLR 2020).
+
+Weights: symmetric, one step size per output channel, each channel at its own bit-width; a
+0-bit channel is pruned (weights and bias forced to zero). Activations: one step size per layer,
+unsigned when the calibration batch is non-negative (after ReLU), signed otherwise.
+Rounding uses the straight-through estimator; step sizes are initialised by a per-channel
+mean-squared-error search over clipping ratios, then learned.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+_CLIP_RATIOS = torch.linspace(0.15, 1.0, 35)
+
+
+class _RoundSTE(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x: Tensor) -> Tensor:  # noqa: ANN001
+        return torch.round(x)
+
+    @staticmethod
+    def backward(ctx, g: Tensor) -> Tensor:  # noqa: ANN001
+        return g
+
+
+def _grad_scale(x: Tensor, scale: float) -> Tensor:
+    return (x - x * scale).detach() + x * scale
+
+
+def fake_quant(x: Tensor, step: Tensor, qmin: Tensor | float, qmax: Tensor | float) -> Tensor:
+    """Quantize-dequantize `x` on the grid ``step * [qmin..qmax]`` (LSQ gradients)."""
+    q = torch.clamp(_RoundSTE.apply(x / step), qmin, qmax)
+    return q * step
+
+
+def weight_range(bits: Tensor) -> tuple[Tensor, Tensor]:
+    """Signed integer range (qmin, qmax) per entry of `bits`; (0, 0) where bits == 0."""
+    b = bits.to(torch.float32)
+    qmax = torch.where(b > 0, 2.0 ** (b - 1) - 1, torch.zeros_like(b))
+    qmin = torch.where(b > 0, -(2.0 ** (b - 1)), torch.zeros_like(b))
+    # 1-bit signed would be {-1, 0}; use a symmetric binary grid instead
+    qmax = torch.where(b == 1, torch.ones_like(b), qmax)
+    qmin = torch.where(b == 1, -torch.ones_like(b), qmin)
+    return qmin, qmax
+
+
+def mse_step(x: Tensor, qmin: Tensor, qmax: Tensor, dim: int | None) -> Tensor:
+    """Step size minimising the quantization MSE of `x`, per slice along `dim` (or overall)."""
+    if dim is None:
+        flat = x.reshape(1, -1)
+    else:
+        flat = x.transpose(0, dim).reshape(x.shape[dim], -1)
+    qmin = torch.as_tensor(qmin, dtype=flat.dtype).reshape(-1, 1)
+    qmax = torch.as_tensor(qmax, dtype=flat.dtype).reshape(-1, 1)
+    span = torch.maximum(qmax, -qmin).clamp(min=1.0)
+    amax = flat.abs().amax(dim=1, keepdim=True).clamp(min=1e-8)
+    best_err = torch.full_like(amax, float("inf"))
+    best = amax / span
+    for r in _CLIP_RATIOS:
+        step = r * amax / span
+        err = ((torch.clamp(torch.round(flat / step), qmin, qmax) * step - flat) ** 2).mean(1, True)
+        better = err < best_err
+        best = torch.where(better, step, best)
+        best_err = torch.where(better, err, best_err)
+    return best.reshape(-1)
+
+
+class QuantLayer(nn.Module):
+    """A conv / linear layer with fake-quantized input activations and per-channel weights.
+
+    `act_bits` None leaves the input at full precision; `weight_bits` holds one entry per
+    output channel (0 = pruned) or is None for full-precision weights.
+    """
+
+    def __init__(self, inner: nn.Module, act_bits: int | None, weight_bits: list[int] | None) -> None:
+        super().__init__()
+        if not isinstance(inner, (nn.Conv1d, nn.Conv2d, nn.Linear)):
+            raise TypeError(f"QuantLayer wraps conv / linear layers, not {type(inner).__name__}")
+        self.inner = inner
+        self.act_bits = act_bits
+        k = inner.weight.shape[0]
+        if weight_bits is not None:
+            bits = torch.as_tensor(weight_bits, dtype=torch.int64)
+            if bits.numel() != k:
+                raise ValueError(f"{bits.numel()} weight bit-widths for {k} output channels")
+            self.register_buffer("weight_bits", bits)
+            qmin, qmax = weight_range(bits)
+            self.register_buffer("w_qmin", qmin)
+            self.register_buffer("w_qmax", qmax)
+            with torch.no_grad():
+                step = mse_step(inner.weight.detach(), qmin, qmax, dim=0).clamp(min=1e-8)
+            self.w_step = nn.Parameter(step)
+            self.register_buffer("keep", (bits > 0).to(inner.weight.dtype))
+        else:
+            self.weight_bits = None
+        self.a_step = nn.Parameter(torch.ones(()))
+        self.register_buffer("a_signed", torch.zeros((), dtype=torch.bool))
+        self.register_buffer("a_ready", torch.zeros((), dtype=torch.bool))
+
+    def _view(self, t: Tensor) -> Tensor:
+        return t.reshape(-1, *([1] * (self.inner.weight.dim() - 1)))
+
+    def quantized_weight(self) -> Tensor:
+        """The fake-quantized weight tensor (pruned channels are zero)."""
+        w = self.inner.weight
+        if self.weight_bits is None:
+            return w
+        g = 1.0 / float(w[0].numel() * max(1.0, float(self.w_qmax.max()))) ** 0.5
+        step = _grad_scale(self.w_step, g).abs().clamp(min=1e-8)
+        wq = fake_quant(w, self._view(step), self._view(self.w_qmin), self._view(self.w_qmax))
+        return wq * self._view(self.keep)
+
+    def _act_range(self) -> tuple[float, float]:
+        b = self.act_bits
+        if bool(self.a_signed):
+            return float(-(2 ** (b - 1))), float(2 ** (b - 1) - 1)
+        return 0.0, float(2**b - 1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Quantize the input and the weights, then run the wrapped layer."""
+        if self.act_bits is not None:
+            if not bool(self.a_ready):
+                with torch.no_grad():
+                    self.a_signed.fill_(bool((x < 0).any()))
+                    lo, hi = self._act_range()
+                    self.a_step.copy_(mse_step(x.detach(), lo, hi, dim=None)[0].clamp(min=1e-8))
+                    self.a_ready.fill_(True)
+            lo, hi = self._act_range()
+            g = 1.0 / float(x[0].numel() * hi) ** 0.5
+            x = fake_quant(x, _grad_scale(self.a_step, g).abs().clamp(min=1e-8), lo, hi)
+        w = self.quantized_weight()
+        bias = self.inner.bias
+        if bias is not None and self.weight_bits is not None:
+            bias = bias * self.keep
+        m = self.inner
+        if isinstance(m, nn.Linear):
+            return F.linear(x, w, bias)
+        if isinstance(m, nn.Conv2d):
+            return F.conv2d(x, w, bias, m.stride, m.padding, m.dilation, m.groups)
+        return F.conv1d(x, w, bias, m.stride, m.padding, m.dilation, m.groups)
+
+    def extra_repr(self) -> str:
+        wb = None if self.weight_bits is None else sorted(set(self.weight_bits.tolist()))
+        return f"act_bits={self.act_bits}, weight_bits={wb}"
