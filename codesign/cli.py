@@ -17,7 +17,9 @@ def _shape(text: str) -> tuple[int, ...]:
     try:
         return tuple(int(v) for v in text.split(","))
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got '{text}'") from None
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated integers, got '{text}'"
+        ) from None
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -31,40 +33,76 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"codesign {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    e = sub.add_parser("explore", help="search bit-widths for a workload on a hardware model",
-                       description="Extract the workload's layer graph, price every precision on "
-                       "the hardware, run NSGA-II, fine-tune the Pareto points, write a report.")
-    e.add_argument("--hw", required=True, help="hardware YAML (e.g. hw_models/mpic.yaml) or a bundled name")
-    e.add_argument("--workload", default="digits_cnn",
-                   help="registered workload (see `codesign workloads`) or package.module:function")
-    e.add_argument("--input-shape", type=_shape, default=None,
-                   help="input shape incl. batch, e.g. 1,3,32,32 (for a user model)")
-    e.add_argument("--objectives", default=None,
-                   help="comma-separated, among accuracy_loss, latency, energy, memory "
-                   "(default: accuracy_loss,latency,memory; latency,memory without data)")
+    e = sub.add_parser(
+        "explore",
+        help="search bit-widths for a workload on a hardware model",
+        description="Extract the workload's layer graph, price every precision on "
+        "the hardware, run NSGA-II, fine-tune the Pareto points, write a report.",
+    )
+    e.add_argument(
+        "--hw", required=True, help="hardware YAML (e.g. hw_models/mpic.yaml) or a bundled name"
+    )
+    e.add_argument(
+        "--workload",
+        default="digits_cnn",
+        help="registered workload (see `codesign workloads`) or package.module:function",
+    )
+    e.add_argument(
+        "--input-shape",
+        type=_shape,
+        default=None,
+        help="input shape incl. batch, e.g. 1,3,32,32 (for a user model)",
+    )
+    e.add_argument(
+        "--objectives",
+        default=None,
+        help="comma-separated, among accuracy_loss, latency, energy, memory "
+        "(default: accuracy_loss,latency,memory; latency,memory without data)",
+    )
     e.add_argument("--seed", type=int, default=0, help="random seed (same seed, same front)")
     e.add_argument("--pop-size", type=int, default=64, help="NSGA-II population size")
     e.add_argument("--generations", type=int, default=40, help="NSGA-II generations")
-    e.add_argument("--finetune-top", type=int, default=6,
-                   help="Pareto points re-scored by a short quantized fine-tune (0 = none)")
+    e.add_argument(
+        "--finetune-top",
+        type=int,
+        default=6,
+        help="Pareto points re-scored by a short quantized fine-tune (0 = none)",
+    )
     e.add_argument("--finetune-steps", type=int, default=300, help="optimiser steps per fine-tune")
     e.add_argument("--out", default=None, help="run directory (default: results/<run-id>)")
-    e.add_argument("--results-dir", default="results", help="parent of run directories and the model cache")
+    e.add_argument(
+        "--results-dir", default="results", help="parent of run directories and the model cache"
+    )
 
-    w = sub.add_parser("workloads", help="list the bundled workloads with MACs and weights",
-                       description="List every registered workload with its MACs and weight count.")
+    w = sub.add_parser(
+        "workloads",
+        help="list the bundled workloads with MACs and weights",
+        description="List every registered workload with its MACs and weight count.",
+    )
     w.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
-    x = sub.add_parser("export", help="export a Pareto point of a run as a quant config",
-                       description="Write Pareto point N of RUN_DIR as a versioned config that "
-                       "codesign.quant.apply_config(model, config) applies.")
-    x.add_argument("run_dir", metavar="RUN_DIR", help="a run directory written by `codesign explore`")
-    x.add_argument("--pick", type=int, required=True, help="the # of the Pareto point (see the summary)")
+    x = sub.add_parser(
+        "export",
+        help="export a Pareto point of a run as a quant config",
+        description="Write Pareto point N of RUN_DIR as a versioned config that "
+        "codesign.quant.apply_config(model, config) applies.",
+    )
+    x.add_argument(
+        "run_dir", metavar="RUN_DIR", help="a run directory written by `codesign explore`"
+    )
+    x.add_argument(
+        "--pick", type=int, required=True, help="the # of the Pareto point (see the summary)"
+    )
     x.add_argument("--format", choices=("yaml", "json"), default="yaml", help="file format")
-    x.add_argument("-o", "--output", default=None, help="output file (default: RUN_DIR/config-N.FMT)")
+    x.add_argument(
+        "-o", "--output", default=None, help="output file (default: RUN_DIR/config-N.FMT)"
+    )
 
-    r = sub.add_parser("report", help="regenerate pareto.html of a run",
-                       description="Rebuild the interactive report of RUN_DIR from its files.")
+    r = sub.add_parser(
+        "report",
+        help="regenerate pareto.html of a run",
+        description="Rebuild the interactive report of RUN_DIR from its files.",
+    )
     r.add_argument("run_dir", metavar="RUN_DIR")
     return p
 
@@ -73,32 +111,48 @@ def _cmd_explore(args: argparse.Namespace, console: Console) -> int:
     from codesign.explore import explore
 
     res = explore(
-        hw=args.hw, workload=args.workload, objectives=args.objectives, seed=args.seed,
-        pop_size=args.pop_size, generations=args.generations, finetune_top=args.finetune_top,
-        finetune_steps=args.finetune_steps, out=args.out, results_dir=args.results_dir,
-        input_shape=args.input_shape, console=console,
+        hw=args.hw,
+        workload=args.workload,
+        objectives=args.objectives,
+        seed=args.seed,
+        pop_size=args.pop_size,
+        generations=args.generations,
+        finetune_top=args.finetune_top,
+        finetune_steps=args.finetune_steps,
+        out=args.out,
+        results_dir=args.results_dir,
+        input_shape=args.input_shape,
+        console=console,
     )
     t = Table(title=f"Pareto front: {len(res.front)} points of {res.evaluated} evaluated")
     has_acc = res.fp_accuracy is not None
-    t.add_column("#", justify="right")
+    t.add_column("#", justify="right", no_wrap=True)
     if has_acc:
-        t.add_column("est. acc %", justify="right")
-        t.add_column("fine-tuned acc %", justify="right")
-    for col in ("latency ms", "energy uJ", "peak kB"):
-        t.add_column(col, justify="right")
-    t.add_column("bits per layer (w: weights, a: activations)", no_wrap=True)
+        t.add_column("est.\nacc %", justify="right", no_wrap=True)
+        t.add_column("tuned\nacc %", justify="right", no_wrap=True)
+    for col in ("latency\nms", "energy\nuJ", "peak\nkB"):
+        t.add_column(col, justify="right", no_wrap=True)
+    t.add_column("weight bits\nper layer", no_wrap=True)
+    t.add_column("act bits\nper layer", no_wrap=True)
     for p in res.front:
         names = list(p["weight_bits"])
-        bits = (f"w {''.join(str(p['weight_bits'][n]) for n in names)}  "
-                f"a {''.join(str(p['act_bits'][n]) for n in names)}")
+        wbits = "".join(str(p["weight_bits"][n]) for n in names)
+        abits = "".join(str(p["act_bits"][n]) for n in names)
         row = [str(p["rank"])]
         if has_acc:
             ft = p["finetuned_accuracy"]
             row += [f"{p['est_accuracy']:.2f}", "-" if ft is None else f"{ft:.2f}"]
-        row += [f"{p['latency_ms']:.3f}", f"{p['energy_uj']:.2f}", f"{p['peak_kb']:.1f}", bits]
+        row += [
+            f"{p['latency_ms']:.3f}",
+            f"{p['energy_uj']:.2f}",
+            f"{p['peak_kb']:.1f}",
+            wbits,
+            abits,
+        ]
         t.add_row(*row)
     out = Console()
     out.print(t)
+    out.print("bits per layer: one digit per quantizable layer, in execution order")
     if has_acc:
         out.print(f"full precision: {res.fp_accuracy:.2f}% on held-out digits")
     out.print(f"report: {res.run_dir / 'pareto.html'}")
@@ -112,18 +166,34 @@ def _cmd_workloads(args: argparse.Namespace, console: Console) -> int:
     rows = []
     for w in list_workloads():
         g = extract(w.build(), w.example_input(), w.name)
-        rows.append({"name": w.name, "macs": g.total_macs, "weights": g.total_weights,
-                     "layers": len(g.quantizable), "input_shape": list(w.input_shape),
-                     "dataset": w.dataset, "description": w.description})
+        rows.append(
+            {
+                "name": w.name,
+                "macs": g.total_macs,
+                "weights": g.total_weights,
+                "layers": len(g.quantizable),
+                "input_shape": list(w.input_shape),
+                "dataset": w.dataset,
+                "description": w.description,
+            }
+        )
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
     t = Table(title="workloads")
     for c in ("name", "MACs", "weights", "quantizable layers", "input", "data"):
-        t.add_column(c, justify="right" if c in ("MACs", "weights", "quantizable layers") else "left")
+        t.add_column(
+            c, justify="right" if c in ("MACs", "weights", "quantizable layers") else "left"
+        )
     for r in rows:
-        t.add_row(r["name"], f"{r['macs']:,}", f"{r['weights']:,}", str(r["layers"]),
-                  "x".join(map(str, r["input_shape"])), r["dataset"] or "-")
+        t.add_row(
+            r["name"],
+            f"{r['macs']:,}",
+            f"{r['weights']:,}",
+            str(r["layers"]),
+            "x".join(map(str, r["input_shape"])),
+            r["dataset"] or "-",
+        )
     Console().print(t)
     return 0
 
@@ -147,8 +217,12 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``codesign`` console script; returns the exit status."""
     args = _parser().parse_args(argv)
     console = Console(stderr=True)
-    cmd = {"explore": _cmd_explore, "workloads": _cmd_workloads, "export": _cmd_export,
-           "report": _cmd_report}[args.command]
+    cmd = {
+        "explore": _cmd_explore,
+        "workloads": _cmd_workloads,
+        "export": _cmd_export,
+        "report": _cmd_report,
+    }[args.command]
     try:
         return cmd(args, console)
     except CodesignError as exc:

@@ -1,4 +1,4 @@
-"""`explore`: the main job. Extract, price, search, re-score, report; everything saved on the way."""
+"""`explore`, the main job: extract, price, search, re-score, report; all saved on the way."""
 
 from __future__ import annotations
 
@@ -14,21 +14,34 @@ import numpy as np
 import torch
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from torch import nn
 
 import codesign
 from codesign.core.errors import CodesignError
 from codesign.core.types import Objective, Precision
 from codesign.cost.mpic import build_tables, price_network
+from codesign.cost.tables import CostTables
 from codesign.data import DataSplits, load_dataset
 from codesign.hw.load import load_hardware, resolve_hw_path
+from codesign.hw.model import McuHardware
 from codesign.quant.config import LayerQuant, QuantConfig
 from codesign.quant.proxy import SensitivityProxy, measure_sensitivity
-from codesign.quant.train import FINETUNE_RECIPE, FP_RECIPE, TrainRecipe, evaluate, finetune, train_full_precision
+from codesign.quant.train import (
+    FINETUNE_RECIPE,
+    FP_RECIPE,
+    TrainRecipe,
+    evaluate,
+    finetune,
+    train_full_precision,
+)
+from codesign.report.html import write_report
 from codesign.run import RunDir, package_versions
-from codesign.search.nsga2 import BitWidthProblem, Evaluated, pareto_mask, run_nsga2
-from codesign.workload import extract, get_workload
+from codesign.search.archive import Archive, pareto_order
+from codesign.search.nsga2 import BitWidthProblem, pareto_mask, run_nsga2
+from codesign.workload import Workload, extract, get_workload
 from codesign.workload.graph import LayerGraph
 
+FRONT_METRICS = ("latency_ms", "energy_uj", "peak_kb", "weight_kb")
 DEFAULT_OBJECTIVES = (Objective.ACCURACY_LOSS, Objective.LATENCY, Objective.MEMORY)
 
 
@@ -44,6 +57,19 @@ class RunResult:
     summary: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class Settings:
+    """Search and re-scoring settings of one run (validated by `explore`)."""
+
+    objectives: tuple[Objective, ...]
+    seed: int
+    pop_size: int
+    generations: int
+    finetune_top: int
+    finetune_steps: int
+    results_dir: Path
+
+
 def parse_objectives(spec: str | Sequence[str | Objective]) -> tuple[Objective, ...]:
     """Objectives from ``"accuracy_loss,latency"`` or a sequence; raises `CodesignError`."""
     items = spec.split(",") if isinstance(spec, str) else list(spec)
@@ -55,7 +81,9 @@ def parse_objectives(spec: str | Sequence[str | Objective]) -> tuple[Objective, 
             out.append(Objective(name))
         except ValueError:
             known = ", ".join(o.value for o in Objective)
-            raise CodesignError(f"--objectives: unknown objective '{it}'; choose among {known}") from None
+            raise CodesignError(
+                f"--objectives: unknown objective '{it}'; choose among {known}"
+            ) from None
     if len(out) < 2 or len(set(out)) != len(out):
         raise CodesignError("--objectives: give at least two distinct objectives")
     return tuple(out)
@@ -155,7 +183,7 @@ def explore(
         if not has_data:
             console.print(
                 f"[yellow]workload '{wl.name}' has no dataset on this machine: searching "
-                "latency and memory only (no accuracy axis)[/]"
+                "latency and memory only; with no accuracy axis the lowest bit-widths win[/]"
             )
     else:
         objs = parse_objectives(objectives)
@@ -164,11 +192,19 @@ def explore(
             f"--objectives: accuracy_loss needs data, and workload '{wl.name}' has no dataset "
             "here; choose among latency, energy, memory"
         )
-    if pop_size < 8 or generations < 1:
-        raise CodesignError("--pop-size must be >= 8 and --generations >= 1")
-
-    results_dir = Path(results_dir)
-    run_path = Path(out) if out is not None else results_dir / RunDir.new_id(wl.name, hardware.name)
+    if pop_size < 8 or generations < 1 or finetune_top < 0 or finetune_steps < 1:
+        raise CodesignError(
+            "--pop-size must be >= 8, --generations >= 1, --finetune-top >= 0, "
+            "--finetune-steps >= 1"
+        )
+    settings = Settings(
+        objs, seed, pop_size, generations, finetune_top, finetune_steps, Path(results_dir)
+    )
+    run_path = (
+        Path(out)
+        if out is not None
+        else settings.results_dir / RunDir.new_id(wl.name, hardware.name)
+    )
     run = RunDir(run_path)
     info: dict[str, Any] = {
         "status": "running",
@@ -190,10 +226,8 @@ def explore(
     run.write_json("run.json", info)
     run.copy_in(hw_path, "hw.yaml")
     console.print(f"run directory: [bold]{run_path}[/]")
-
     try:
-        return _explore(run, info, hardware, wl, objs, seed, pop_size, generations,
-                        finetune_top, finetune_steps, results_dir, console)
+        return _Explorer(run, info, hardware, wl, settings, console).run()
     except BaseException as exc:
         info["status"] = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
         info["error"] = f"{type(exc).__name__}: {exc}"
@@ -203,154 +237,236 @@ def explore(
         run.close()
 
 
-def _explore(run, info, hardware, wl, objs, seed, pop_size, generations,  # noqa: ANN001, ANN202, PLR0913
-             finetune_top, finetune_steps, results_dir, console):
-    torch.manual_seed(seed)
-    data = load_dataset(wl.dataset, seed=0) if wl.dataset else None
-    if data is not None:
-        model, cache_path, cached = _fp_model(wl, data, seed, results_dir / "cache", console)
+class _Explorer:
+    """The stages of one run; each writes its results into the run directory as it ends."""
+
+    def __init__(
+        self,
+        run: RunDir,
+        info: dict[str, Any],
+        hardware: McuHardware,
+        wl: Workload,
+        settings: Settings,
+        console: Console,
+    ) -> None:
+        self.run_dir = run
+        self.info = info
+        self.hw = hardware
+        self.wl = wl
+        self.s = settings
+        self.console = console
+
+    def run(self) -> RunResult:
+        s = self.s
+        torch.manual_seed(s.seed)
+        data = load_dataset(self.wl.dataset, seed=0) if self.wl.dataset else None
+        model, fp_test = self._model(data)
+        graph = extract(model, self.wl.example_input(), self.wl.name)
+        self.run_dir.write_json("layers.json", graph.to_records())
+        self.console.print(graph.summary())
+        tables = build_tables(graph, self.hw)
+        with _progress(self.console) as prog:
+            proxy = self._sensitivity(model, graph, tables, data, prog) if data else None
+            archive = Archive(
+                tables, lambda h, rows: self.run_dir.append_rows("candidates.csv", h, rows)
+            )
+            problem = BitWidthProblem(tables, s.objectives, proxy, on_evaluate=archive.record)
+            task = prog.add_task("NSGA-II search", total=s.generations)
+            run_nsga2(
+                problem,
+                s.pop_size,
+                s.generations,
+                s.seed,
+                on_generation=lambda g: prog.update(task, completed=g),
+            )
+            front = self._front(archive, graph, tables, fp_test, proxy is not None)
+            if data is not None and s.finetune_top > 0:
+                self._finetune(front, model, graph, tables, data, prog)
+        names = list(tables.layer_names)
+        self.run_dir.write_json(
+            "pareto.json",
+            {
+                "workload": self.wl.name,
+                "hardware": self.hw.name,
+                "objectives": [o.value for o in s.objectives],
+                "layers": names,
+                "fp_accuracy": fp_test,
+                "memory_limit_kb": tables.memory_limit_bytes / 1e3,
+                "candidates": front,
+            },
+        )
+        _write_pareto_csv(self.run_dir, front, names)
+        write_report(self.run_dir.path)
+        summary = {"evaluated": len(archive), "pareto": len(front), "fp_test_accuracy": fp_test}
+        self.info.update(status="complete", summary=summary)
+        self.run_dir.write_json("run.json", self.info)
+        return RunResult(self.run_dir.path, front, fp_test, len(archive), s.objectives, summary)
+
+    def _model(self, data: DataSplits | None) -> tuple[nn.Module, float | None]:
+        if data is None:
+            return self.wl.build(), None
+        model, cache_path, cached = _fp_model(
+            self.wl, data, self.s.seed, self.s.results_dir / "cache", self.console
+        )
         fp_test = evaluate(model, data.test)
-        info["fp_model"] = {"cache": str(cache_path), "cached": cached, "test_accuracy": fp_test}
-    else:
-        model = wl.build()
-        fp_test = None
-    graph = extract(model, wl.example_input(), wl.name)
-    run.write_json("layers.json", graph.to_records())
-    console.print(graph.summary())
-    tables = build_tables(graph, hardware)
-    names = tables.layer_names
+        self.info["fp_model"] = {
+            "cache": str(cache_path),
+            "cached": cached,
+            "test_accuracy": fp_test,
+        }
+        return model, fp_test
 
-    proxy: SensitivityProxy | None = None
-    with _progress(console) as prog:
-        if data is not None:
-            n = len(names) * (len(tables.weight_bits) + len(tables.act_bits))
-            task = prog.add_task("layer sensitivity", total=n)
-            proxy = measure_sensitivity(
-                model, graph.quantizable, tables.act_bits, tables.weight_bits, data.train,
-                data.val, wl.name, progress=lambda: prog.advance(task),
-            )
-            run.write_json("sensitivity.json", {
-                "layers": list(names), "act_bits": list(tables.act_bits),
+    def _sensitivity(
+        self,
+        model: nn.Module,
+        graph: LayerGraph,
+        tables: CostTables,
+        data: DataSplits,
+        prog: Progress,
+    ) -> SensitivityProxy:
+        names = tables.layer_names
+        n = len(names) * (len(tables.weight_bits) + len(tables.act_bits))
+        task = prog.add_task("layer sensitivity", total=n)
+        proxy = measure_sensitivity(
+            model,
+            graph.quantizable,
+            tables.act_bits,
+            tables.weight_bits,
+            data.train,
+            data.val,
+            self.wl.name,
+            progress=lambda: prog.advance(task),
+        )
+        self.run_dir.write_json(
+            "sensitivity.json",
+            {
+                "layers": list(names),
+                "act_bits": list(tables.act_bits),
                 "weight_bits": list(tables.weight_bits),
-                "weight_drop_pp": proxy.weight_drop.tolist(), "act_drop_pp": proxy.act_drop.tolist(),
+                "weight_drop_pp": proxy.weight_drop.tolist(),
+                "act_drop_pp": proxy.act_drop.tolist(),
                 "fp_val_accuracy": proxy.fp_accuracy,
-            })
+            },
+        )
+        return proxy
 
-        # -- search: every evaluated genome is archived and appended to candidates.csv ------
-        seen: dict[bytes, int] = {}
-        archive: list[dict[str, Any]] = []
-        header = ["id", "generation", "feasible", "est_accuracy_loss_pp", "latency_ms",
-                  "energy_uj", "peak_kb", "weight_kb"]
-        header += [f"w:{n}" for n in names] + [f"a:{n}" for n in names]
-
-        def record(ev: Evaluated) -> None:
-            rows = []
-            for i in range(len(ev.weight_idx)):
-                key = np.concatenate([ev.weight_idx[i], ev.act_idx[i]]).astype(np.int16).tobytes()
-                if key in seen:
-                    continue
-                cid = len(archive)
-                seen[key] = cid
-                wb = [tables.weight_bits[j] for j in ev.weight_idx[i]]
-                ab = [tables.act_bits[j] for j in ev.act_idx[i]]
-                c = {
-                    "id": cid, "generation": ev.generation, "feasible": bool(ev.violation[i] <= 0),
-                    "est_accuracy_loss_pp": float(ev.accuracy_loss[i]),
-                    "latency_ms": float(ev.scores.latency_s[i] * 1e3),
-                    "energy_uj": float(ev.scores.energy_j[i] * 1e6),
-                    "peak_kb": float(ev.scores.peak_bytes[i] / 1e3),
-                    "weight_kb": float(ev.scores.weight_bytes[i] / 1e3),
-                    "weight_bits": wb, "act_bits": ab, "F": ev.objectives[i].copy(),
-                }
-                archive.append(c)
-                rows.append([cid, ev.generation, c["feasible"], round(c["est_accuracy_loss_pp"], 4),
-                             c["latency_ms"], c["energy_uj"], c["peak_kb"], c["weight_kb"], *wb, *ab])
-            run.append_rows("candidates.csv", header, rows)
-
-        problem = BitWidthProblem(tables, objs, proxy, on_evaluate=record)
-        task = prog.add_task("NSGA-II search", total=generations)
-        run_nsga2(problem, pop_size, generations, seed, on_generation=lambda g: prog.update(task, completed=g))
-
-        F = np.stack([c["F"] for c in archive])
-        feasible = np.array([c["feasible"] for c in archive])
+    def _front(
+        self,
+        archive: Archive,
+        graph: LayerGraph,
+        tables: CostTables,
+        fp_test: float | None,
+        has_proxy: bool,
+    ) -> list[dict[str, Any]]:
+        """The feasible non-dominated candidates, priced exactly per layer, sorted by cost."""
+        F, feasible = archive.objectives(), archive.feasible()
         if not feasible.any():
+            smallest = min(c["peak_kb"] for c in archive.candidates)
             raise CodesignError(
-                f"no evaluated configuration of {wl.name} fits in {hardware.name}'s memory "
+                f"no evaluated configuration of {self.wl.name} fits in {self.hw.name}'s memory "
                 f"({tables.memory_limit_bytes / 1e3:.0f} kB); smallest peak seen: "
-                f"{min(c['peak_kb'] for c in archive):.1f} kB"
+                f"{smallest:.1f} kB"
             )
-        mask = pareto_mask(F, feasible)
-        sort_col = next(i for i, o in enumerate(objs) if o != Objective.ACCURACY_LOSS)
-        front_ids = np.flatnonzero(mask)
-        front_ids = front_ids[np.lexsort((F[front_ids, 0], F[front_ids, sort_col]))]
-
-        # -- price the front exactly, per layer; fine-tune the picked points ----------------
+        objs = self.s.objectives
+        cost_cols = [i for i, o in enumerate(objs) if o != Objective.ACCURACY_LOSS]
+        other = [i for i in range(len(objs)) if i not in cost_cols]
+        ids = pareto_order(F, np.flatnonzero(pareto_mask(F, feasible)), cost_cols + other)
+        names = tables.layer_names
         front = []
-        for rank, cid in enumerate(front_ids):
-            c = archive[int(cid)]
-            assign = {n: Precision.uniform(a, w, graph[n].K)
-                      for n, a, w in zip(names, c["act_bits"], c["weight_bits"])}
-            nc = price_network(graph, hardware, assign)
+        for rank, cid in enumerate(ids):
+            c = archive.candidates[int(cid)]
+            assign = {
+                n: Precision.uniform(a, w, graph[n].K)
+                for n, a, w in zip(names, c["act_bits"], c["weight_bits"])
+            }
+            nc = price_network(graph, self.hw, assign)
             per_layer = {
-                n: {"cycles": lc.cycles, "latency_us": lc.latency_s * 1e6,
-                    "energy_nj": lc.energy_j * 1e9, "weight_bytes": lc.weight_bytes,
-                    "act_bytes": lc.act_bytes, "l1_tiles": int(lc.extra.get("l1_tiles", 1))}
+                n: {
+                    "cycles": lc.cycles,
+                    "latency_us": lc.latency_s * 1e6,
+                    "energy_nj": lc.energy_j * 1e9,
+                    "weight_bytes": lc.weight_bytes,
+                    "act_bytes": lc.act_bytes,
+                    "l1_tiles": int(lc.extra.get("l1_tiles", 1)),
+                }
                 for n, lc in nc.layers.items()
             }
-            est = None if fp_test is None else fp_test - c["est_accuracy_loss_pp"]
-            front.append({
-                "rank": rank, "id": c["id"], "generation": c["generation"],
-                "act_bits": dict(zip(names, c["act_bits"])),
-                "weight_bits": dict(zip(names, c["weight_bits"])),
-                "latency_ms": c["latency_ms"], "energy_uj": c["energy_uj"],
-                "peak_kb": c["peak_kb"], "weight_kb": c["weight_kb"],
-                "est_accuracy_loss_pp": None if proxy is None else c["est_accuracy_loss_pp"],
-                "est_accuracy": est, "finetuned_accuracy": None, "ptq_accuracy": None,
-                "finetune_status": "not run", "per_layer": per_layer,
-            })
+            loss = c["est_accuracy_loss_pp"] if has_proxy else None
+            front.append(
+                {
+                    "rank": rank,
+                    "id": c["id"],
+                    "generation": c["generation"],
+                    "act_bits": dict(zip(names, c["act_bits"])),
+                    "weight_bits": dict(zip(names, c["weight_bits"])),
+                    **{k: c[k] for k in ("latency_ms", "energy_uj", "peak_kb", "weight_kb")},
+                    "est_accuracy_loss_pp": loss,
+                    "est_accuracy": None if fp_test is None or loss is None else fp_test - loss,
+                    "finetuned_accuracy": None,
+                    "ptq_accuracy": None,
+                    "finetune_status": "not run",
+                    "per_layer": per_layer,
+                }
+            )
+        return front
 
-        if data is not None and finetune_top > 0:
-            picks = _pick_spread(np.arange(len(front)), finetune_top)
-            recipe = TrainRecipe(steps=finetune_steps, lr=FINETUNE_RECIPE.lr,
-                                 batch_size=FINETUNE_RECIPE.batch_size)
-            task = prog.add_task(f"fine-tuning {len(picks)} Pareto points", total=len(picks))
-            for r in picks:
-                p = front[r]
-                cfg = _layer_config(graph, names, [p["act_bits"][n] for n in names],
-                                    [p["weight_bits"][n] for n in names], wl.name)
-                try:
-                    res = finetune(model, cfg, data.train, data.test, recipe, seed=seed)
-                    if not np.isfinite(res.final_loss):
-                        raise FloatingPointError("loss diverged to NaN")
-                    p.update(finetuned_accuracy=res.accuracy, ptq_accuracy=res.ptq_accuracy,
-                             finetune_status="ok")
-                except (FloatingPointError, RuntimeError) as exc:
-                    p.update(finetune_status=f"failed: {exc}")
-                run.append_rows("finetune.csv", ["rank", "id", "status", "ptq_accuracy", "finetuned_accuracy", "steps"],
-                                [[r, p["id"], p["finetune_status"], p["ptq_accuracy"], p["finetuned_accuracy"], finetune_steps]])
-                prog.advance(task)
-
-    pareto_doc = {
-        "workload": wl.name, "hardware": hardware.name, "objectives": [o.value for o in objs],
-        "layers": list(names), "fp_accuracy": fp_test, "memory_limit_kb": tables.memory_limit_bytes / 1e3,
-        "candidates": front,
-    }
-    run.write_json("pareto.json", pareto_doc)
-    _write_pareto_csv(run, front, names)
-    from codesign.report.html import write_report
-
-    write_report(run.path)
-    info["status"] = "complete"
-    info["summary"] = {"evaluated": len(archive), "pareto": len(front), "fp_test_accuracy": fp_test}
-    run.write_json("run.json", info)
-    return RunResult(run.path, front, fp_test, len(archive), tuple(objs), info["summary"])
+    def _finetune(
+        self,
+        front: list[dict[str, Any]],
+        model: nn.Module,
+        graph: LayerGraph,
+        tables: CostTables,
+        data: DataSplits,
+        prog: Progress,
+    ) -> None:
+        """Fine-tune points spread along the front; each result is appended to finetune.csv."""
+        s = self.s
+        names = tables.layer_names
+        picks = _pick_spread(np.arange(len(front)), s.finetune_top)
+        recipe = TrainRecipe(
+            steps=s.finetune_steps, lr=FINETUNE_RECIPE.lr, batch_size=FINETUNE_RECIPE.batch_size
+        )
+        task = prog.add_task(f"fine-tuning {len(picks)} Pareto points", total=len(picks))
+        header = ["rank", "id", "status", "ptq_accuracy", "finetuned_accuracy", "steps"]
+        for r in picks:
+            p = front[r]
+            cfg = _layer_config(
+                graph,
+                names,
+                [p["act_bits"][n] for n in names],
+                [p["weight_bits"][n] for n in names],
+                self.wl.name,
+            )
+            try:
+                res = finetune(model, cfg, data.train, data.test, recipe, seed=s.seed)
+                if not np.isfinite(res.final_loss):
+                    raise FloatingPointError("loss diverged to NaN")
+                p.update(
+                    finetuned_accuracy=res.accuracy,
+                    ptq_accuracy=res.ptq_accuracy,
+                    finetune_status="ok",
+                )
+            except (FloatingPointError, RuntimeError) as exc:
+                p.update(finetune_status=f"failed: {exc}")
+            row = [
+                r,
+                p["id"],
+                p["finetune_status"],
+                p["ptq_accuracy"],
+                p["finetuned_accuracy"],
+                s.finetune_steps,
+            ]
+            self.run_dir.append_rows("finetune.csv", header, [row])
+            prog.advance(task)
 
 
 def _write_pareto_csv(run: RunDir, front: list[dict[str, Any]], names: Sequence[str]) -> None:
-    header = ["rank", "id", "est_accuracy", "finetuned_accuracy", "latency_ms", "energy_uj",
-              "peak_kb", "weight_kb"] + [f"w:{n}" for n in names] + [f"a:{n}" for n in names]
-    rows = [[p["rank"], p["id"], p["est_accuracy"], p["finetuned_accuracy"], p["latency_ms"],
-             p["energy_uj"], p["peak_kb"], p["weight_kb"],
-             *[p["weight_bits"][n] for n in names], *[p["act_bits"][n] for n in names]]
-            for p in front]
+    keys = ["rank", "id", "est_accuracy", "finetuned_accuracy", *FRONT_METRICS]
+    header = keys + [f"w:{n}" for n in names] + [f"a:{n}" for n in names]
+    rows = [
+        [p[k] for k in keys]
+        + [p["weight_bits"][n] for n in names]
+        + [p["act_bits"][n] for n in names]
+        for p in front
+    ]
     run.append_rows("pareto.csv", header, rows)

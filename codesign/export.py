@@ -5,11 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from codesign.core.errors import RunError
+from codesign.explore import FRONT_METRICS
 from codesign.quant.config import LayerQuant, QuantConfig, save_config
 from codesign.run import open_run
 
 
-def export_config(run_dir: str | Path, pick: int, path: str | Path | None = None, fmt: str = "yaml") -> Path:
+def export_config(
+    run_dir: str | Path, pick: int, path: str | Path | None = None, fmt: str = "yaml"
+) -> Path:
     """Write Pareto point `pick` (its ``#`` / ``rank``) of `run_dir` as a quant config.
 
     The file is YAML or JSON (`fmt`), by default ``<run_dir>/config-<pick>.<fmt>``. Each layer
@@ -35,15 +38,21 @@ def export_config(run_dir: str | Path, pick: int, path: str | Path | None = None
         }
         layers.append(
             LayerQuant(
-                name=name, module=s["source"], kind=s["kind"], act_bits=int(p["act_bits"][name]),
-                weight_bits=(int(p["weight_bits"][name]),) * int(s["K"]), mapping=mapping,
-                cost={k: cost[k] for k in ("cycles", "latency_us", "energy_nj", "weight_bytes") if k in cost},
+                name=name,
+                module=s["source"],
+                kind=s["kind"],
+                act_bits=int(p["act_bits"][name]),
+                weight_bits=(int(p["weight_bits"][name]),) * int(s["K"]),
+                mapping=mapping,
+                cost={
+                    k: cost[k]
+                    for k in ("cycles", "latency_us", "energy_nj", "weight_bytes")
+                    if k in cost
+                },
             )
         )
-    predicted = {
-        k: p.get(k)
-        for k in ("est_accuracy", "finetuned_accuracy", "latency_ms", "energy_uj", "peak_kb", "weight_kb")
-    }
+    keys = ("est_accuracy", "finetuned_accuracy", *FRONT_METRICS)
+    predicted = {k: p.get(k) for k in keys}
     config = QuantConfig(
         workload=run["pareto"]["workload"],
         layers=tuple(layers),

@@ -25,7 +25,16 @@ from typing import Any
 
 from codesign.core.errors import RunError
 
-_PACKAGES = ("codesign", "torch", "numpy", "pymoo", "networkx", "pydantic", "plotly", "scikit-learn")
+_PACKAGES = (
+    "codesign",
+    "torch",
+    "numpy",
+    "pymoo",
+    "networkx",
+    "pydantic",
+    "plotly",
+    "scikit-learn",
+)
 
 
 def package_versions() -> dict[str, str]:
@@ -93,7 +102,7 @@ class RunDir:
 
 
 def open_run(path: str | Path) -> dict[str, Any]:
-    """Read a finished run: run.json, layers.json and pareto.json. Raises `RunError` if incomplete."""
+    """Read a finished run (run.json, layers.json, pareto.json); `RunError` if incomplete."""
     p = Path(path)
     if not p.is_dir():
         raise RunError(f"{p}: no such run directory")
@@ -101,7 +110,9 @@ def open_run(path: str | Path) -> dict[str, Any]:
     for name in ("run.json", "layers.json", "pareto.json"):
         f = p / name
         if not f.exists():
-            raise RunError(f"{p}: missing {name} (was the run interrupted before the Pareto front?)")
+            raise RunError(
+                f"{p}: missing {name} (was the run interrupted before the Pareto front?)"
+            )
         try:
             out[name.removesuffix(".json")] = json.loads(f.read_text())
         except json.JSONDecodeError as exc:

@@ -1,4 +1,4 @@
-"""A small CNN for scikit-learn's 8x8 handwritten digits: the default workload (data on every machine)."""
+"""A small CNN for scikit-learn's 8x8 digits: the default workload, data on every machine."""
 
 from torch import nn
 

@@ -10,10 +10,14 @@ from torch import nn
 from codesign.workload.registry import register_workload
 
 # (output channels at width 1.0, depthwise stride) of the 13 blocks, Howard et al. Table 1.
-_BLOCKS = [(64, 1), (128, 2), (128, 1), (256, 2), (256, 1), (512, 2)] + [(512, 1)] * 5 + [
-    (1024, 2),
-    (1024, 1),
-]
+_BLOCKS = (
+    [(64, 1), (128, 2), (128, 1), (256, 2), (256, 1), (512, 2)]
+    + [(512, 1)] * 5
+    + [
+        (1024, 2),
+        (1024, 1),
+    ]
+)
 
 
 def _conv_bn(cin: int, cout: int, k: int, stride: int, groups: int = 1) -> list[nn.Module]:

@@ -63,10 +63,14 @@ class NetworkCost:
 def _check_priceable(graph: LayerGraph) -> None:
     for spec in graph.layers:
         if not (spec.kind.has_weights or spec.kind in _ELEMENTWISE or spec.kind in _FREE):
-            raise ConfigError(f"layer '{spec.name}' ({spec.kind.value}): the MCU cost model cannot price it")
+            raise ConfigError(
+                f"layer '{spec.name}' ({spec.kind.value}): the MCU cost model cannot price it"
+            )
 
 
-def _tensor_readers(graph: LayerGraph, tensors: list[str], qindex: dict[str, int]) -> list[tuple[int, ...]]:
+def _tensor_readers(
+    graph: LayerGraph, tensors: list[str], qindex: dict[str, int]
+) -> list[tuple[int, ...]]:
     """For each tensor, the quantizable layers that read it, through pass-through layers."""
     out = []
     for t in tensors:
@@ -136,7 +140,9 @@ def build_tables(graph: LayerGraph, hw: McuHardware) -> CostTables:
     )
 
 
-def validate_assignment(graph: LayerGraph, hw: McuHardware, assignment: Mapping[str, Precision]) -> None:
+def validate_assignment(
+    graph: LayerGraph, hw: McuHardware, assignment: Mapping[str, Precision]
+) -> None:
     """Raise `ConfigError` unless every quantizable layer has a precision `hw` supports."""
     names = {s.name for s in graph.quantizable}
     for extra in set(assignment) - names:
@@ -164,7 +170,9 @@ def validate_assignment(graph: LayerGraph, hw: McuHardware, assignment: Mapping[
             raise ConfigError(f"layer '{spec.name}': every channel pruned; the network is cut")
 
 
-def _kept_input_fraction(graph: LayerGraph, name: str, assignment: Mapping[str, Precision]) -> float:
+def _kept_input_fraction(
+    graph: LayerGraph, name: str, assignment: Mapping[str, Precision]
+) -> float:
     """Fraction of input channels of conv / linear `name` that survive pruning upstream.
 
     Follows the input back through pooling, padding and fused ops to a weighted producer; an
@@ -186,7 +194,9 @@ def _kept_input_fraction(graph: LayerGraph, name: str, assignment: Mapping[str, 
     return 1.0
 
 
-def price_network(graph: LayerGraph, hw: McuHardware, assignment: Mapping[str, Precision]) -> NetworkCost:
+def price_network(
+    graph: LayerGraph, hw: McuHardware, assignment: Mapping[str, Precision]
+) -> NetworkCost:
     """Exact cost of one configuration with per-channel weight bits (0 = pruned channel).
 
     Returns a `NetworkCost` with a `Cost` per layer (cycles, seconds, joules, weight bytes,
@@ -218,8 +228,10 @@ def price_network(graph: LayerGraph, hw: McuHardware, assignment: Mapping[str, P
     weight_total = 0.0
     for spec in graph.layers:
         out_bytes = spec.output_elems * bits_of(spec.name) / 8.0
-        in_bytes = sum(spec_in_elems * bits_of(p) / 8.0 for p, spec_in_elems in
-                       ((p, graph[p].output_elems) for p in graph.producers(spec.name)))
+        in_bytes = sum(
+            spec_in_elems * bits_of(p) / 8.0
+            for p, spec_in_elems in ((p, graph[p].output_elems) for p in graph.producers(spec.name))
+        )
         if spec.kind.has_weights:
             p = assignment[spec.name]
             frac = _kept_input_fraction(graph, spec.name, assignment)

@@ -1,4 +1,4 @@
-"""`CostTables`: every layer priced once at every precision, so a population is scored by gathers."""
+"""`CostTables`: every layer priced once at every precision; a population scored by gathers."""
 
 from __future__ import annotations
 
@@ -69,7 +69,9 @@ class CostTables:
         bits = np.asarray(self.act_bits, dtype=np.float64)[act_idx]
         out = np.empty((act_idx.shape[0], len(self.tensor_names)), dtype=np.float64)
         for j, readers in enumerate(self.tensor_readers):
-            out[:, j] = bits[:, list(readers)].max(axis=1) if readers else self.tensor_default_bits[j]
+            out[:, j] = (
+                bits[:, list(readers)].max(axis=1) if readers else self.tensor_default_bits[j]
+            )
         return out
 
     def score(self, act_idx: np.ndarray, weight_idx: np.ndarray) -> NetworkScores:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import difflib
+import re
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +29,9 @@ def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: b
             line = key_node.start_mark.line + 1
             first = seen[key].start_mark.line + 1
             raise yaml.constructor.ConstructorError(
-                None, None, f"duplicate key '{key}' (line {line}; first on line {first})",
+                None,
+                None,
+                f"duplicate key '{key}' (line {line}; first on line {first})",
                 key_node.start_mark,
             )
         seen[key] = key_node
@@ -60,13 +64,20 @@ def _field(loc: tuple[Any, ...]) -> str:
 
 
 def _validation_message(path: Path, exc: ValidationError) -> str:
-    err = exc.errors()[0]
+    errors = sorted(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")
+    err = errors[0]
     loc = _field(err["loc"])
     msg = err["msg"].removeprefix("Value error, ")
     if err["type"] == "extra_forbidden":
-        msg = "unknown key (misspelt?)"
+        missing = [_field(e["loc"]).rpartition(".")[2] for e in errors if e["type"] == "missing"]
+        close = difflib.get_close_matches(str(err["loc"][-1]), missing, n=1, cutoff=0.6)
+        msg = "unknown key" + (f" (did you mean '{close[0]}'?)" if close else "")
     elif err["type"] == "missing":
         msg = "required field is missing"
+    m = re.match(r"^([\w.]+): (.*)$", msg)
+    if m and err["type"] == "value_error":  # validator messages start with the sub-field
+        loc = ".".join(p for p in (loc, m.group(1)) if p)
+        msg = m.group(2)
     more = f" (and {len(exc.errors()) - 1} more problems)" if len(exc.errors()) > 1 else ""
     where = f"field '{loc}'" if loc else "top level"
     return f"{path}: {where}: {msg}{more}"
@@ -104,12 +115,17 @@ def load_hardware(spec: str | Path) -> McuHardware:
         raise HardwareModelError(_validation_message(path, exc)) from None
     act = tuple(s.bits.activation)
     wts = tuple(s.bits.weight)
-    table = tuple(
-        tuple(0.0 if w == 0 else float(s.macs_per_cycle[a][w]) for w in wts) for a in act
-    )
+    table = tuple(tuple(0.0 if w == 0 else float(s.macs_per_cycle[a][w]) for w in wts) for a in act)
     return McuHardware(
-        name=s.name, clock_hz=s.clock_hz, power_w=s.power_mw * 1e-3,
-        l1_bytes=s.memory.l1_bytes, l2_bytes=s.memory.l2_bytes, act_bits=act, weight_bits=wts,
-        macs_per_cycle=table, other_ops_per_cycle=s.other_ops_per_cycle, source=str(path),
+        name=s.name,
+        clock_hz=s.clock_hz,
+        power_w=s.power_mw * 1e-3,
+        l1_bytes=s.memory.l1_bytes,
+        l2_bytes=s.memory.l2_bytes,
+        act_bits=act,
+        weight_bits=wts,
+        macs_per_cycle=table,
+        other_ops_per_cycle=s.other_ops_per_cycle,
+        source=str(path),
         description=s.description,
     )

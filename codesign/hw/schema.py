@@ -69,6 +69,6 @@ class McuSchema(_Strict):
             for w in row:
                 if w not in self.bits.weight or w == 0:
                     raise ValueError(
-                        f"macs_per_cycle.{a}.{w}: weight bits {w} not a non-zero entry of bits.weight"
+                        f"macs_per_cycle.{a}.{w}: weight bits {w} not a non-zero bits.weight entry"
                     )
         return self

@@ -50,7 +50,8 @@ def apply_config(
         k = m.weight.shape[0]
         if len(lq.weight_bits) != k:
             raise ConfigError(
-                f"layer '{lq.name}': config has {len(lq.weight_bits)} channels, module '{path}' has {k}"
+                f"layer '{lq.name}': config has {len(lq.weight_bits)} channels, "
+                f"module '{path}' has {k}"
             )
         wb = None if all(b >= 32 for b in lq.weight_bits) else list(lq.weight_bits)
         _set_submodule(out, path, QuantLayer(m, lq.act_bits, wb))

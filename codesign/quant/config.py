@@ -127,7 +127,8 @@ def config_from_dict(data: Any, source: str = "<config>") -> QuantConfig:
         wb = [ls.weight_bits] * ls.channels if isinstance(ls.weight_bits, int) else ls.weight_bits
         if len(wb) != ls.channels:
             raise ConfigError(
-                f"{source}: field 'layers.{i}.weight_bits': {len(wb)} entries for {ls.channels} channels"
+                f"{source}: field 'layers.{i}.weight_bits': "
+                f"{len(wb)} entries for {ls.channels} channels"
             )
         if any(not 0 <= b <= 16 for b in wb):
             raise ConfigError(f"{source}: field 'layers.{i}.weight_bits': bit-widths must be 0..16")

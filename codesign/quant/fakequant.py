@@ -75,7 +75,9 @@ class QuantLayer(nn.Module):
     output channel (0 = pruned) or is None for full-precision weights.
     """
 
-    def __init__(self, inner: nn.Module, act_bits: int | None, weight_bits: list[int] | None) -> None:
+    def __init__(
+        self, inner: nn.Module, act_bits: int | None, weight_bits: list[int] | None
+    ) -> None:
         super().__init__()
         if not isinstance(inner, (nn.Conv1d, nn.Conv2d, nn.Linear)):
             raise TypeError(f"QuantLayer wraps conv / linear layers, not {type(inner).__name__}")

@@ -37,7 +37,9 @@ class SensitivityProxy:
     def loss(self, act_idx: np.ndarray, weight_idx: np.ndarray) -> np.ndarray:
         """Estimated accuracy loss (pp) of P candidates from [P, L] bit-width indices."""
         layers = np.arange(len(self.layer_names))
-        total = self.weight_drop[layers, weight_idx].sum(axis=1) + self.act_drop[layers, act_idx].sum(axis=1)
+        total = self.weight_drop[layers, weight_idx].sum(axis=1) + self.act_drop[
+            layers, act_idx
+        ].sum(axis=1)
         return np.minimum(total, self.fp_accuracy)
 
 

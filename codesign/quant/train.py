@@ -32,7 +32,9 @@ FINETUNE_RECIPE = TrainRecipe(steps=300, lr=1e-3, batch_size=64)
 def _batches(data: TensorDataset, batch_size: int, seed: int):
     gen = torch.Generator().manual_seed(seed)
     while True:
-        yield from DataLoader(data, batch_size=batch_size, shuffle=True, generator=gen, drop_last=True)
+        yield from DataLoader(
+            data, batch_size=batch_size, shuffle=True, generator=gen, drop_last=True
+        )
 
 
 @torch.no_grad()
@@ -62,7 +64,9 @@ def _fit(model: nn.Module, data: TensorDataset, recipe: TrainRecipe, seed: int) 
     return model
 
 
-def train_full_precision(model: nn.Module, data: TensorDataset, recipe: TrainRecipe = FP_RECIPE, seed: int = 0) -> nn.Module:
+def train_full_precision(
+    model: nn.Module, data: TensorDataset, recipe: TrainRecipe = FP_RECIPE, seed: int = 0
+) -> nn.Module:
     """Train `model` in place from its initialisation; returns it in eval mode."""
     return _fit(model, data, recipe, seed)
 
@@ -76,8 +80,10 @@ def calibrate(qmodel: nn.Module, data: TensorDataset, samples: int = 256, seed: 
     qmodel(data.tensors[0][idx])
 
 
-def quantize_ptq(fp_model: nn.Module, config: QuantConfig, calib: TensorDataset, seed: int = 0) -> nn.Module:
-    """Post-training fake quantization: apply `config`, calibrate, no training. Returns a new model."""
+def quantize_ptq(
+    fp_model: nn.Module, config: QuantConfig, calib: TensorDataset, seed: int = 0
+) -> nn.Module:
+    """Post-training fake quantization: apply `config` and calibrate; returns a new model."""
     q = apply_config(fp_model, config)
     calibrate(q, calib, seed=seed)
     return q

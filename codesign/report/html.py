@@ -12,7 +12,11 @@ import plotly.graph_objects as go
 
 from codesign.core.errors import RunError
 
-_AXES = [("latency_ms", "latency (ms)"), ("energy_uj", "energy (uJ)"), ("peak_kb", "peak memory (kB)")]
+_AXES = [
+    ("latency_ms", "latency (ms)"),
+    ("energy_uj", "energy (uJ)"),
+    ("peak_kb", "peak memory (kB)"),
+]
 
 
 def _hover(p: dict[str, Any], layers: list[str]) -> str:
@@ -57,24 +61,47 @@ def build_figure(pareto: dict[str, Any], candidates: list[dict[str, str]]) -> go
     ft = [p for p in front if p.get("finetuned_accuracy") is not None]
     x0 = _AXES[0][0]
     fig = go.Figure()
-    fig.add_trace(go.Scattergl(
-        x=[float(c[x0]) for c in feas], y=[y_of_cand(c) for c in feas], mode="markers",
-        name=f"evaluated ({len(feas)} feasible)", marker={"color": "lightgray", "size": 5},
-        hovertemplate="candidate %{text}<extra></extra>", text=[c["id"] for c in feas],
-    ))
-    fig.add_trace(go.Scatter(
-        x=[p[x0] for p in front], y=y_front, mode="markers+lines", name="Pareto front (estimate)",
-        line={"shape": "hv", "width": 1}, hovertext=[_hover(p, layers) for p in front],
-        hoverinfo="text",
-        marker={"size": 9, "color": [p["peak_kb"] for p in front], "colorscale": "Viridis",
-                "colorbar": {"title": "peak kB"}, "showscale": True},
-    ))
+    fig.add_trace(
+        go.Scattergl(
+            x=[float(c[x0]) for c in feas],
+            y=[y_of_cand(c) for c in feas],
+            mode="markers",
+            name=f"evaluated ({len(feas)} feasible)",
+            marker={"color": "lightgray", "size": 5},
+            hovertemplate="candidate %{text}<extra></extra>",
+            text=[c["id"] for c in feas],
+        )
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=[p[x0] for p in front],
+            y=y_front,
+            mode="markers+lines",
+            name="Pareto front (estimate)",
+            line={"shape": "hv", "width": 1},
+            hovertext=[_hover(p, layers) for p in front],
+            hoverinfo="text",
+            marker={
+                "size": 9,
+                "color": [p["peak_kb"] for p in front],
+                "colorscale": "Viridis",
+                "colorbar": {"title": "peak kB"},
+                "showscale": True,
+            },
+        )
+    )
     if ft:
-        fig.add_trace(go.Scatter(
-            x=[p[x0] for p in ft], y=[p["finetuned_accuracy"] for p in ft], mode="markers",
-            name="fine-tuned (held-out)", marker={"symbol": "diamond", "size": 11, "color": "crimson"},
-            hovertext=[_hover(p, layers) for p in ft], hoverinfo="text",
-        ))
+        fig.add_trace(
+            go.Scatter(
+                x=[p[x0] for p in ft],
+                y=[p["finetuned_accuracy"] for p in ft],
+                mode="markers",
+                name="fine-tuned (held-out)",
+                marker={"symbol": "diamond", "size": 11, "color": "crimson"},
+                hovertext=[_hover(p, layers) for p in ft],
+                hoverinfo="text",
+            )
+        )
     if has_acc:
         fig.add_hline(y=fp, line_dash="dot", annotation_text=f"full precision {fp:.2f}%")
     buttons = []
@@ -82,15 +109,30 @@ def build_figure(pareto: dict[str, Any], candidates: list[dict[str, str]]) -> go
         xs = [[float(c[key]) for c in feas], [p[key] for p in front]]
         if ft:
             xs.append([p[key] for p in ft])
-        buttons.append({"label": label, "method": "update",
-                        "args": [{"x": xs}, {"xaxis": {"title": {"text": label}}}]})
+        buttons.append(
+            {
+                "label": label,
+                "method": "update",
+                "args": [{"x": xs}, {"xaxis": {"title": {"text": label}}}],
+            }
+        )
     fig.update_layout(
         title=f"{pareto['workload']} on {pareto['hardware']}: Pareto front",
         xaxis_title=_AXES[0][1],
         yaxis_title="accuracy (%)" if has_acc else "peak memory (kB)",
-        updatemenus=[{"buttons": buttons, "direction": "down", "x": 1.0, "y": 1.15,
-                      "xanchor": "right", "showactive": True}],
-        template="plotly_white", height=620, hoverlabel={"align": "left"},
+        updatemenus=[
+            {
+                "buttons": buttons,
+                "direction": "down",
+                "x": 1.0,
+                "y": 1.15,
+                "xanchor": "right",
+                "showactive": True,
+            }
+        ],
+        template="plotly_white",
+        height=620,
+        hoverlabel={"align": "left"},
         legend={"orientation": "h", "y": -0.15},
     )
     return fig
@@ -103,19 +145,31 @@ def _table(pareto: dict[str, Any]) -> str:
     ]
     rows = []
     for p in pareto["candidates"]:
+
         def f(v: Any, d: int = 2) -> str:
             return "-" if v is None else f"{v:.{d}f}"
 
-        cells = [str(p["rank"]), f(p["est_accuracy"]), f(p["finetuned_accuracy"]),
-                 f(p["latency_ms"], 3), f(p["energy_uj"]), f(p["peak_kb"], 1)]
+        cells = [
+            str(p["rank"]),
+            f(p["est_accuracy"]),
+            f(p["finetuned_accuracy"]),
+            f(p["latency_ms"], 3),
+            f(p["energy_uj"]),
+            f(p["peak_kb"], 1),
+        ]
         cells += [f"w{p['weight_bits'][n]}a{p['act_bits'][n]}" for n in layers]
         rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
-    return ("<table><thead><tr>" + "".join(f"<th>{h}</th>" for h in head)
-            + "</tr></thead><tbody>" + "".join(rows) + "</tbody></table>")
+    return (
+        "<table><thead><tr>"
+        + "".join(f"<th>{h}</th>" for h in head)
+        + "</tr></thead><tbody>"
+        + "".join(rows)
+        + "</tbody></table>"
+    )
 
 
 def write_report(run_dir: str | Path) -> Path:
-    """Write ``pareto.html`` into `run_dir` from its pareto.json and candidates.csv; returns its path."""
+    """Write ``pareto.html`` in `run_dir` from pareto.json and candidates.csv; returns its path."""
     run_dir = Path(run_dir)
     pf = run_dir / "pareto.json"
     if not pf.exists():
@@ -123,12 +177,13 @@ def write_report(run_dir: str | Path) -> Path:
     pareto = json.loads(pf.read_text())
     fig = build_figure(pareto, _read_candidates(run_dir / "candidates.csv"))
     body = fig.to_html(full_html=False, include_plotlyjs=True)
+    title = f"{html.escape(pareto['workload'])} on {html.escape(pareto['hardware'])}"
     page = f"""<!DOCTYPE html>
-<html><head><meta charset="utf-8"><title>codesign: {html.escape(pareto['workload'])} on {html.escape(pareto['hardware'])}</title>
+<html><head><meta charset="utf-8"><title>codesign: {title}</title>
 <style>body{{font-family:sans-serif;margin:2em}} table{{border-collapse:collapse;font-size:13px}}
 td,th{{border:1px solid #ccc;padding:3px 6px;text-align:right}}</style></head>
-<body><h2>{html.escape(pareto['workload'])} on {html.escape(pareto['hardware'])}</h2>
-<p>Objectives: {", ".join(pareto['objectives'])}. Accuracies in percent on held-out data;
+<body><h2>{html.escape(pareto["workload"])} on {html.escape(pareto["hardware"])}</h2>
+<p>Objectives: {", ".join(pareto["objectives"])}. Accuracies in percent on held-out data;
 per-layer bits as w(weight)a(activation). Hover a point for its per-layer bits and costs;
 the menu at the top right switches the x axis. Export a row with
 <code>codesign export {html.escape(str(run_dir))} --pick N</code>.</p>

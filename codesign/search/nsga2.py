@@ -97,7 +97,9 @@ class BitWidthProblem(Problem):
 
 
 class _GenerationCounter(Callback):
-    def __init__(self, problem: BitWidthProblem, on_generation: Callable[[int], None] | None) -> None:
+    def __init__(
+        self, problem: BitWidthProblem, on_generation: Callable[[int], None] | None
+    ) -> None:
         super().__init__()
         self.problem = problem
         self.on_generation = on_generation

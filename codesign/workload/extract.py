@@ -70,17 +70,36 @@ def _conv(ctx: _Ctx, node: fx.Node, m: nn.Module) -> LayerSpec:
     else:
         kind = OpKind.GCONV
     return LayerSpec(
-        name=str(node.target), kind=kind, N=n, K=k, C=cin // groups, OY=oy, OX=ox, FY=fy, FX=fx_,
-        stride=stride, padding=padding, groups=groups, input_shape=ctx.in_shape,
-        output_shape=ctx.out_shape, has_bias=m.bias is not None, source=str(node.target),
+        name=str(node.target),
+        kind=kind,
+        N=n,
+        K=k,
+        C=cin // groups,
+        OY=oy,
+        OX=ox,
+        FY=fy,
+        FX=fx_,
+        stride=stride,
+        padding=padding,
+        groups=groups,
+        input_shape=ctx.in_shape,
+        output_shape=ctx.out_shape,
+        has_bias=m.bias is not None,
+        source=str(node.target),
     )
 
 
 def _linear(ctx: _Ctx, node: fx.Node, m: nn.Module) -> LayerSpec:
     n = math.prod(ctx.in_shape[:-1]) if len(ctx.in_shape) > 1 else 1
     return LayerSpec(
-        name=str(node.target), kind=OpKind.LINEAR, N=n, K=m.out_features, C=m.in_features,
-        input_shape=ctx.in_shape, output_shape=ctx.out_shape, has_bias=m.bias is not None,
+        name=str(node.target),
+        kind=OpKind.LINEAR,
+        N=n,
+        K=m.out_features,
+        C=m.in_features,
+        input_shape=ctx.in_shape,
+        output_shape=ctx.out_shape,
+        has_bias=m.bias is not None,
         source=str(node.target),
     )
 
@@ -100,8 +119,18 @@ def _pool_spec(ctx: _Ctx, node: fx.Node, kind: OpKind, name: str) -> LayerSpec:
         raise UnsupportedOperationError(f"pooling from shape {ish} to {osh}")
     k = ish[1]
     return LayerSpec(
-        name=name, kind=kind, N=ish[0], K=k, C=k, OY=oy, OX=ox, FY=fy, FX=fx_,
-        input_shape=ish, output_shape=osh, source=str(node.target),
+        name=name,
+        kind=kind,
+        N=ish[0],
+        K=k,
+        C=k,
+        OY=oy,
+        OX=ox,
+        FY=fy,
+        FX=fx_,
+        input_shape=ish,
+        output_shape=osh,
+        source=str(node.target),
     )
 
 
@@ -139,8 +168,16 @@ def _eltwise(kind: OpKind) -> Rule:
         oy = osh[2] if len(osh) > 2 else 1
         ox = osh[3] if len(osh) > 3 else 1
         return LayerSpec(
-            name=node.name, kind=kind, N=osh[0], K=k, C=k, OY=oy, OX=ox,
-            input_shape=ctx.in_shape, output_shape=osh, source=node.name,
+            name=node.name,
+            kind=kind,
+            N=osh[0],
+            K=k,
+            C=k,
+            OY=oy,
+            OX=ox,
+            input_shape=ctx.in_shape,
+            output_shape=osh,
+            source=node.name,
         )
 
     return rule
@@ -151,16 +188,33 @@ def _simple(kind: OpKind) -> Rule:
         name = str(node.target) if node.op == "call_module" else node.name
         osh = ctx.out_shape
         return LayerSpec(
-            name=name, kind=kind, N=osh[0] if osh else 1, K=osh[1] if len(osh) > 1 else 1,
-            input_shape=ctx.in_shape, output_shape=osh, source=name,
+            name=name,
+            kind=kind,
+            N=osh[0] if osh else 1,
+            K=osh[1] if len(osh) > 1 else 1,
+            input_shape=ctx.in_shape,
+            output_shape=osh,
+            source=name,
         )
 
     return rule
 
 
 _ACTIVATIONS = (
-    nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.Hardtanh, nn.Hardswish, nn.Hardsigmoid, nn.Sigmoid,
-    nn.SiLU, nn.GELU, nn.Tanh, nn.ELU, nn.PReLU, nn.Softmax, nn.LogSoftmax,
+    nn.ReLU,
+    nn.ReLU6,
+    nn.LeakyReLU,
+    nn.Hardtanh,
+    nn.Hardswish,
+    nn.Hardsigmoid,
+    nn.Sigmoid,
+    nn.SiLU,
+    nn.GELU,
+    nn.Tanh,
+    nn.ELU,
+    nn.PReLU,
+    nn.Softmax,
+    nn.LogSoftmax,
 )
 
 # One registry: module class -> rule. Subclasses match through the MRO.
@@ -202,11 +256,29 @@ _FUNCTION_RULES: dict[Any, Rule] = {
     F.avg_pool2d: _pool_function(OpKind.AVGPOOL),
     F.max_pool2d: _pool_function(OpKind.MAXPOOL),
     F.adaptive_max_pool2d: _pool_function(OpKind.MAXPOOL),
+    F.adaptive_avg_pool1d: _pool_function(OpKind.AVGPOOL),
+    torch.adaptive_avg_pool1d: _pool_function(OpKind.AVGPOOL),
+    F.avg_pool1d: _pool_function(OpKind.AVGPOOL),
+    torch.avg_pool1d: _pool_function(OpKind.AVGPOOL),
+    F.max_pool1d: _pool_function(OpKind.MAXPOOL),
+    torch.max_pool1d: _pool_function(OpKind.MAXPOOL),
     **{
         f: FUSE
         for f in (
-            F.relu, torch.relu, F.relu6, F.leaky_relu, F.hardtanh, F.hardswish, F.sigmoid,
-            torch.sigmoid, F.silu, F.gelu, torch.tanh, F.dropout, F.softmax, F.log_softmax,
+            F.relu,
+            torch.relu,
+            F.relu6,
+            F.leaky_relu,
+            F.hardtanh,
+            F.hardswish,
+            F.sigmoid,
+            torch.sigmoid,
+            F.silu,
+            F.gelu,
+            torch.tanh,
+            F.dropout,
+            F.softmax,
+            F.log_softmax,
             F.batch_norm,
         )
     },
@@ -246,7 +318,8 @@ def _describe(node: fx.Node, gm: fx.GraphModule) -> str:
         return f"module '{node.target}' ({type(m).__module__}.{type(m).__name__})"
     if node.op == "call_function":
         fn = node.target
-        return f"function {getattr(fn, '__module__', '')}.{getattr(fn, '__name__', fn)} at '{node.name}'"
+        qual = f"{getattr(fn, '__module__', '')}.{getattr(fn, '__name__', fn)}"
+        return f"function {qual} at '{node.name}'"
     return f"{node.op} '{node.target}' at '{node.name}'"
 
 
@@ -303,8 +376,12 @@ def extract(model: nn.Module, example_input: torch.Tensor, name: str | None = No
                 continue
             shape = tuple(node.meta["tensor_meta"].shape)
             spec = LayerSpec(
-                name=node.name, kind=OpKind.INPUT, N=shape[0], K=shape[1] if len(shape) > 1 else 1,
-                output_shape=shape, source=node.name,
+                name=node.name,
+                kind=OpKind.INPUT,
+                N=shape[0],
+                K=shape[1] if len(shape) > 1 else 1,
+                output_shape=shape,
+                source=node.name,
             )
             add(spec, node)
             continue

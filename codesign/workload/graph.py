@@ -1,4 +1,4 @@
-"""`LayerGraph`: the network as a DAG of frozen `LayerSpec` nodes whose edges are activation tensors."""
+"""`LayerGraph`: the network as a DAG of frozen `LayerSpec` nodes; edges are activations."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The one registry of named workloads, plus loading a user's model from ``package.module:function``."""
+"""The one registry of named workloads; user models loaded from ``package.module:function``."""
 
 from __future__ import annotations
 

@@ -1,0 +1,79 @@
+"""How many candidate networks per second the MPIC cost tables score, on one core.
+
+Compares the vectorised population scoring (`CostTables.score`) with pricing candidates one by
+one (`price_network`), side by side in one run. Target (issue 3): >= 100,000 ResNet-8
+candidates per second on one core.
+
+Reproduce:  python benchmarks/bench_mpic_scoring.py
+"""
+
+from __future__ import annotations
+
+import os
+
+for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[var] = "1"  # one core, before numpy loads its BLAS
+
+import argparse  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from rich.console import Console  # noqa: E402
+from rich.table import Table  # noqa: E402
+
+from codesign.core.types import Precision  # noqa: E402
+from codesign.cost import build_tables, price_network  # noqa: E402
+from codesign.hw import load_hardware  # noqa: E402
+from codesign.workload import extract, get_workload  # noqa: E402
+
+HW = Path(__file__).resolve().parents[1] / "hw_models" / "mpic.yaml"
+
+
+def _best_rate(fn, n_items: int, repeats: int) -> float:
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+    return n_items / best
+
+
+def main() -> None:
+    """Print the scoring-rate table."""
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--population", type=int, default=10_000)
+    ap.add_argument("--repeats", type=int, default=7)
+    ap.add_argument("--workloads", default="resnet8,dscnn,mobilenet_v1_025,digits_cnn")
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+    hw = load_hardware(HW)
+    table = Table(title=f"MPIC cost-table scoring, one core, population {args.population:,}")
+    for col in ("workload", "layers", "vectorised cand/s", "one-by-one cand/s", "speed-up"):
+        table.add_column(col, justify="right")
+    rng = np.random.default_rng(0)
+    for name in args.workloads.split(","):
+        w = get_workload(name)
+        g = extract(w.build(), w.example_input(), name)
+        t = build_tables(g, hw)
+        L = t.num_layers
+        wi = rng.integers(0, len(t.weight_bits), (args.population, L))
+        ai = rng.integers(0, len(t.act_bits), (args.population, L))
+        vec = _best_rate(lambda t=t, a=ai, w=wi: t.score(a, w), args.population, args.repeats)
+        n_slow = 50
+        assigns = [
+            {
+                n: Precision.uniform(t.act_bits[ai[p, i]], t.weight_bits[wi[p, i]], g[n].K)
+                for i, n in enumerate(t.layer_names)
+            }
+            for p in range(n_slow)
+        ]
+        slow = _best_rate(lambda g=g, s=assigns: [price_network(g, hw, a) for a in s], n_slow, 3)
+        table.add_row(name, str(L), f"{vec:,.0f}", f"{slow:,.0f}", f"{vec / slow:,.0f}x")
+    Console().print(table)
+    print("reproduce: python benchmarks/bench_mpic_scoring.py")
+
+
+if __name__ == "__main__":
+    main()

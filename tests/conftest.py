@@ -1,0 +1,57 @@
+"""Shared fixtures: the MPIC model, extracted workloads, one small explore run per session."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+
+from codesign.hw import load_hardware
+from codesign.workload import extract, get_workload
+
+ROOT = Path(__file__).resolve().parents[1]
+MPIC = ROOT / "hw_models" / "mpic.yaml"
+
+
+@pytest.fixture(scope="session")
+def mpic():
+    return load_hardware(MPIC)
+
+
+@pytest.fixture(scope="session")
+def graphs():
+    cache = {}
+
+    def get(name: str):
+        if name not in cache:
+            w = get_workload(name)
+            cache[name] = extract(w.build(), w.example_input(), name)
+        return cache[name]
+
+    return get
+
+
+@pytest.fixture(scope="session")
+def results_dir(tmp_path_factory):
+    """One results folder per session, so the full-precision model is trained once."""
+    return tmp_path_factory.mktemp("results")
+
+
+@pytest.fixture(scope="session")
+def small_run(results_dir):
+    """A small but complete explore on digits (fine-tunes included)."""
+    from codesign.explore import explore
+
+    return explore(
+        hw=MPIC,
+        workload="digits_cnn",
+        seed=3,
+        pop_size=16,
+        generations=4,
+        finetune_top=2,
+        finetune_steps=60,
+        out=results_dir / "small",
+        results_dir=results_dir,
+        console=Console(quiet=True),
+    )

@@ -1,0 +1,99 @@
+"""Hardware YAML loading: the MPIC figures, and one clear error per kind of bad file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from codesign.core.errors import HardwareModelError
+from codesign.hw import load_hardware
+
+from ..conftest import MPIC
+
+
+def test_mpic_figures(mpic):
+    assert mpic.clock_hz == 250e6
+    assert mpic.power_w == pytest.approx(5.38e-3)
+    assert mpic.act_bits == (2, 4, 8) and mpic.weight_bits == (0, 2, 4, 8)
+    # Risso et al. 2022: rows activation bits, columns weight bits 2/4/8
+    assert mpic.throughput(2, 2) == 6.5 and mpic.throughput(2, 8) == 2.2
+    assert mpic.throughput(4, 4) == 3.5 and mpic.throughput(8, 2) == 2.5
+    assert mpic.throughput(8, 8) == 2.1 and mpic.throughput(4, 0) == float("inf")
+    assert mpic.l2_bytes == 512 * 1024
+
+
+def test_every_figure_cites_a_source():
+    text = MPIC.read_text()
+    for key in (
+        "clock_hz",
+        "power_mw",
+        "l1_bytes",
+        "l2_bytes",
+        "macs_per_cycle",
+        "other_ops_per_cycle",
+    ):
+        line = next(i for i, ln in enumerate(text.splitlines()) if ln.strip().startswith(key))
+        window = "\n".join(text.splitlines()[max(0, line - 4) : line + 1])
+        assert "#" in window, f"{key} has no source comment"
+
+
+def _variant(tmp_path: Path, old: str, new: str) -> Path:
+    text = MPIC.read_text()
+    assert old in text
+    p = tmp_path / "bad.yaml"
+    p.write_text(text.replace(old, new, 1))
+    return p
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "match"),
+    [
+        (
+            "clock_hz: 250.0e+6",
+            "clock_hz: 250.0e+6\nclock_hz: 100.0e+6",
+            r"duplicate key 'clock_hz'",
+        ),
+        (
+            "power_mw: 5.38",
+            "power_mW: 5.38",
+            r"field 'power_mW': unknown key \(did you mean 'power_mw'\?\)",
+        ),
+        ("power_mw: 5.38", "power_mw: -1", r"field 'power_mw'.*greater than 0"),
+        (
+            "  4: {2: 3.9, 4: 3.5, 8: 2.1}\n",
+            "",
+            r"field 'macs_per_cycle'.*no row for activation bits 4",
+        ),
+        (
+            "  8: {2: 2.5, 4: 2.3, 8: 2.1}",
+            "  8: {2: 2.5, 4: 2.3}",
+            r"field 'macs_per_cycle.8': no entry for weight bits 8",
+        ),
+        (
+            "activation: [2, 4, 8]",
+            "activation: [2, 4, 8, 33]",
+            r"field 'bits.activation': bit-width 33 is outside",
+        ),
+        ("version: 1", "version: 7", r"field 'version': expected 1"),
+        ("family: mcu", "family: gpu", r"field 'family'"),
+        ("l2_bytes: 524288", "l2_bytes: lots", r"field 'memory.l2_bytes'"),
+        ("name: MPIC\n", "", r"field 'name': required field is missing"),
+        ("macs_per_cycle:\n", "macs_per_cycle: [\n", r"bad.yaml:\d+:\d+"),
+    ],
+)
+def test_bad_file_names_file_and_field(tmp_path, old, new, match):
+    path = _variant(tmp_path, old, new)
+    with pytest.raises(HardwareModelError, match=match) as info:
+        load_hardware(path)
+    assert str(path) in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(HardwareModelError, match="no such hardware file"):
+        load_hardware(tmp_path / "nope.yaml")
+
+
+def test_bundled_name_resolves():
+    assert load_hardware("mpic").name == "MPIC"

@@ -1,0 +1,126 @@
+"""The main job end to end: files of a run, real fine-tuned accuracies, nothing lost on a crash."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+from rich.console import Console
+
+import codesign.explore as explore_mod
+from codesign.core.errors import CodesignError
+from codesign.explore import explore
+from codesign.report.html import _read_candidates, build_figure
+
+from .conftest import MPIC
+
+
+def test_run_directory_contents(small_run):
+    d = small_run.run_dir
+    for name in (
+        "run.json",
+        "hw.yaml",
+        "layers.json",
+        "candidates.csv",
+        "pareto.csv",
+        "pareto.json",
+        "pareto.html",
+        "finetune.csv",
+        "sensitivity.json",
+    ):
+        assert (d / name).exists(), name
+    info = json.loads((d / "run.json").read_text())
+    assert info["status"] == "complete"
+    assert info["inputs"]["seed"] == 3 and info["inputs"]["workload"] == "digits_cnn"
+    assert info["versions"]["torch"] and info["versions"]["pymoo"]
+    with (d / "candidates.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == small_run.evaluated > 16
+    # generation 0 is the initial population; the last of 4 generations is labelled 3
+    assert {r["generation"] for r in rows} == {"0", "1", "2", "3"}
+
+
+def test_front_is_sorted_and_finetuned_accuracies_are_real(small_run):
+    front = small_run.front
+    assert [p["rank"] for p in front] == list(range(len(front)))
+    lat = [p["latency_ms"] for p in front]
+    assert lat == sorted(lat)
+    done = [p for p in front if p["finetune_status"] == "ok"]
+    assert len(done) == 2
+    for p in done:
+        # held-out accuracy of a trained 10-class model: far above chance, at most 100
+        assert 50.0 < p["finetuned_accuracy"] <= 100.0
+        assert p["ptq_accuracy"] is not None
+    assert small_run.fp_accuracy > 90.0
+    # every point of the front fits in L2
+    assert all(p["peak_kb"] <= 524.288 for p in front)
+
+
+def test_report_has_hover_with_per_layer_bits(small_run):
+    d = small_run.run_dir
+    html = (d / "pareto.html").read_text()
+    assert "plotly" in html.lower() and "Pareto #0" in html
+    fig = build_figure(
+        json.loads((d / "pareto.json").read_text()), _read_candidates(d / "candidates.csv")
+    )
+    front_trace = next(t for t in fig.data if t.name.startswith("Pareto front"))
+    assert len(front_trace.x) == len(small_run.front)
+    for p, hover in zip(small_run.front, front_trace.hovertext):
+        for name in p["weight_bits"]:
+            assert f"{name}: w{p['weight_bits'][name]}/a{p['act_bits'][name]}" in hover
+    ft = next(t for t in fig.data if t.name.startswith("fine-tuned"))
+    assert sorted(ft.y) == sorted(
+        p["finetuned_accuracy"] for p in small_run.front if p["finetuned_accuracy"] is not None
+    )
+
+
+def test_interrupted_run_keeps_what_was_computed(results_dir, tmp_path, monkeypatch):
+    def boom(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(explore_mod, "finetune", boom)
+    out = tmp_path / "crashed"
+    with pytest.raises(KeyboardInterrupt):
+        explore(
+            hw=MPIC,
+            seed=1,
+            pop_size=16,
+            generations=2,
+            finetune_top=2,
+            out=out,
+            results_dir=results_dir,
+            console=Console(quiet=True),
+        )
+    info = json.loads((out / "run.json").read_text())
+    assert info["status"] == "interrupted"
+    with (out / "candidates.csv").open() as f:
+        assert len(list(csv.DictReader(f))) >= 16
+    assert (out / "sensitivity.json").exists()
+
+
+def test_workload_without_data_refuses_accuracy(results_dir, tmp_path):
+    with pytest.raises(CodesignError, match="accuracy_loss needs data"):
+        explore(
+            hw=MPIC,
+            workload="resnet8",
+            objectives="accuracy_loss,latency",
+            out=tmp_path / "r",
+            results_dir=results_dir,
+            console=Console(quiet=True),
+        )
+    res = explore(
+        hw=MPIC,
+        workload="resnet8",
+        pop_size=16,
+        generations=2,
+        out=tmp_path / "r2",
+        results_dir=results_dir,
+        console=Console(quiet=True),
+    )
+    # without an accuracy axis the lowest bits win both latency and memory
+    assert res.fp_accuracy is None and len(res.front) == 1
+    assert (
+        set(res.front[0]["weight_bits"].values()) == {2} == set(res.front[0]["act_bits"].values())
+    )
+    assert all(p["finetuned_accuracy"] is None for p in res.front)
