@@ -76,9 +76,8 @@ def build_figure(pareto: dict[str, Any], candidates: list[dict[str, str]]) -> go
         go.Scatter(
             x=[p[x0] for p in front],
             y=y_front,
-            mode="markers+lines",
-            name="Pareto front (estimate)",
-            line={"shape": "hv", "width": 1},
+            mode="markers",
+            name="Pareto front (estimate; the front spans every objective, not just these axes)",
             hovertext=[_hover(p, layers) for p in front],
             hoverinfo="text",
             marker={
