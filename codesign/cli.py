@@ -69,6 +69,28 @@ def _parser() -> argparse.ArgumentParser:
         help="Pareto points re-scored by a short quantized fine-tune (0 = none)",
     )
     e.add_argument("--finetune-steps", type=int, default=300, help="optimiser steps per fine-tune")
+    e.add_argument(
+        "--recipe",
+        default="kd",
+        help="fine-tune recipe: qat, or kd / progressive / stochastic joined with + (default: kd)",
+    )
+    e.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="Dask LocalCluster worker processes for fine-tunes (1 = in-process)",
+    )
+    e.add_argument(
+        "--scheduler",
+        default=None,
+        help="address of an existing Dask scheduler, e.g. tcp://host:8786",
+    )
+    e.add_argument(
+        "--data",
+        default=None,
+        help="local dataset folder for workloads whose data does not ship with "
+        "codesign (resnet8: CIFAR-10 python batches; dscnn: Speech Commands)",
+    )
     e.add_argument("--out", default=None, help="run directory (default: results/<run-id>)")
     e.add_argument(
         "--results-dir", default="results", help="parent of run directories and the model cache"
@@ -119,6 +141,10 @@ def _cmd_explore(args: argparse.Namespace, console: Console) -> int:
         generations=args.generations,
         finetune_top=args.finetune_top,
         finetune_steps=args.finetune_steps,
+        recipe=args.recipe,
+        workers=args.workers,
+        scheduler=args.scheduler,
+        data=args.data,
         out=args.out,
         results_dir=args.results_dir,
         input_shape=args.input_shape,

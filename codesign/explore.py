@@ -6,7 +6,7 @@ import hashlib
 import json
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -17,23 +17,19 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from torch import nn
 
 import codesign
+from codesign.cache import EvalCache, eval_key, weights_hash
 from codesign.core.errors import CodesignError
 from codesign.core.types import Objective, Precision
 from codesign.cost.mpic import build_tables, price_network
 from codesign.cost.tables import CostTables
-from codesign.data import DataSplits, load_dataset
+from codesign.data import DataSplits, dataset_available, load_dataset
+from codesign.distributed import DaskEvaluator
 from codesign.hw.load import load_hardware, resolve_hw_path
 from codesign.hw.model import McuHardware
 from codesign.quant.config import LayerQuant, QuantConfig
+from codesign.quant.evaluate import FinetuneTask, state_bytes
 from codesign.quant.proxy import SensitivityProxy, measure_sensitivity
-from codesign.quant.train import (
-    FINETUNE_RECIPE,
-    FP_RECIPE,
-    TrainRecipe,
-    evaluate,
-    finetune,
-    train_full_precision,
-)
+from codesign.quant.train import FP_RECIPE, FinetuneRecipe, evaluate, train_full_precision
 from codesign.report.html import write_report
 from codesign.run import RunDir, package_versions
 from codesign.search.archive import Archive, pareto_order
@@ -66,8 +62,11 @@ class Settings:
     pop_size: int
     generations: int
     finetune_top: int
-    finetune_steps: int
+    recipe: FinetuneRecipe
     results_dir: Path
+    workers: int = 1
+    scheduler: str | None = None
+    data_path: str | None = None
 
 
 def parse_objectives(spec: str | Sequence[str | Objective]) -> tuple[Objective, ...]:
@@ -160,7 +159,11 @@ def explore(
     pop_size: int = 64,
     generations: int = 40,
     finetune_top: int = 6,
-    finetune_steps: int = FINETUNE_RECIPE.steps,
+    finetune_steps: int = 300,
+    recipe: str | FinetuneRecipe = "kd",
+    workers: int = 1,
+    scheduler: str | None = None,
+    data: str | Path | None = None,
     out: str | Path | None = None,
     results_dir: str | Path = "results",
     input_shape: tuple[int, ...] | None = None,
@@ -171,34 +174,64 @@ def explore(
     Returns a `RunResult`; the run directory (``results_dir/<run-id>`` or `out`) holds
     run.json, candidates.csv, pareto.csv / .json and pareto.html. Accuracy figures are in
     percent on the held-out test split; latency in ms, energy in uJ, memory in kB.
+    Fine-tunes (`finetune_top` points, `recipe` with `finetune_steps` steps) run through
+    Dask: in-process, a LocalCluster of `workers` processes, or the cluster at `scheduler`;
+    results are cached in ``results_dir/evals.sqlite``. `data` is the local folder of a
+    dataset that does not ship with codesign (CIFAR-10, Speech Commands).
     Raises `CodesignError` (with one clear message) on bad input.
     """
     console = console or Console(stderr=True)
     hw_path = resolve_hw_path(hw)
     hardware = load_hardware(hw_path)
     wl = get_workload(workload, input_shape)
-    has_data = wl.dataset is not None
+    data_path = None if data is None else str(data)
+    if data_path is not None and not Path(data_path).exists():
+        raise CodesignError(f"--data {data_path}: no such file or directory")
+    has_data = dataset_available(wl.dataset, data_path)
+    if data_path is not None and wl.dataset in (None, "digits"):
+        raise CodesignError(
+            f"--data: workload '{wl.name}' does not read a dataset from a path "
+            f"(its data: {wl.dataset or 'none'})"
+        )
     if objectives is None:
         objs = DEFAULT_OBJECTIVES if has_data else (Objective.LATENCY, Objective.MEMORY)
         if not has_data:
             console.print(
-                f"[yellow]workload '{wl.name}' has no dataset on this machine: searching "
-                "latency and memory only; with no accuracy axis the lowest bit-widths win[/]"
+                f"[yellow]workload '{wl.name}' has no data here (its dataset, "
+                f"{wl.dataset or 'none'}, needs --data PATH): searching latency and memory "
+                "only; with no accuracy axis the lowest bit-widths win[/]"
             )
     else:
         objs = parse_objectives(objectives)
     if Objective.ACCURACY_LOSS in objs and not has_data:
         raise CodesignError(
-            f"--objectives: accuracy_loss needs data, and workload '{wl.name}' has no dataset "
-            "here; choose among latency, energy, memory"
+            f"--objectives: accuracy_loss needs data, and workload '{wl.name}' has none here "
+            f"(dataset: {wl.dataset or 'none'}; give --data PATH) ; choose among latency, "
+            "energy, memory"
         )
     if pop_size < 8 or generations < 1 or finetune_top < 0 or finetune_steps < 1:
         raise CodesignError(
             "--pop-size must be >= 8, --generations >= 1, --finetune-top >= 0, "
             "--finetune-steps >= 1"
         )
+    if isinstance(recipe, str):
+        try:
+            recipe = FinetuneRecipe.parse(recipe, steps=finetune_steps)
+        except ValueError as exc:
+            raise CodesignError(f"--recipe {recipe}: {exc}") from None
+    if workers < 1:
+        raise CodesignError("--workers must be >= 1")
     settings = Settings(
-        objs, seed, pop_size, generations, finetune_top, finetune_steps, Path(results_dir)
+        objs,
+        seed,
+        pop_size,
+        generations,
+        finetune_top,
+        recipe,
+        Path(results_dir),
+        workers,
+        scheduler,
+        data_path,
     )
     run_path = (
         Path(out)
@@ -218,7 +251,11 @@ def explore(
             "pop_size": pop_size,
             "generations": generations,
             "finetune_top": finetune_top,
-            "finetune_steps": finetune_steps,
+            "finetune_steps": recipe.steps,
+            "recipe": recipe.name,
+            "workers": workers,
+            "scheduler": scheduler,
+            "data": data_path,
         },
         "hardware": {"name": hardware.name, "family": hardware.family},
         "versions": package_versions(),
@@ -259,7 +296,11 @@ class _Explorer:
     def run(self) -> RunResult:
         s = self.s
         torch.manual_seed(s.seed)
-        data = load_dataset(self.wl.dataset, seed=0) if self.wl.dataset else None
+        data = (
+            load_dataset(self.wl.dataset, seed=0, path=s.data_path)
+            if dataset_available(self.wl.dataset, s.data_path)
+            else None
+        )
         model, fp_test = self._model(data)
         graph = extract(model, self.wl.example_input(), self.wl.name)
         self.run_dir.write_json("layers.json", graph.to_records())
@@ -419,15 +460,17 @@ class _Explorer:
         data: DataSplits,
         prog: Progress,
     ) -> None:
-        """Fine-tune points spread along the front; each result is appended to finetune.csv."""
+        """Fine-tune points spread along the front through Dask, the SQLite cache first.
+
+        Each result is appended to finetune.csv as it arrives.
+        """
         s = self.s
         names = tables.layer_names
         picks = _pick_spread(np.arange(len(front)), s.finetune_top)
-        recipe = TrainRecipe(
-            steps=s.finetune_steps, lr=FINETUNE_RECIPE.lr, batch_size=FINETUNE_RECIPE.batch_size
-        )
-        task = prog.add_task(f"fine-tuning {len(picks)} Pareto points", total=len(picks))
-        header = ["rank", "id", "status", "ptq_accuracy", "finetuned_accuracy", "steps"]
+        base = weights_hash(model)
+        blob = state_bytes(model)
+        recipe_doc = asdict(s.recipe)
+        tasks, rank_of = [], {}
         for r in picks:
             p = front[r]
             cfg = _layer_config(
@@ -437,27 +480,94 @@ class _Explorer:
                 [p["weight_bits"][n] for n in names],
                 self.wl.name,
             )
-            try:
-                res = finetune(model, cfg, data.train, data.test, recipe, seed=s.seed)
-                if not np.isfinite(res.final_loss):
-                    raise FloatingPointError("loss diverged to NaN")
-                p.update(
-                    finetuned_accuracy=res.accuracy,
-                    ptq_accuracy=res.ptq_accuracy,
-                    finetune_status="ok",
+            cfg_doc = cfg.to_dict()
+            key = eval_key(self.wl.name, base, cfg_doc["layers"], recipe_doc, s.seed)
+            tasks.append(
+                FinetuneTask(
+                    key,
+                    base,
+                    self.wl.name,
+                    self.wl.input_shape,
+                    self.wl.dataset,
+                    s.data_path,
+                    blob,
+                    cfg_doc,
+                    s.recipe,
+                    s.seed,
                 )
-            except (FloatingPointError, RuntimeError) as exc:
-                p.update(finetune_status=f"failed: {exc}")
-            row = [
-                r,
-                p["id"],
-                p["finetune_status"],
-                p["ptq_accuracy"],
-                p["finetuned_accuracy"],
-                s.finetune_steps,
-            ]
-            self.run_dir.append_rows("finetune.csv", header, [row])
+            )
+            rank_of[key] = r
+        header = [
+            "rank",
+            "id",
+            "status",
+            "ptq_accuracy",
+            "finetuned_accuracy",
+            "recipe",
+            "steps",
+            "cached",
+            "seconds",
+            "reason",
+        ]
+        task = prog.add_task(
+            f"fine-tuning {len(picks)} Pareto points ({s.recipe.name})", total=len(picks)
+        )
+
+        def done(t: FinetuneTask, res: dict[str, Any], cached: bool) -> None:
+            r = rank_of[t.key]
+            p = front[r]
+            ok = res.get("status") == "ok"
+            p.update(
+                finetuned_accuracy=res.get("accuracy") if ok else None,
+                ptq_accuracy=res.get("ptq_accuracy"),
+                finetune_status="ok" if ok else f"failed: {res.get('reason')}",
+                finetune_cached=cached,
+            )
+            self.run_dir.append_rows(
+                "finetune.csv",
+                header,
+                [
+                    [
+                        r,
+                        p["id"],
+                        res.get("status"),
+                        res.get("ptq_accuracy"),
+                        p["finetuned_accuracy"],
+                        s.recipe.name,
+                        s.recipe.steps,
+                        cached,
+                        res.get("seconds"),
+                        res.get("reason"),
+                    ]
+                ],
+            )
             prog.advance(task)
+
+        cache = EvalCache(s.results_dir / "evals.sqlite")
+        try:
+            with DaskEvaluator(cache, s.workers, s.scheduler) as ev:
+                ev.run(tasks, done)
+        finally:
+            cache.close()
+        self.info["finetune"] = {
+            "recipe": s.recipe.name,
+            "steps": s.recipe.steps,
+            "requested": len(tasks),
+            "from_cache": ev.cache_hits,
+            "computed": ev.computed,
+            "failed": ev.failed,
+            "executor": ev.describe(),
+            "cache": str(cache.path),
+        }
+        if ev.computed == 0 and tasks:
+            self.console.print(
+                f"no new fine-tunes: all {len(tasks)} results came from the cache {cache.path}"
+            )
+        else:
+            self.console.print(
+                f"fine-tunes on {ev.describe()}: {ev.computed} computed ({ev.failed} failed), "
+                f"{ev.cache_hits} from the cache {cache.path}"
+            )
 
 
 def _write_pareto_csv(run: RunDir, front: list[dict[str, Any]], names: Sequence[str]) -> None:

@@ -79,7 +79,7 @@ def test_interrupted_run_keeps_what_was_computed(results_dir, tmp_path, monkeypa
     def boom(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(explore_mod, "finetune", boom)
+    monkeypatch.setattr(explore_mod.DaskEvaluator, "run", boom)
     out = tmp_path / "crashed"
     with pytest.raises(KeyboardInterrupt):
         explore(

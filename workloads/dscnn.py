@@ -20,6 +20,7 @@ def _bn_relu(c: int) -> list[nn.Module]:
     "dscnn",
     input_shape=(1, 1, 49, 10),
     description="MLPerf Tiny keyword spotting: DS-CNN on 49x10 MFCC, 12 classes",
+    dataset="speech_commands",
     num_classes=12,
 )
 def dscnn(num_classes: int = 12, channels: int = 64) -> nn.Module:

@@ -55,6 +55,7 @@ class ResNet8(nn.Module):
     "resnet8",
     input_shape=(1, 3, 32, 32),
     description="MLPerf Tiny image classification: ResNet-8 on CIFAR-10 32x32x3",
+    dataset="cifar10",
     num_classes=10,
 )
 def resnet8() -> nn.Module:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -56,11 +57,50 @@ def load_digits_splits(seed: int = 0) -> DataSplits:
     return DataSplits("digits", ds(tr), ds(va), ds(te), num_classes=10)
 
 
-_LOADERS = {"digits": load_digits_splits}
+def _cifar10(seed: int, path: str | Path | None, limit: int | None) -> DataSplits:
+    from codesign.data.cifar10 import load_cifar10_splits
+
+    return load_cifar10_splits(_need(path, "cifar10"), seed=seed, limit=limit)
 
 
-def load_dataset(name: str, seed: int = 0) -> DataSplits:
-    """Load a named dataset's splits. Raises `DataError` for an unknown name."""
+def _speech(seed: int, path: str | Path | None, limit: int | None) -> DataSplits:
+    from codesign.data.speech_commands import load_speech_commands_splits
+
+    return load_speech_commands_splits(_need(path, "speech_commands"), seed=seed, limit=limit)
+
+
+def _digits(seed: int, path: str | Path | None, limit: int | None) -> DataSplits:
+    return load_digits_splits(seed)
+
+
+def _need(path: str | Path | None, name: str) -> Path:
+    if path is None:
+        raise DataError(
+            f"dataset '{name}' is not on this machine: give its local folder with --data"
+        )
+    return Path(path)
+
+
+# name -> (loader, needs a --data path)
+_LOADERS = {
+    "digits": (_digits, False),
+    "cifar10": (_cifar10, True),
+    "speech_commands": (_speech, True),
+}
+
+
+def dataset_available(name: str | None, path: str | Path | None) -> bool:
+    """True when `name` can be loaded here: it ships with codesign or `path` is given."""
+    return name is not None and name in _LOADERS and (not _LOADERS[name][1] or path is not None)
+
+
+def load_dataset(
+    name: str, seed: int = 0, path: str | Path | None = None, limit: int | None = None
+) -> DataSplits:
+    """Load a named dataset's splits (from `path` for datasets that do not ship with codesign).
+
+    Raises `DataError` for an unknown name, a missing path, or malformed files.
+    """
     if name not in _LOADERS:
-        raise DataError(f"unknown dataset '{name}'; available here: {', '.join(sorted(_LOADERS))}")
-    return _LOADERS[name](seed)
+        raise DataError(f"unknown dataset '{name}'; known: {', '.join(sorted(_LOADERS))}")
+    return _LOADERS[name][0](seed, path, limit)

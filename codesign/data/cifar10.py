@@ -31,8 +31,10 @@ VAL_FRACTION = 0.1
 CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
 CIFAR10_STD = (0.2470, 0.2435, 0.2616)
 
-# The only globals a CIFAR batch pickle needs: numpy's array reconstruction (numpy 1 and 2 names).
+# The only globals a CIFAR batch pickle needs: numpy's array reconstruction (numpy 1 and 2 names),
+# plus `_codecs.encode`, which Python 3 protocol-2 pickles use to store bytes.
 _ALLOWED_GLOBALS = {
+    ("_codecs", "encode"),
     ("numpy", "ndarray"),
     ("numpy", "dtype"),
     ("numpy.core.multiarray", "_reconstruct"),
@@ -48,7 +50,7 @@ class _ArrayUnpickler(pickle.Unpickler):
     """Unpickler that rebuilds numpy arrays and builtin containers and refuses every other class."""
 
     def find_class(self, module: str, name: str) -> Any:
-        """Return the requested global if it is on the allow-list; raise `UnpicklingError` if not."""
+        """Return the global if it is on the allow-list; raise `UnpicklingError` otherwise."""
         if (module, name) in _ALLOWED_GLOBALS:
             return super().find_class(module, name)
         raise pickle.UnpicklingError(f"refusing to load global {module}.{name}")

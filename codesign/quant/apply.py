@@ -10,7 +10,7 @@ from torch import nn
 
 from codesign.core.errors import ConfigError
 from codesign.quant.config import LayerQuant, QuantConfig, load_config
-from codesign.quant.fakequant import QuantLayer
+from codesign.quant.fakequant import QuantLayer, quant_layers
 
 
 def _set_submodule(root: nn.Module, path: str, new: nn.Module) -> None:
@@ -28,20 +28,27 @@ def apply_config(
 
     `config` is a `QuantConfig`, a mapping from module path to `LayerQuant`, or the path of an
     exported config file. Layers the config does not name stay at full precision. The original
-    model is left untouched unless `inplace`. Activation step sizes initialise on the first
-    forward pass (run a calibration batch before training or evaluating). Raises `ConfigError`
-    when a named module is missing, is not conv / linear, or has another channel count.
+    model is left untouched unless `inplace`. On a model that already holds `QuantLayer`s the
+    precision is switched in place (no rebuild; weights kept; layers the config does not name
+    go back to full precision), so one model serves every candidate of a search. Activation
+    step sizes initialise on the first forward pass (run a calibration batch before training
+    or evaluating). Raises `ConfigError` when a named module is missing, is not conv / linear,
+    or has another channel count.
     """
     if isinstance(config, (str, Path)):
         config = load_config(config)
     layers = config.by_module() if isinstance(config, QuantConfig) else dict(config)
     out = model if inplace else copy.deepcopy(model)
+    for path, existing in quant_layers(out).items():
+        if path not in layers:
+            existing.set_bits(None, None)
     for path, lq in layers.items():
         try:
             m = out.get_submodule(path)
         except AttributeError:
             raise ConfigError(f"layer '{lq.name}': model has no module '{path}'") from None
-        if isinstance(m, QuantLayer):
+        existing = m if isinstance(m, QuantLayer) else None
+        if existing is not None:
             m = m.inner
         if not isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Linear)):
             raise ConfigError(
@@ -54,5 +61,8 @@ def apply_config(
                 f"module '{path}' has {k}"
             )
         wb = None if all(b >= 32 for b in lq.weight_bits) else list(lq.weight_bits)
-        _set_submodule(out, path, QuantLayer(m, lq.act_bits, wb))
+        if existing is not None:
+            existing.set_bits(lq.act_bits, wb)
+        else:
+            _set_submodule(out, path, QuantLayer(m, lq.act_bits, wb))
     return out

@@ -72,7 +72,10 @@ class QuantLayer(nn.Module):
     """A conv / linear layer with fake-quantized input activations and per-channel weights.
 
     `act_bits` None leaves the input at full precision; `weight_bits` holds one entry per
-    output channel (0 = pruned) or is None for full-precision weights.
+    output channel (0 = pruned) or is None for full-precision weights. `set_bits` switches
+    the precision in place (weights kept, step sizes re-initialised), so one wrapped model
+    serves every candidate. `bypass` runs the layer at full precision for a while (stochastic
+    precision during fine-tuning).
     """
 
     def __init__(
@@ -82,25 +85,44 @@ class QuantLayer(nn.Module):
         if not isinstance(inner, (nn.Conv1d, nn.Conv2d, nn.Linear)):
             raise TypeError(f"QuantLayer wraps conv / linear layers, not {type(inner).__name__}")
         self.inner = inner
-        self.act_bits = act_bits
         k = inner.weight.shape[0]
-        if weight_bits is not None:
-            bits = torch.as_tensor(weight_bits, dtype=torch.int64)
-            if bits.numel() != k:
-                raise ValueError(f"{bits.numel()} weight bit-widths for {k} output channels")
-            self.register_buffer("weight_bits", bits)
-            qmin, qmax = weight_range(bits)
-            self.register_buffer("w_qmin", qmin)
-            self.register_buffer("w_qmax", qmax)
-            with torch.no_grad():
-                step = mse_step(inner.weight.detach(), qmin, qmax, dim=0).clamp(min=1e-8)
-            self.w_step = nn.Parameter(step)
-            self.register_buffer("keep", (bits > 0).to(inner.weight.dtype))
-        else:
-            self.weight_bits = None
+        self.w_step = nn.Parameter(torch.ones(k))
         self.a_step = nn.Parameter(torch.ones(()))
+        self.register_buffer("weight_bits", torch.zeros(k, dtype=torch.int64))
+        self.register_buffer("w_qmin", torch.zeros(k))
+        self.register_buffer("w_qmax", torch.zeros(k))
+        self.register_buffer("keep", torch.ones(k))
         self.register_buffer("a_signed", torch.zeros((), dtype=torch.bool))
         self.register_buffer("a_ready", torch.zeros((), dtype=torch.bool))
+        self.act_bits: int | None = None
+        self.quantize_weights = False
+        self.bypass = False
+        self.set_bits(act_bits, weight_bits)
+
+    def set_bits(self, act_bits: int | None, weight_bits: list[int] | Tensor | None) -> None:
+        """Switch to new bit-widths in place; re-initialise the affected step sizes."""
+        k = self.inner.weight.shape[0]
+        if weight_bits is not None:
+            bits = torch.as_tensor(weight_bits, dtype=torch.int64).reshape(-1)
+            if bits.numel() != k:
+                raise ValueError(f"{bits.numel()} weight bit-widths for {k} output channels")
+            if not self.quantize_weights or not torch.equal(bits, self.weight_bits):
+                qmin, qmax = weight_range(bits)
+                with torch.no_grad():
+                    self.weight_bits.copy_(bits)
+                    self.w_qmin.copy_(qmin)
+                    self.w_qmax.copy_(qmax)
+                    self.keep.copy_((bits > 0).to(self.keep.dtype))
+                    w = self.inner.weight.detach()
+                    self.w_step.copy_(mse_step(w, qmin, qmax, dim=0).clamp(min=1e-8))
+            self.quantize_weights = True
+        else:
+            self.quantize_weights = False
+            with torch.no_grad():
+                self.keep.fill_(1.0)
+        if act_bits != self.act_bits:
+            self.a_ready.fill_(False)
+        self.act_bits = act_bits
 
     def _view(self, t: Tensor) -> Tensor:
         return t.reshape(-1, *([1] * (self.inner.weight.dim() - 1)))
@@ -108,7 +130,7 @@ class QuantLayer(nn.Module):
     def quantized_weight(self) -> Tensor:
         """The fake-quantized weight tensor (pruned channels are zero)."""
         w = self.inner.weight
-        if self.weight_bits is None:
+        if not self.quantize_weights or self.bypass:
             return w
         g = 1.0 / float(w[0].numel() * max(1.0, float(self.w_qmax.max()))) ** 0.5
         step = _grad_scale(self.w_step, g).abs().clamp(min=1e-8)
@@ -123,7 +145,7 @@ class QuantLayer(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         """Quantize the input and the weights, then run the wrapped layer."""
-        if self.act_bits is not None:
+        if self.act_bits is not None and not self.bypass:
             if not bool(self.a_ready):
                 with torch.no_grad():
                     self.a_signed.fill_(bool((x < 0).any()))
@@ -135,7 +157,7 @@ class QuantLayer(nn.Module):
             x = fake_quant(x, _grad_scale(self.a_step, g).abs().clamp(min=1e-8), lo, hi)
         w = self.quantized_weight()
         bias = self.inner.bias
-        if bias is not None and self.weight_bits is not None:
+        if bias is not None and self.quantize_weights:
             bias = bias * self.keep
         m = self.inner
         if isinstance(m, nn.Linear):
@@ -145,5 +167,33 @@ class QuantLayer(nn.Module):
         return F.conv1d(x, w, bias, m.stride, m.padding, m.dilation, m.groups)
 
     def extra_repr(self) -> str:
-        wb = None if self.weight_bits is None else sorted(set(self.weight_bits.tolist()))
+        wb = sorted(set(self.weight_bits.tolist())) if self.quantize_weights else None
         return f"act_bits={self.act_bits}, weight_bits={wb}"
+
+
+def quant_layers(model: nn.Module) -> dict[str, QuantLayer]:
+    """Every `QuantLayer` of `model` by module path."""
+    return {n: m for n, m in model.named_modules() if isinstance(m, QuantLayer)}
+
+
+@torch.no_grad()
+def reestimate_bn(model: nn.Module, inputs: Tensor, batch_size: int = 128) -> None:
+    """Recompute every batch-norm's running statistics on `inputs` under the current quantization.
+
+    Statistics are reset and accumulated as an exact average over the batches (momentum None);
+    the model is left in eval mode.
+    """
+    bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    if not bns:
+        model.eval()
+        return
+    saved = [bn.momentum for bn in bns]
+    for bn in bns:
+        bn.reset_running_stats()
+        bn.momentum = None
+    model.train()
+    for i in range(0, len(inputs), batch_size):
+        model(inputs[i : i + batch_size])
+    for bn, mom in zip(bns, saved):
+        bn.momentum = mom
+    model.eval()

@@ -12,12 +12,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 from torch import nn
 from torch.utils.data import TensorDataset
 
 from codesign.core.types import LayerSpec
-from codesign.quant.config import LayerQuant, QuantConfig
-from codesign.quant.train import evaluate, quantize_ptq
+from codesign.quant.apply import apply_config
+from codesign.quant.config import LayerQuant
+from codesign.quant.fakequant import reestimate_bn
+from codesign.quant.train import evaluate
 
 
 @dataclass(frozen=True)
@@ -53,29 +56,47 @@ def measure_sensitivity(
     workload: str = "",
     progress: Callable[[], None] | None = None,
 ) -> SensitivityProxy:
-    """Measure the per-layer PTQ accuracy drops on `val` (calibrating on `calib`)."""
+    """Measure the per-layer PTQ accuracy drops on `val` (calibrating on `calib`).
+
+    One quantized copy of the model is built once and switched in place per measurement;
+    batch-norm statistics are re-estimated on `calib` before each evaluation.
+    """
     fp_acc = evaluate(fp_model, val)
+    gen = torch.Generator().manual_seed(0)
+    calib_x = calib.tensors[0][torch.randperm(len(calib), generator=gen)[:512]]
+    q = apply_config(fp_model, {s.source: _fp_layer(s) for s in layers})
     wd = np.zeros((len(layers), len(weight_bits)))
     ad = np.zeros((len(layers), len(act_bits)))
+
+    def drop(lq: LayerQuant) -> float:
+        apply_config(q, {lq.module: lq}, inplace=True)
+        q.eval()
+        q(calib_x)  # initialise activation step sizes
+        reestimate_bn(q, calib_x)
+        acc = evaluate(q, val)
+        if progress:
+            progress()
+        return max(0.0, fp_acc - acc)
+
     for li, spec in enumerate(layers):
         for wi, w in enumerate(weight_bits):
-            lq = LayerQuant(spec.name, spec.source, spec.kind.value, None, (w,) * spec.K)
-            acc = evaluate(quantize_ptq(fp_model, QuantConfig(workload, (lq,)), calib), val)
-            wd[li, wi] = max(0.0, fp_acc - acc)
-            if progress:
-                progress()
+            wd[li, wi] = drop(
+                LayerQuant(spec.name, spec.source, spec.kind.value, None, (w,) * spec.K)
+            )
         for ai, a in enumerate(act_bits):
-            lq = LayerQuant(spec.name, spec.source, spec.kind.value, a, (32,) * spec.K)
-            acc = evaluate(quantize_ptq(fp_model, QuantConfig(workload, (lq,)), calib), val)
-            ad[li, ai] = max(0.0, fp_acc - acc)
-            if progress:
-                progress()
+            ad[li, ai] = drop(
+                LayerQuant(spec.name, spec.source, spec.kind.value, a, (32,) * spec.K)
+            )
     # fewer bits never hurt less than more bits: remove measurement noise that says otherwise
     wd = _monotone(wd, weight_bits)
     ad = _monotone(ad, act_bits)
     return SensitivityProxy(
         tuple(s.name for s in layers), tuple(act_bits), tuple(weight_bits), wd, ad, fp_acc
     )
+
+
+def _fp_layer(spec: LayerSpec) -> LayerQuant:
+    return LayerQuant(spec.name, spec.source, spec.kind.value, None, (32,) * spec.K)
 
 
 def _monotone(drop: np.ndarray, bits: Sequence[int]) -> np.ndarray:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -12,7 +12,8 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from codesign.quant.apply import apply_config
-from codesign.quant.config import QuantConfig
+from codesign.quant.config import LayerQuant, QuantConfig
+from codesign.quant.fakequant import quant_layers, reestimate_bn
 
 
 @dataclass(frozen=True)
@@ -26,7 +27,6 @@ class TrainRecipe:
 
 
 FP_RECIPE = TrainRecipe(steps=1200, lr=3e-3, batch_size=64, weight_decay=1e-4)
-FINETUNE_RECIPE = TrainRecipe(steps=300, lr=1e-3, batch_size=64)
 
 
 def _batches(data: TensorDataset, batch_size: int, seed: int):
@@ -90,8 +90,113 @@ def quantize_ptq(
 
 
 @dataclass(frozen=True)
+class FinetuneRecipe:
+    """A short quantization-aware fine-tune, with optional refinements (all off by default).
+
+    - `distill`: knowledge distillation from the full-precision model (Hinton et al. 2015):
+      loss = (1 - kd_alpha) * CE + kd_alpha * T^2 * KL(teacher_T || student_T).
+    - `progressive`: progressive quantization (Zhuang et al. 2018): weights first with
+      full-precision activations, then activations; in each half the bit-widths come down
+      stepwise from 8 to the target (a channel never goes below its target; 0 stays 0).
+    - `stochastic`: stochastic precision (Zhuang et al. 2018 / SP-Nets): each step a random
+      subset of layers runs at full precision, each with this probability at the start,
+      falling linearly to 0 at 3/4 of the steps.
+    """
+
+    steps: int = 300
+    lr: float = 1e-3
+    batch_size: int = 64
+    distill: bool = False
+    kd_temperature: float = 4.0
+    kd_alpha: float = 0.7
+    progressive: bool = False
+    stochastic: float = 0.0
+
+    @property
+    def name(self) -> str:
+        """Short name: 'qat', or the refinements joined by '+' (e.g. 'kd+progressive')."""
+        parts = [
+            p
+            for p, on in (
+                ("kd", self.distill),
+                ("progressive", self.progressive),
+                ("stochastic", self.stochastic > 0),
+            )
+            if on
+        ]
+        return "+".join(parts) or "qat"
+
+    @classmethod
+    def parse(cls, spec: str, steps: int = 300) -> FinetuneRecipe:
+        """Recipe from 'qat', 'kd', 'kd+progressive', 'progressive+stochastic', ...
+
+        Raises `ValueError` naming an unknown part.
+        """
+        parts = {p.strip() for p in spec.split("+") if p.strip()}
+        known = {"qat", "kd", "progressive", "stochastic"}
+        bad = parts - known
+        if bad or not parts:
+            raise ValueError(
+                f"unknown recipe part(s) {sorted(bad)}; combine {sorted(known)} with +"
+            )
+        return cls(
+            steps=steps,
+            distill="kd" in parts,
+            progressive="progressive" in parts,
+            stochastic=0.5 if "stochastic" in parts else 0.0,
+        )
+
+
+def _progressive_phases(config: QuantConfig, steps: int) -> list[tuple[int, dict[str, LayerQuant]]]:
+    """(start step, per-layer precision) phases: weights 8 -> target, then activations."""
+    layers = config.layers
+    targets = sorted(
+        {b for lq in layers for b in lq.weight_bits if b > 0}
+        | {lq.act_bits for lq in layers if lq.act_bits}
+    )
+    caps = [c for c in (8, 4, 2) if c >= min(targets)] if targets else [8]
+    phases: list[dict[str, LayerQuant]] = []
+    for cap in caps:  # weights only, lowered stepwise
+        phases.append(
+            {
+                lq.module: replace(
+                    lq,
+                    act_bits=None,
+                    weight_bits=tuple(0 if b == 0 else max(b, cap) for b in lq.weight_bits),
+                )
+                for lq in layers
+            }
+        )
+    for cap in caps:  # then activations, lowered stepwise, weights at target
+        phases.append(
+            {
+                lq.module: replace(
+                    lq, act_bits=None if lq.act_bits is None else max(lq.act_bits, cap)
+                )
+                for lq in layers
+            }
+        )
+    # drop phases identical to the previous one
+    unique = [phases[0]] + [p for prev, p in zip(phases, phases[1:]) if p != prev]
+    per = max(1, steps // len(unique))
+    return [(i * per, ph) for i, ph in enumerate(unique)]
+
+
+def _kd_loss(
+    student: torch.Tensor, teacher: torch.Tensor, y: torch.Tensor, recipe: FinetuneRecipe
+) -> torch.Tensor:
+    t = recipe.kd_temperature
+    soft = (
+        F.kl_div(F.log_softmax(student / t, 1), F.softmax(teacher / t, 1), reduction="batchmean")
+        * t
+        * t
+    )
+    return (1 - recipe.kd_alpha) * F.cross_entropy(student, y) + recipe.kd_alpha * soft
+
+
+@dataclass(frozen=True)
 class FinetuneResult:
-    """Held-out accuracy (percent) after a short QAT, and its final training loss."""
+    """Held-out accuracy (percent) after a short QAT, before it (PTQ), and the final loss."""
 
     accuracy: float
     ptq_accuracy: float
@@ -103,29 +208,63 @@ def finetune(
     config: QuantConfig,
     train: TensorDataset,
     test: TensorDataset,
-    recipe: TrainRecipe = FINETUNE_RECIPE,
+    recipe: FinetuneRecipe | TrainRecipe | None = None,
     seed: int = 0,
 ) -> FinetuneResult:
     """Quantization-aware fine-tune of a copy of `fp_model` under `config`; scores it on `test`.
 
     Weights and LSQ step sizes are trained with straight-through rounding for `recipe.steps`
-    steps. Returns the held-out accuracy before (PTQ) and after fine-tuning.
+    steps, with the recipe's refinements. Batch-norm statistics are re-estimated on training
+    data before each evaluation. Returns held-out accuracy before (PTQ) and after, in percent.
     """
+    if recipe is None:
+        recipe = FinetuneRecipe()
+    elif isinstance(recipe, TrainRecipe):
+        recipe = FinetuneRecipe(steps=recipe.steps, lr=recipe.lr, batch_size=recipe.batch_size)
     torch.manual_seed(seed)
-    q = quantize_ptq(copy.deepcopy(fp_model), config, train, seed)
+    rng = np.random.default_rng(seed)
+    calib_x = train.tensors[0][
+        torch.randperm(len(train), generator=torch.Generator().manual_seed(seed))[:512]
+    ]
+    q = apply_config(copy.deepcopy(fp_model), config)
+    calibrate(q, train, seed=seed)
+    reestimate_bn(q, calib_x)
     ptq = evaluate(q, test)
-    opt = torch.optim.AdamW(q.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
+    teacher = fp_model.eval() if recipe.distill else None
+    phases = _progressive_phases(config, recipe.steps) if recipe.progressive else []
+    layers = list(quant_layers(q).values())
+    opt = torch.optim.AdamW(q.parameters(), lr=recipe.lr, weight_decay=0.0)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, recipe.steps))
     q.train()
     batches = _batches(train, recipe.batch_size, seed)
     losses = []
-    for _ in range(recipe.steps):
+    for step in range(recipe.steps):
+        if phases:
+            current = [ph for start, ph in phases if start <= step][-1]
+            if step == 0 or any(start == step for start, _ in phases):
+                apply_config(q, current, inplace=True)
+                if step == phases[-1][0]:  # final phase: exactly the target config
+                    apply_config(q, config, inplace=True)
+        if recipe.stochastic > 0:
+            p = recipe.stochastic * max(0.0, 1.0 - step / (0.75 * recipe.steps))
+            for m in layers:
+                m.bypass = bool(rng.random() < p)
         x, y = next(batches)
-        loss = F.cross_entropy(q(x), y)
+        out = q(x)
+        if teacher is not None:
+            with torch.no_grad():
+                t_out = teacher(x)
+            loss = _kd_loss(out, t_out, y, recipe)
+        else:
+            loss = F.cross_entropy(out, y)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
         sched.step()
         losses.append(float(loss.detach()))
+    for m in layers:
+        m.bypass = False
+    apply_config(q, config, inplace=True)  # no-op unless a phase left other bits
+    reestimate_bn(q, calib_x)
     final = float(np.mean(losses[-20:])) if losses else float("nan")
     return FinetuneResult(accuracy=evaluate(q, test), ptq_accuracy=ptq, final_loss=final)

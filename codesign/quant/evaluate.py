@@ -1,0 +1,80 @@
+"""One candidate's fine-tune as a self-contained task a Dask worker can run.
+
+A task carries plain data only (the workload name, the base weights as bytes, the config as a
+dict, the recipe), so it pickles to any worker; the worker rebuilds the model and loads the
+data itself (once per process).
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+import math
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from codesign.data import DataSplits, load_dataset
+from codesign.quant.config import config_from_dict
+from codesign.quant.train import FinetuneRecipe, finetune
+from codesign.workload import get_workload
+
+
+@dataclass(frozen=True)
+class FinetuneTask:
+    """Everything a worker needs to fine-tune and score one candidate."""
+
+    key: str
+    base_hash: str
+    workload: str
+    input_shape: tuple[int, ...]
+    dataset: str
+    data_path: str | None
+    base_state: bytes
+    config: dict[str, Any]
+    recipe: FinetuneRecipe
+    seed: int
+    torch_threads: int = 1
+
+
+@functools.lru_cache(maxsize=4)
+def _data(name: str, path: str | None) -> DataSplits:
+    return load_dataset(name, seed=0, path=path)
+
+
+def state_bytes(model: torch.nn.Module) -> bytes:
+    """A model's state dict serialised with torch.save."""
+    buf = io.BytesIO()
+    torch.save(model.state_dict(), buf)
+    return buf.getvalue()
+
+
+def run_finetune_task(task: FinetuneTask) -> dict[str, Any]:
+    """Fine-tune and score one candidate; returns a result dict (never raises for divergence).
+
+    Keys: status ('ok' or 'failed'), accuracy / ptq_accuracy (percent, held-out), final_loss,
+    reason (why it failed), seconds (wall time of the fine-tune).
+    """
+    t0 = time.perf_counter()
+    torch.set_num_threads(task.torch_threads)
+    data = _data(task.dataset, task.data_path)
+    model = get_workload(task.workload, task.input_shape).build()
+    model.load_state_dict(torch.load(io.BytesIO(task.base_state), weights_only=True))
+    model.eval()
+    config = config_from_dict(task.config, f"task {task.key[:12]}")
+    res = finetune(model, config, data.train, data.test, task.recipe, seed=task.seed)
+    out = {
+        "accuracy": res.accuracy,
+        "ptq_accuracy": res.ptq_accuracy,
+        "final_loss": res.final_loss,
+        "seconds": time.perf_counter() - t0,
+        "status": "ok",
+        "reason": None,
+    }
+    if not math.isfinite(res.final_loss):
+        out.update(
+            status="failed", reason="fine-tune diverged: training loss is NaN/inf", accuracy=None
+        )
+    return out
