@@ -125,7 +125,7 @@ class DaskEvaluator:
             fut = self.client.submit(self.task_fn, t, key=f"finetune-{t.key[:24]}", pure=False)
             by_key[fut.key] = t
             futures.append(fut)
-        for fut in as_completed(futures):
+        for fut in as_completed(futures) if futures else ():
             t = by_key[fut.key]
             try:
                 res = fut.result()

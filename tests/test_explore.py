@@ -124,3 +124,26 @@ def test_workload_without_data_refuses_accuracy(results_dir, tmp_path):
         set(res.front[0]["weight_bits"].values()) == {2} == set(res.front[0]["act_bits"].values())
     )
     assert all(p["finetuned_accuracy"] is None for p in res.front)
+
+
+def test_identical_rerun_reuses_the_cache(small_run, results_dir):
+    first = json.loads((small_run.run_dir / "run.json").read_text())["finetune"]
+    assert first["computed"] + first["from_cache"] == first["requested"] == 2
+    again = explore(
+        hw=MPIC,
+        workload="digits_cnn",
+        seed=3,
+        pop_size=16,
+        generations=4,
+        finetune_top=2,
+        finetune_steps=60,
+        out=results_dir / "small-again",
+        results_dir=results_dir,
+        console=Console(quiet=True),
+    )
+    info = json.loads((again.run_dir / "run.json").read_text())["finetune"]
+    assert info["computed"] == 0 and info["from_cache"] == 2
+    assert [p["finetuned_accuracy"] for p in again.front] == [
+        p["finetuned_accuracy"] for p in small_run.front
+    ]
+    assert all(p.get("finetune_cached") for p in again.front if p["finetune_status"] == "ok")

@@ -257,6 +257,9 @@ def finetune(
             loss = _kd_loss(out, t_out, y, recipe)
         else:
             loss = F.cross_entropy(out, y)
+        if not torch.isfinite(loss):  # diverged: stop here, the caller marks it failed
+            losses.append(float("nan"))
+            break
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -267,4 +270,6 @@ def finetune(
     apply_config(q, config, inplace=True)  # no-op unless a phase left other bits
     reestimate_bn(q, calib_x)
     final = float(np.mean(losses[-20:])) if losses else float("nan")
+    if not np.isfinite(final):
+        return FinetuneResult(accuracy=float("nan"), ptq_accuracy=ptq, final_loss=final)
     return FinetuneResult(accuracy=evaluate(q, test), ptq_accuracy=ptq, final_loss=final)
