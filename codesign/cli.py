@@ -71,8 +71,9 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--finetune-steps", type=int, default=300, help="optimiser steps per fine-tune")
     e.add_argument(
         "--recipe",
-        default="kd",
-        help="fine-tune recipe: qat, or kd / progressive / stochastic joined with + (default: kd)",
+        default="qat",
+        help="fine-tune recipe: qat, or kd / progressive / stochastic joined with + "
+        "(default: qat; on digits the others did not beat it, see benchmarks/)",
     )
     e.add_argument(
         "--workers",
@@ -90,6 +91,12 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="local dataset folder for workloads whose data does not ship with "
         "codesign (resnet8: CIFAR-10 python batches; dscnn: Speech Commands)",
+    )
+    e.add_argument(
+        "--weights",
+        default=None,
+        help="trained full-precision state dict (torch.save) to start from instead "
+        "of training one here",
     )
     e.add_argument("--out", default=None, help="run directory (default: results/<run-id>)")
     e.add_argument(
@@ -145,6 +152,7 @@ def _cmd_explore(args: argparse.Namespace, console: Console) -> int:
         workers=args.workers,
         scheduler=args.scheduler,
         data=args.data,
+        weights=args.weights,
         out=args.out,
         results_dir=args.results_dir,
         input_shape=args.input_shape,

@@ -67,6 +67,7 @@ class Settings:
     workers: int = 1
     scheduler: str | None = None
     data_path: str | None = None
+    weights: str | None = None
 
 
 def parse_objectives(spec: str | Sequence[str | Objective]) -> tuple[Objective, ...]:
@@ -134,6 +135,27 @@ def _fp_model(workload, data: DataSplits, seed: int, cache_dir: Path, console: C
     return model, path, False
 
 
+def _load_weights(workload: Workload, path: str) -> nn.Module:
+    """The workload's model with a state dict from `path`; `CodesignError` when it does not fit."""
+    model = workload.build()
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise CodesignError(f"--weights {path}: no such file") from None
+    except Exception as exc:  # torch raises several types for a bad file
+        raise CodesignError(
+            f"--weights {path}: not a torch state dict: {exc}".splitlines()[0]
+        ) from None
+    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
+        state = state["state_dict"]
+    try:
+        model.load_state_dict(state)
+    except (RuntimeError, TypeError, AttributeError) as exc:
+        first = str(exc).splitlines()[0]
+        raise CodesignError(f"--weights {path}: does not fit {workload.name}: {first}") from None
+    return model.eval()
+
+
 def _layer_config(
     graph: LayerGraph, names: Sequence[str], act: Sequence[int], wts: Sequence[int], workload: str
 ) -> QuantConfig:
@@ -160,10 +182,11 @@ def explore(
     generations: int = 40,
     finetune_top: int = 6,
     finetune_steps: int = 300,
-    recipe: str | FinetuneRecipe = "kd",
+    recipe: str | FinetuneRecipe = "qat",
     workers: int = 1,
     scheduler: str | None = None,
     data: str | Path | None = None,
+    weights: str | Path | None = None,
     out: str | Path | None = None,
     results_dir: str | Path = "results",
     input_shape: tuple[int, ...] | None = None,
@@ -177,7 +200,8 @@ def explore(
     Fine-tunes (`finetune_top` points, `recipe` with `finetune_steps` steps) run through
     Dask: in-process, a LocalCluster of `workers` processes, or the cluster at `scheduler`;
     results are cached in ``results_dir/evals.sqlite``. `data` is the local folder of a
-    dataset that does not ship with codesign (CIFAR-10, Speech Commands).
+    dataset that does not ship with codesign (CIFAR-10, Speech Commands); `weights` a trained
+    state dict to start from instead of training the full-precision model here.
     Raises `CodesignError` (with one clear message) on bad input.
     """
     console = console or Console(stderr=True)
@@ -232,6 +256,7 @@ def explore(
         workers,
         scheduler,
         data_path,
+        None if weights is None else str(weights),
     )
     run_path = (
         Path(out)
@@ -256,6 +281,7 @@ def explore(
             "workers": workers,
             "scheduler": scheduler,
             "data": data_path,
+            "weights": None if weights is None else str(weights),
         },
         "hardware": {"name": hardware.name, "family": hardware.family},
         "versions": package_versions(),
@@ -344,6 +370,12 @@ class _Explorer:
         return RunResult(self.run_dir.path, front, fp_test, len(archive), s.objectives, summary)
 
     def _model(self, data: DataSplits | None) -> tuple[nn.Module, float | None]:
+        if self.s.weights is not None:
+            model = _load_weights(self.wl, self.s.weights)
+            fp_test = evaluate(model, data.test) if data is not None else None
+            self.info["fp_model"] = {"weights": self.s.weights, "test_accuracy": fp_test}
+            self.console.print(f"full-precision model: weights from [dim]{self.s.weights}[/]")
+            return model, fp_test
         if data is None:
             return self.wl.build(), None
         model, cache_path, cached = _fp_model(

@@ -6,6 +6,7 @@ import csv
 import json
 
 import pytest
+import torch
 from rich.console import Console
 
 import codesign.explore as explore_mod
@@ -147,3 +148,57 @@ def test_identical_rerun_reuses_the_cache(small_run, results_dir):
         p["finetuned_accuracy"] for p in small_run.front
     ]
     assert all(p.get("finetune_cached") for p in again.front if p["finetune_status"] == "ok")
+
+
+def test_resnet8_on_local_cifar_files_with_given_weights(results_dir, tmp_path):
+    from codesign.workload import get_workload
+
+    from .data.test_loaders import write_cifar
+
+    folder = write_cifar(tmp_path / "data")
+    weights = tmp_path / "resnet8.pt"
+    torch.manual_seed(0)
+    torch.save(get_workload("resnet8").build().state_dict(), weights)
+    res = explore(
+        hw=MPIC,
+        workload="resnet8",
+        data=folder,
+        weights=weights,
+        pop_size=8,
+        generations=2,
+        finetune_top=1,
+        finetune_steps=2,
+        out=tmp_path / "r",
+        results_dir=results_dir,
+        console=Console(quiet=True),
+    )
+    assert res.objectives[0].value == "accuracy_loss"
+    assert res.fp_accuracy is not None and 0 <= res.fp_accuracy <= 100
+    done = [p for p in res.front if p["finetune_status"] == "ok"]
+    assert len(done) == 1 and 0 <= done[0]["finetuned_accuracy"] <= 100
+
+
+def test_data_and_weights_errors(results_dir, tmp_path):
+    quiet = Console(quiet=True)
+    with pytest.raises(CodesignError, match="--data .*no such file"):
+        explore(
+            hw=MPIC,
+            workload="resnet8",
+            data=tmp_path / "nope",
+            out=tmp_path / "a",
+            results_dir=results_dir,
+            console=quiet,
+        )
+    with pytest.raises(CodesignError, match="does not read a dataset from a path"):
+        explore(
+            hw=MPIC,
+            workload="digits_cnn",
+            data=tmp_path,
+            out=tmp_path / "b",
+            results_dir=results_dir,
+            console=quiet,
+        )
+    wrong = tmp_path / "wrong.pt"
+    torch.save({"fc.weight": torch.zeros(3, 3)}, wrong)
+    with pytest.raises(CodesignError, match="--weights .*does not fit digits_cnn"):
+        explore(hw=MPIC, weights=wrong, out=tmp_path / "c", results_dir=results_dir, console=quiet)
