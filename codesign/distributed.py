@@ -61,7 +61,7 @@ class DaskEvaluator:
         ):
             if self.scheduler is not None:
                 try:
-                    self.client = Client(self.scheduler, timeout="15s")
+                    self.client = Client(self.scheduler, timeout="5s")
                 except OSError as exc:
                     raise CodesignError(
                         f"--scheduler {self.scheduler}: cannot connect: {exc}"

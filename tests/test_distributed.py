@@ -91,3 +91,30 @@ def test_in_process_default_matches_direct_call(tasks):
         via = ev.run([tasks[0]])[tasks[0].key]
     assert ev.describe().startswith("Dask, in-process")
     assert via["accuracy"] == direct["accuracy"]
+
+
+@pytest.mark.filterwarnings("ignore")
+def test_existing_cluster_by_scheduler_address(tasks):
+    import logging
+
+    from distributed import LocalCluster
+
+    with LocalCluster(
+        n_workers=1,
+        threads_per_worker=1,
+        processes=False,
+        dashboard_address=None,
+        silence_logs=logging.ERROR,
+    ) as cluster:
+        with DaskEvaluator(None, scheduler=cluster.scheduler_address) as ev:
+            res = ev.run([tasks[0]])
+            assert ev.describe() == f"Dask cluster at {cluster.scheduler_address}"
+    assert res[tasks[0].key]["status"] == "ok"
+
+
+def test_unreachable_scheduler_is_one_error(tasks):
+    from codesign.core.errors import CodesignError
+
+    with DaskEvaluator(None, scheduler="tcp://127.0.0.1:9") as ev:
+        with pytest.raises(CodesignError, match="cannot connect"):
+            ev.run([tasks[0]])

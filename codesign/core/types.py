@@ -59,6 +59,7 @@ class LayerSpec:
     output_shape: tuple[int, ...] = ()
     has_bias: bool = False
     source: str = ""  # the torch module path or function that produced this node
+    fused: tuple[str, ...] = ()  # module paths folded into this layer (batch-norm, activation)
 
     @property
     def weight_count(self) -> int:

@@ -159,16 +159,20 @@ class QuantLayer(nn.Module):
         bias = self.inner.bias
         if bias is not None and self.quantize_weights:
             bias = bias * self.keep
-        m = self.inner
-        if isinstance(m, nn.Linear):
-            return F.linear(x, w, bias)
-        if isinstance(m, nn.Conv2d):
-            return F.conv2d(x, w, bias, m.stride, m.padding, m.dilation, m.groups)
-        return F.conv1d(x, w, bias, m.stride, m.padding, m.dilation, m.groups)
+        return conv_or_linear(self.inner, x, w, bias)
 
     def extra_repr(self) -> str:
         wb = sorted(set(self.weight_bits.tolist())) if self.quantize_weights else None
         return f"act_bits={self.act_bits}, weight_bits={wb}"
+
+
+def conv_or_linear(m: nn.Module, x: Tensor, w: Tensor, bias: Tensor | None) -> Tensor:
+    """Run conv / linear module `m` on `x` with weights `w` and `bias` instead of its own."""
+    if isinstance(m, nn.Linear):
+        return F.linear(x, w, bias)
+    if isinstance(m, nn.Conv2d):
+        return F.conv2d(x, w, bias, m.stride, m.padding, m.dilation, m.groups)
+    return F.conv1d(x, w, bias, m.stride, m.padding, m.dilation, m.groups)
 
 
 def quant_layers(model: nn.Module) -> dict[str, QuantLayer]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import operator
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import networkx as nx
@@ -353,6 +354,7 @@ def extract(model: nn.Module, example_input: torch.Tensor, name: str | None = No
     g = nx.DiGraph()
     order: list[str] = []
     producer: dict[fx.Node, str] = {}
+    fused: dict[str, list[str]] = {}  # layer -> module paths folded into it (BN, ReLU, ...)
 
     def add(spec: LayerSpec, node: fx.Node) -> None:
         name_ = spec.name
@@ -413,6 +415,8 @@ def extract(model: nn.Module, example_input: torch.Tensor, name: str | None = No
                     f"{_describe(node, gm)} has no tensor input to fuse into"
                 )
             producer[node] = producer[ins[0]]
+            if node.op == "call_module":
+                fused.setdefault(producer[node], []).append(str(node.target))
             continue
         try:
             spec = rule(_Ctx(node), node, target)
@@ -423,4 +427,6 @@ def extract(model: nn.Module, example_input: torch.Tensor, name: str | None = No
             continue
         add(spec, node)
 
+    for layer, modules in fused.items():
+        g.nodes[layer]["spec"] = replace(g.nodes[layer]["spec"], fused=tuple(modules))
     return LayerGraph(g, order, name=name or type(model).__name__)

@@ -1,0 +1,299 @@
+"""A switchable-precision supernet: one weight set, any per-layer bit-width at run time.
+
+Methods it combines:
+- Bit-Mixer (Bulat & Tzimiropoulos, ICCV 2021): each layer switches bit-width at run time;
+  the batch-norm after a layer is *transitional*, one per pair (precision of the layer's
+  input, i.e. the previous layer's output bits; precision of this layer's weights).
+- SP-Nets (Guerra et al. 2020) / slimmable in-place distillation: each step trains the
+  highest-precision setting on the labels and distils it into sampled lower settings.
+- A staged schedule: first the whole network at one random bit-width, then random per-layer
+  bit-widths with stochastic precision (a layer stays at the highest precision with a
+  probability that falls to zero).
+
+Each layer keeps one LSQ step size per weight bit-width (per output channel) and per
+activation bit-width, so switching costs nothing but a dictionary lookup.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.utils.data import TensorDataset
+
+from codesign.core.errors import ConfigError
+from codesign.quant.fakequant import (
+    _grad_scale,
+    conv_or_linear,
+    fake_quant,
+    mse_step,
+    weight_range,
+)
+from codesign.quant.train import _batches, evaluate
+from codesign.workload.graph import LayerGraph
+
+
+class SwitchableLayer(nn.Module):
+    """A conv / linear layer that runs at any (activation bits, weight bits) of its sets."""
+
+    def __init__(
+        self, inner: nn.Module, act_bits: Sequence[int], weight_bits: Sequence[int]
+    ) -> None:
+        super().__init__()
+        self.inner = inner
+        self.act_set = tuple(act_bits)
+        self.weight_set = tuple(weight_bits)
+        k = inner.weight.shape[0]
+        w = inner.weight.detach()
+        self.w_steps = nn.ParameterDict()
+        for b in self.weight_set:
+            qmin, qmax = weight_range(torch.full((k,), b))
+            self.w_steps[str(b)] = nn.Parameter(mse_step(w, qmin, qmax, dim=0).clamp(min=1e-8))
+        self.a_steps = nn.ParameterDict(
+            {str(b): nn.Parameter(torch.ones(())) for b in self.act_set}
+        )
+        self.register_buffer("a_ready", torch.zeros(len(self.act_set), dtype=torch.bool))
+        self.register_buffer("a_signed", torch.zeros((), dtype=torch.bool))
+        self.act_bits = max(self.act_set)
+        self.weight_bits = max(self.weight_set)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Quantize input and weights at the current bit-widths, then run the layer."""
+        a = self.act_bits
+        i = self.act_set.index(a)
+        if not bool(self.a_ready[i]):
+            with torch.no_grad():
+                if not bool(self.a_ready.any()):
+                    self.a_signed.fill_(bool((x < 0).any()))
+                lo, hi = self._act_range(a)
+                self.a_steps[str(a)].copy_(
+                    mse_step(x.detach(), lo, hi, dim=None)[0].clamp(min=1e-8)
+                )
+                self.a_ready[i] = True
+        lo, hi = self._act_range(a)
+        g = 1.0 / float(x[0].numel() * hi) ** 0.5
+        x = fake_quant(x, _grad_scale(self.a_steps[str(a)], g).abs().clamp(min=1e-8), lo, hi)
+        w = self.inner.weight
+        b = self.weight_bits
+        qmin, qmax = weight_range(torch.tensor([b]))
+        g = 1.0 / float(w[0].numel() * max(1.0, float(qmax))) ** 0.5
+        step = _grad_scale(self.w_steps[str(b)], g).abs().clamp(min=1e-8)
+        view = (-1,) + (1,) * (w.dim() - 1)
+        wq = fake_quant(w, step.reshape(view), float(qmin), float(qmax))
+        return conv_or_linear(self.inner, x, wq, self.inner.bias)
+
+    def _act_range(self, bits: int) -> tuple[float, float]:
+        if bool(self.a_signed):
+            return float(-(2 ** (bits - 1))), float(2 ** (bits - 1) - 1)
+        return 0.0, float(2**bits - 1)
+
+
+class TransitionalBN(nn.Module):
+    """Bit-Mixer's transitional batch-norm: one BN per (input bits, weight bits) of its layer."""
+
+    def __init__(self, bn: nn.Module, act_bits: Sequence[int], weight_bits: Sequence[int]) -> None:
+        super().__init__()
+        self.bns = nn.ModuleDict(
+            {self.key(a, w): copy.deepcopy(bn) for a in act_bits for w in weight_bits}
+        )
+        self.current = self.key(max(act_bits), max(weight_bits))
+
+    @staticmethod
+    def key(act_bits: int, weight_bits: int) -> str:
+        """ModuleDict key of the BN for this transition."""
+        return f"a{act_bits}_w{weight_bits}"
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Normalise with the BN of the current transition."""
+        return self.bns[self.current](x)
+
+
+class Supernet(nn.Module):
+    """The model with every quantizable layer switchable and its BN transitional.
+
+    `set_config(act_bits, weight_bits)` takes one entry per quantizable layer, in the order of
+    `layer_names` (the layer graph's execution order).
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        graph: LayerGraph,
+        act_bits: Sequence[int],
+        weight_bits: Sequence[int],
+    ) -> None:
+        super().__init__()
+        self.model = copy.deepcopy(model)
+        self.act_set = tuple(sorted(act_bits))
+        self.weight_set = tuple(sorted(b for b in weight_bits if b > 0))
+        self.layer_names = tuple(s.name for s in graph.quantizable)
+        self._layers: list[tuple[SwitchableLayer, TransitionalBN | None]] = []
+        for spec in graph.quantizable:
+            inner = self.model.get_submodule(spec.source)
+            layer = SwitchableLayer(inner, self.act_set, self.weight_set)
+            _set(self.model, spec.source, layer)
+            tbn = None
+            bn_path = next(
+                (
+                    p
+                    for p in spec.fused
+                    if isinstance(self.model.get_submodule(p), nn.modules.batchnorm._BatchNorm)
+                ),
+                None,
+            )
+            if bn_path is not None:
+                tbn = TransitionalBN(
+                    self.model.get_submodule(bn_path), self.act_set, self.weight_set
+                )
+                _set(self.model, bn_path, tbn)
+            self._layers.append((layer, tbn))
+
+    def set_config(self, act_bits: Sequence[int], weight_bits: Sequence[int]) -> None:
+        """Switch every layer; raises `ConfigError` for a length or a bit-width it lacks."""
+        if len(act_bits) != len(self._layers) or len(weight_bits) != len(self._layers):
+            raise ConfigError(
+                f"supernet has {len(self._layers)} layers; got "
+                f"{len(act_bits)} activation and {len(weight_bits)} weight bits"
+            )
+        for name, (layer, tbn), a, w in zip(self.layer_names, self._layers, act_bits, weight_bits):
+            if a not in self.act_set or w not in self.weight_set:
+                raise ConfigError(
+                    f"layer '{name}': the supernet has activation bits "
+                    f"{list(self.act_set)} and weight bits {list(self.weight_set)}, "
+                    f"not a{a}/w{w}"
+                )
+            layer.act_bits, layer.weight_bits = int(a), int(w)
+            if tbn is not None:
+                tbn.current = TransitionalBN.key(int(a), int(w))
+
+    def set_uniform(self, act_bits: int, weight_bits: int) -> None:
+        """Every layer at the same pair."""
+        n = len(self._layers)
+        self.set_config([act_bits] * n, [weight_bits] * n)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Run the network at the current configuration."""
+        return self.model(x)
+
+    @torch.no_grad()
+    def accuracy(
+        self, act_bits: Sequence[int], weight_bits: Sequence[int], data: TensorDataset
+    ) -> float:
+        """Top-1 accuracy (percent) on `data` at one configuration: a forward pass, no tuning."""
+        self.set_config(act_bits, weight_bits)
+        return evaluate(self, data)
+
+
+def _set(root: nn.Module, path: str, new: nn.Module) -> None:
+    parent, _, leaf = path.rpartition(".")
+    setattr(root.get_submodule(parent) if parent else root, leaf, new)
+
+
+@dataclass(frozen=True)
+class SupernetSchedule:
+    """Training budget and schedule: the first `uniform_fraction` of steps put the whole network
+    at one random bit-width; the rest draw per-layer bit-widths, each layer staying at the
+    highest precision with probability `stochastic` (falling linearly to 0 at the end)."""
+
+    steps: int = 2000
+    lr: float = 1e-3
+    batch_size: int = 64
+    uniform_fraction: float = 0.3
+    stochastic: float = 0.3
+    kd_temperature: float = 2.0
+
+
+def train_supernet(
+    supernet: Supernet,
+    data: TensorDataset,
+    schedule: SupernetSchedule | None = None,
+    seed: int = 0,
+    progress: Callable[[int], None] | None = None,
+) -> Supernet:
+    """Train in place with the staged schedule and in-place self-distillation; returns it.
+
+    Each step: the highest-precision setting learns from the labels; the sampled setting
+    (and the lowest, by the sandwich rule) learn from its detached soft outputs.
+    """
+    sch = schedule or SupernetSchedule()
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    n = len(supernet.layer_names)
+    acts, wts = supernet.act_set, supernet.weight_set
+    hi_a, hi_w, lo_a, lo_w = max(acts), max(wts), min(acts), min(wts)
+    shared = sorted(set(acts) & set(wts)) or [hi_a]
+    # initialise every activation step size on real inputs before training
+    x0 = data.tensors[0][:256]
+    supernet.eval()
+    with torch.no_grad():
+        for a in acts:
+            supernet.set_uniform(a, hi_w)
+            supernet(x0)
+    opt = torch.optim.Adam(supernet.parameters(), lr=sch.lr)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, sch.steps))
+    supernet.train()
+    batches = _batches(data, sch.batch_size, seed)
+    t = sch.kd_temperature
+    for step in range(sch.steps):
+        x, y = next(batches)
+        opt.zero_grad(set_to_none=True)
+        supernet.set_uniform(hi_a, hi_w)
+        top = supernet(x)
+        F.cross_entropy(top, y).backward()
+        soft = F.softmax(top.detach() / t, dim=1)
+        if step < sch.uniform_fraction * sch.steps:
+            b = int(rng.choice(shared))
+            configs = [([b] * n, [b] * n)]
+        else:
+            p = sch.stochastic * (1.0 - step / sch.steps)
+            keep = rng.random(n) < p
+            a = np.where(keep, hi_a, rng.choice(acts, n))
+            w = np.where(keep, hi_w, rng.choice(wts, n))
+            configs = [(a.tolist(), w.tolist()), ([lo_a] * n, [lo_w] * n)]
+        for a, w in configs:
+            supernet.set_config(a, w)
+            out = supernet(x)
+            kd = F.kl_div(F.log_softmax(out / t, 1), soft, reduction="batchmean") * t * t
+            kd.backward()
+        opt.step()
+        sched.step()
+        if progress is not None:
+            progress(step + 1)
+    supernet.eval()
+    return supernet
+
+
+def supernet_key(
+    workload: str,
+    hw_name: str,
+    base_hash: str,
+    act_bits: Sequence[int],
+    weight_bits: Sequence[int],
+    schedule: SupernetSchedule,
+    seed: int,
+) -> str:
+    """Cache key (hex, 12 chars) of a trained supernet."""
+    doc = {
+        "workload": workload,
+        "hw": hw_name,
+        "base": base_hash,
+        "a": list(act_bits),
+        "w": list(weight_bits),
+        "schedule": asdict(schedule),
+        "seed": seed,
+    }
+    return hashlib.sha1(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def supernet_path(cache_dir: Path, workload: str, hw_name: str, key: str) -> Path:
+    """Where the supernet checkpoint of (workload, hardware, key) lives."""
+    safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in f"{workload}-{hw_name}")
+    return cache_dir / f"supernet-{safe}-{key}.pt"
