@@ -93,6 +93,14 @@ def _parser() -> argparse.ArgumentParser:
         "codesign (resnet8: CIFAR-10 python batches; dscnn: Speech Commands)",
     )
     e.add_argument(
+        "--estimator",
+        choices=("proxy", "supernet", "finetune"),
+        default=None,
+        help="accuracy estimator during the search (default: supernet, the best ranked "
+        "against fine-tunes in benchmarks/bench_estimator_fidelity.py)",
+    )
+    e.add_argument("--supernet-steps", type=int, default=2000, help="supernet training steps")
+    e.add_argument(
         "--weights",
         default=None,
         help="trained full-precision state dict (torch.save) to start from instead "
@@ -114,18 +122,48 @@ def _parser() -> argparse.ArgumentParser:
         "export",
         help="export a Pareto point of a run as a quant config",
         description="Write Pareto point N of RUN_DIR as a versioned config that "
-        "codesign.quant.apply_config(model, config) applies.",
+        "codesign.quant.apply_config(model, config) applies, or (--switchable) one weight set "
+        "with every Pareto point as a run-time operating mode "
+        "(codesign.quant.switchable.load_switchable).",
     )
     x.add_argument(
         "run_dir", metavar="RUN_DIR", help="a run directory written by `codesign explore`"
     )
     x.add_argument(
-        "--pick", type=int, required=True, help="the # of the Pareto point (see the summary)"
+        "--pick", type=int, default=None, help="the # of the Pareto point (see the summary)"
+    )
+    x.add_argument(
+        "--switchable",
+        action="store_true",
+        help="write one weight set and a table of operating modes (every Pareto point) "
+        "instead; needs a run with --estimator supernet",
     )
     x.add_argument("--format", choices=("yaml", "json"), default="yaml", help="file format")
     x.add_argument(
         "-o", "--output", default=None, help="output file (default: RUN_DIR/config-N.FMT)"
     )
+
+    sn = sub.add_parser(
+        "supernet",
+        help="train the switchable-precision supernet of a workload on a hardware model",
+        description="Supernet commands.",
+    )
+    sn_sub = sn.add_subparsers(dest="supernet_command", required=True, metavar="COMMAND")
+    st = sn_sub.add_parser(
+        "train",
+        help="train (or find cached) the supernet; later runs reuse it",
+        description="Train once a network whose layers switch bit-width at run time "
+        "(Bit-Mixer transitional batch-norms, SP-Nets in-place distillation), stored under "
+        "RESULTS_DIR/cache and found again by `explore --estimator supernet`.",
+    )
+    st.add_argument("--hw", required=True, help="hardware YAML or bundled name")
+    st.add_argument("--workload", default="digits_cnn", help="workload name or module:function")
+    st.add_argument("--steps", type=int, default=2000, help="training steps")
+    st.add_argument("--seed", type=int, default=0)
+    st.add_argument("--data", default=None, help="local dataset folder (see explore --help)")
+    st.add_argument("--weights", default=None, help="trained full-precision state dict")
+    st.add_argument("--results-dir", default="results")
+    st.add_argument("--input-shape", type=_shape, default=None)
 
     r = sub.add_parser(
         "report",
@@ -153,6 +191,8 @@ def _cmd_explore(args: argparse.Namespace, console: Console) -> int:
         scheduler=args.scheduler,
         data=args.data,
         weights=args.weights,
+        estimator=args.estimator,
+        supernet_steps=args.supernet_steps,
         out=args.out,
         results_dir=args.results_dir,
         input_shape=args.input_shape,
@@ -234,9 +274,46 @@ def _cmd_workloads(args: argparse.Namespace, console: Console) -> int:
 
 def _cmd_export(args: argparse.Namespace, console: Console) -> int:
     from codesign.export import export_config
+    from codesign.quant.switchable import export_switchable
 
+    if args.switchable:
+        out = export_switchable(args.run_dir, args.output)
+        Console().print(f"wrote {out}/weights.pt and {out}/modes.yaml")
+        return 0
+    if args.pick is None:
+        console.print("[bold red]error:[/] give --pick N (or --switchable)")
+        return 2
     path = export_config(args.run_dir, args.pick, args.output, args.format)
     Console().print(f"wrote {path}")
+    return 0
+
+
+def _cmd_supernet(args: argparse.Namespace, console: Console) -> int:
+    from codesign.explore import supernet_train
+
+    res = supernet_train(
+        hw=args.hw,
+        workload=args.workload,
+        steps=args.steps,
+        seed=args.seed,
+        data=args.data,
+        weights=args.weights,
+        results_dir=args.results_dir,
+        input_shape=args.input_shape,
+        console=console,
+    )
+    t = Table(
+        title=f"supernet accuracy on held-out data, uniform settings "
+        f"(full precision {res['fp_accuracy']:.2f}%)"
+    )
+    t.add_column("act bits", justify="right")
+    t.add_column("weight bits", justify="right")
+    t.add_column("accuracy %", justify="right")
+    for row in res["uniform"]:
+        t.add_row(str(row["act_bits"]), str(row["weight_bits"]), f"{row['accuracy']:.2f}")
+    out = Console()
+    out.print(t)
+    out.print(f"supernet {'found in' if res['cached'] else 'saved to'} {res['path']}")
     return 0
 
 
@@ -256,6 +333,7 @@ def main(argv: list[str] | None = None) -> int:
         "workloads": _cmd_workloads,
         "export": _cmd_export,
         "report": _cmd_report,
+        "supernet": _cmd_supernet,
     }[args.command]
     try:
         return cmd(args, console)

@@ -6,7 +6,7 @@ import hashlib
 import json
 import os
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +17,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from torch import nn
 
 import codesign
-from codesign.cache import EvalCache, eval_key, weights_hash
+from codesign.cache import EvalCache, weights_hash
 from codesign.core.errors import CodesignError
+from codesign.core.protocols import AccuracyEstimator
 from codesign.core.types import Objective, Precision
 from codesign.cost.mpic import build_tables, price_network
 from codesign.cost.tables import CostTables
@@ -27,8 +28,10 @@ from codesign.distributed import DaskEvaluator
 from codesign.hw.load import load_hardware, resolve_hw_path
 from codesign.hw.model import McuHardware
 from codesign.quant.config import LayerQuant, QuantConfig
-from codesign.quant.evaluate import FinetuneTask, state_bytes
+from codesign.quant.estimators import ESTIMATORS, FinetuneEstimator, SupernetEstimator
+from codesign.quant.evaluate import FinetuneTask, make_task, state_bytes
 from codesign.quant.proxy import SensitivityProxy, measure_sensitivity
+from codesign.quant.supernet import Supernet, SupernetSchedule, load_or_train_supernet
 from codesign.quant.train import FP_RECIPE, FinetuneRecipe, evaluate, train_full_precision
 from codesign.report.html import write_report
 from codesign.run import RunDir, package_versions
@@ -38,6 +41,9 @@ from codesign.workload import Workload, extract, get_workload
 from codesign.workload.graph import LayerGraph
 
 FRONT_METRICS = ("latency_ms", "energy_uj", "peak_kb", "weight_kb")
+# The estimator the search uses by default: the one whose ranking agreed best with fine-tuned
+# accuracy in benchmarks/bench_estimator_fidelity.py (see README, "Estimator fidelity").
+DEFAULT_ESTIMATOR = "supernet"
 DEFAULT_OBJECTIVES = (Objective.ACCURACY_LOSS, Objective.LATENCY, Objective.MEMORY)
 
 
@@ -68,6 +74,8 @@ class Settings:
     scheduler: str | None = None
     data_path: str | None = None
     weights: str | None = None
+    estimator: str = "proxy"
+    supernet_steps: int = 2000
 
 
 def parse_objectives(spec: str | Sequence[str | Objective]) -> tuple[Objective, ...]:
@@ -187,6 +195,8 @@ def explore(
     scheduler: str | None = None,
     data: str | Path | None = None,
     weights: str | Path | None = None,
+    estimator: str | None = None,
+    supernet_steps: int = 2000,
     out: str | Path | None = None,
     results_dir: str | Path = "results",
     input_shape: tuple[int, ...] | None = None,
@@ -245,6 +255,9 @@ def explore(
             raise CodesignError(f"--recipe {recipe}: {exc}") from None
     if workers < 1:
         raise CodesignError("--workers must be >= 1")
+    estimator = estimator or DEFAULT_ESTIMATOR
+    if estimator not in ESTIMATORS:
+        raise CodesignError(f"--estimator {estimator}: choose among {', '.join(ESTIMATORS)}")
     settings = Settings(
         objs,
         seed,
@@ -257,6 +270,8 @@ def explore(
         scheduler,
         data_path,
         None if weights is None else str(weights),
+        estimator,
+        supernet_steps,
     )
     run_path = (
         Path(out)
@@ -282,6 +297,8 @@ def explore(
             "scheduler": scheduler,
             "data": data_path,
             "weights": None if weights is None else str(weights),
+            "estimator": estimator,
+            "supernet_steps": supernet_steps,
         },
         "hardware": {"name": hardware.name, "family": hardware.family},
         "versions": package_versions(),
@@ -332,23 +349,34 @@ class _Explorer:
         self.run_dir.write_json("layers.json", graph.to_records())
         self.console.print(graph.summary())
         tables = build_tables(graph, self.hw)
-        with _progress(self.console) as prog:
-            proxy = self._sensitivity(model, graph, tables, data, prog) if data else None
-            archive = Archive(
-                tables, lambda h, rows: self.run_dir.append_rows("candidates.csv", h, rows)
-            )
-            problem = BitWidthProblem(tables, s.objectives, proxy, on_evaluate=archive.record)
-            task = prog.add_task("NSGA-II search", total=s.generations)
-            run_nsga2(
-                problem,
-                s.pop_size,
-                s.generations,
-                s.seed,
-                on_generation=lambda g: prog.update(task, completed=g),
-            )
-            front = self._front(archive, graph, tables, fp_test, proxy is not None)
-            if data is not None and s.finetune_top > 0:
-                self._finetune(front, model, graph, tables, data, prog)
+        cache = EvalCache(s.results_dir / "evals.sqlite")
+        self._base = (weights_hash(model), state_bytes(model))
+        try:
+            with (
+                DaskEvaluator(cache, s.workers, s.scheduler) as ev,
+                _progress(self.console) as prog,
+            ):
+                self._ev = ev
+                estimator = self._estimator(model, graph, tables, data, prog) if data else None
+                archive = Archive(
+                    tables, lambda h, rows: self.run_dir.append_rows("candidates.csv", h, rows)
+                )
+                problem = BitWidthProblem(
+                    tables, s.objectives, estimator, on_evaluate=archive.record
+                )
+                task = prog.add_task("NSGA-II search", total=s.generations)
+                run_nsga2(
+                    problem,
+                    s.pop_size,
+                    s.generations,
+                    s.seed,
+                    on_generation=lambda g: prog.update(task, completed=g),
+                )
+                front = self._front(archive, graph, tables, fp_test, estimator is not None)
+                if data is not None and s.finetune_top > 0:
+                    self._finetune(front, graph, tables, prog)
+        finally:
+            cache.close()
         names = list(tables.layer_names)
         self.run_dir.write_json(
             "pareto.json",
@@ -388,6 +416,82 @@ class _Explorer:
             "test_accuracy": fp_test,
         }
         return model, fp_test
+
+    def _estimator(
+        self,
+        model: nn.Module,
+        graph: LayerGraph,
+        tables: CostTables,
+        data: DataSplits,
+        prog: Progress,
+    ) -> AccuracyEstimator:
+        """The accuracy estimator the search uses (`--estimator`)."""
+        s = self.s
+        self.info["estimator"] = s.estimator
+        if s.estimator == "proxy":
+            return self._sensitivity(model, graph, tables, data, prog)
+        fp_val = evaluate(model, data.val)
+        if s.estimator == "supernet":
+            sn = self._supernet(model, graph, tables, data, prog)
+            return SupernetEstimator(sn, data.val, fp_val, tables.act_bits, tables.weight_bits)
+        names = tables.layer_names
+
+        def run_batch(configs: list[tuple[list[int], list[int]]]) -> list[float]:
+            tasks = [self._task(graph, names, a, w, "val") for a, w in configs]
+            res = self._ev.run(tasks)
+            return [
+                float("nan") if res[t.key].get("status") != "ok" else res[t.key]["accuracy"]
+                for t in tasks
+            ]
+
+        self.console.print(
+            "[yellow]--estimator finetune fine-tunes every distinct candidate the search "
+            f"visits ({s.recipe.steps} steps each); expect a long run[/]"
+        )
+        return FinetuneEstimator(run_batch, fp_val, tables.act_bits, tables.weight_bits)
+
+    def _supernet(
+        self,
+        model: nn.Module,
+        graph: LayerGraph,
+        tables: CostTables,
+        data: DataSplits,
+        prog: Progress,
+    ) -> Supernet:
+        """Load the supernet of this workload and hardware from the cache, or train it once."""
+        sn, path, cached = load_or_train_supernet(
+            model,
+            graph,
+            self.wl.name,
+            self.hw.name,
+            tables.act_bits,
+            tables.weight_bits,
+            data.train,
+            self.s.results_dir / "cache",
+            self._base[0],
+            SupernetSchedule(),
+            self.s.seed,
+            prog,
+        )
+        self.info["supernet"] = {"path": str(path), "cached": cached}
+        self.console.print(
+            f"supernet: {'loaded from' if cached else 'trained and cached in'} [dim]{path}[/]"
+        )
+        return sn
+
+    def _task(
+        self,
+        graph: LayerGraph,
+        names: Sequence[str],
+        act: Sequence[int],
+        wts: Sequence[int],
+        split: str,
+    ) -> FinetuneTask:
+        """A fine-tune task for one configuration, scored on `split` ('val' or 'test')."""
+        cfg = _layer_config(graph, names, act, wts, self.wl.name)
+        return make_task(
+            self.wl, self._base, cfg, self.s.recipe, self.s.seed, split, self.s.data_path
+        )
 
     def _sensitivity(
         self,
@@ -486,10 +590,8 @@ class _Explorer:
     def _finetune(
         self,
         front: list[dict[str, Any]],
-        model: nn.Module,
         graph: LayerGraph,
         tables: CostTables,
-        data: DataSplits,
         prog: Progress,
     ) -> None:
         """Fine-tune points spread along the front through Dask, the SQLite cache first.
@@ -499,36 +601,18 @@ class _Explorer:
         s = self.s
         names = tables.layer_names
         picks = _pick_spread(np.arange(len(front)), s.finetune_top)
-        base = weights_hash(model)
-        blob = state_bytes(model)
-        recipe_doc = asdict(s.recipe)
         tasks, rank_of = [], {}
         for r in picks:
             p = front[r]
-            cfg = _layer_config(
+            t = self._task(
                 graph,
                 names,
                 [p["act_bits"][n] for n in names],
                 [p["weight_bits"][n] for n in names],
-                self.wl.name,
+                "test",
             )
-            cfg_doc = cfg.to_dict()
-            key = eval_key(self.wl.name, base, cfg_doc["layers"], recipe_doc, s.seed)
-            tasks.append(
-                FinetuneTask(
-                    key,
-                    base,
-                    self.wl.name,
-                    self.wl.input_shape,
-                    self.wl.dataset,
-                    s.data_path,
-                    blob,
-                    cfg_doc,
-                    s.recipe,
-                    s.seed,
-                )
-            )
-            rank_of[key] = r
+            tasks.append(t)
+            rank_of[t.key] = r
         header = [
             "rank",
             "id",
@@ -575,30 +659,30 @@ class _Explorer:
             )
             prog.advance(task)
 
-        cache = EvalCache(s.results_dir / "evals.sqlite")
-        try:
-            with DaskEvaluator(cache, s.workers, s.scheduler) as ev:
-                ev.run(tasks, done)
-        finally:
-            cache.close()
+        ev = self._ev
+        hits0, computed0, failed0 = ev.cache_hits, ev.computed, ev.failed
+        ev.run(tasks, done)
+        hits, computed = ev.cache_hits - hits0, ev.computed - computed0
+        failed = ev.failed - failed0
+        cache_path = ev.cache.path if ev.cache is not None else None
         self.info["finetune"] = {
             "recipe": s.recipe.name,
             "steps": s.recipe.steps,
             "requested": len(tasks),
-            "from_cache": ev.cache_hits,
-            "computed": ev.computed,
-            "failed": ev.failed,
+            "from_cache": hits,
+            "computed": computed,
+            "failed": failed,
             "executor": ev.describe(),
-            "cache": str(cache.path),
+            "cache": str(cache_path),
         }
-        if ev.computed == 0 and tasks:
+        if computed == 0 and tasks:
             self.console.print(
-                f"no new fine-tunes: all {len(tasks)} results came from the cache {cache.path}"
+                f"no new fine-tunes: all {len(tasks)} results came from the cache {cache_path}"
             )
         else:
             self.console.print(
-                f"fine-tunes on {ev.describe()}: {ev.computed} computed ({ev.failed} failed), "
-                f"{ev.cache_hits} from the cache {cache.path}"
+                f"fine-tunes on {ev.describe()}: {computed} computed ({failed} failed), "
+                f"{hits} from the cache {cache_path}"
             )
 
 
@@ -612,3 +696,66 @@ def _write_pareto_csv(run: RunDir, front: list[dict[str, Any]], names: Sequence[
         for p in front
     ]
     run.append_rows("pareto.csv", header, rows)
+
+
+def supernet_train(
+    hw: str | Path,
+    workload: str = "digits_cnn",
+    steps: int = 2000,
+    seed: int = 0,
+    data: str | Path | None = None,
+    weights: str | Path | None = None,
+    results_dir: str | Path = "results",
+    input_shape: tuple[int, ...] | None = None,
+    console: Console | None = None,
+) -> dict[str, Any]:
+    """Train (or find in the cache) the switchable-precision supernet of `workload` on `hw`.
+
+    Later `explore --estimator supernet` runs with the same workload, hardware, base weights
+    and seed find it again. Returns its checkpoint path, whether it was cached, and the held-out
+    accuracy (percent) of every uniform (activation, weight) setting.
+    """
+    console = console or Console(stderr=True)
+    hardware = load_hardware(resolve_hw_path(hw))
+    wl = get_workload(workload, input_shape)
+    data_path = None if data is None else str(data)
+    if not dataset_available(wl.dataset, data_path):
+        raise CodesignError(
+            f"supernet train: workload '{wl.name}' has no data here (dataset: "
+            f"{wl.dataset or 'none'}); give --data PATH"
+        )
+    splits = load_dataset(wl.dataset, seed=0, path=data_path)
+    results_dir = Path(results_dir)
+    if weights is not None:
+        model = _load_weights(wl, str(weights))
+    else:
+        model, _, _ = _fp_model(wl, splits, seed, results_dir / "cache", console)
+    graph = extract(model, wl.example_input(), wl.name)
+    tables = build_tables(graph, hardware)
+    with _progress(console) as prog:
+        sn, path, cached = load_or_train_supernet(
+            model,
+            graph,
+            wl.name,
+            hardware.name,
+            tables.act_bits,
+            tables.weight_bits,
+            splits.train,
+            results_dir / "cache",
+            weights_hash(model),
+            SupernetSchedule(steps=steps),
+            seed,
+            prog,
+        )
+    n = tables.num_layers
+    uniform = [
+        {"act_bits": a, "weight_bits": w, "accuracy": sn.accuracy([a] * n, [w] * n, splits.test)}
+        for a in tables.act_bits
+        for w in tables.weight_bits
+    ]
+    return {
+        "path": path,
+        "cached": cached,
+        "fp_accuracy": evaluate(model, splits.test),
+        "uniform": uniform,
+    }

@@ -44,6 +44,7 @@ def small_run(results_dir):
     from codesign.explore import explore
 
     return explore(
+        estimator="proxy",
         hw=MPIC,
         workload="digits_cnn",
         seed=3,

@@ -84,6 +84,7 @@ def test_interrupted_run_keeps_what_was_computed(results_dir, tmp_path, monkeypa
     out = tmp_path / "crashed"
     with pytest.raises(KeyboardInterrupt):
         explore(
+            estimator="proxy",
             hw=MPIC,
             seed=1,
             pop_size=16,
@@ -103,6 +104,7 @@ def test_interrupted_run_keeps_what_was_computed(results_dir, tmp_path, monkeypa
 def test_workload_without_data_refuses_accuracy(results_dir, tmp_path):
     with pytest.raises(CodesignError, match="accuracy_loss needs data"):
         explore(
+            estimator="proxy",
             hw=MPIC,
             workload="resnet8",
             objectives="accuracy_loss,latency",
@@ -111,6 +113,7 @@ def test_workload_without_data_refuses_accuracy(results_dir, tmp_path):
             console=Console(quiet=True),
         )
     res = explore(
+        estimator="proxy",
         hw=MPIC,
         workload="resnet8",
         pop_size=16,
@@ -131,6 +134,7 @@ def test_identical_rerun_reuses_the_cache(small_run, results_dir):
     first = json.loads((small_run.run_dir / "run.json").read_text())["finetune"]
     assert first["computed"] + first["from_cache"] == first["requested"] == 2
     again = explore(
+        estimator="proxy",
         hw=MPIC,
         workload="digits_cnn",
         seed=3,
@@ -160,6 +164,7 @@ def test_resnet8_on_local_cifar_files_with_given_weights(results_dir, tmp_path):
     torch.manual_seed(0)
     torch.save(get_workload("resnet8").build().state_dict(), weights)
     res = explore(
+        estimator="proxy",
         hw=MPIC,
         workload="resnet8",
         data=folder,
@@ -182,6 +187,7 @@ def test_data_and_weights_errors(results_dir, tmp_path):
     quiet = Console(quiet=True)
     with pytest.raises(CodesignError, match="--data .*no such file"):
         explore(
+            estimator="proxy",
             hw=MPIC,
             workload="resnet8",
             data=tmp_path / "nope",
@@ -191,6 +197,7 @@ def test_data_and_weights_errors(results_dir, tmp_path):
         )
     with pytest.raises(CodesignError, match="does not read a dataset from a path"):
         explore(
+            estimator="proxy",
             hw=MPIC,
             workload="digits_cnn",
             data=tmp_path,
@@ -201,4 +208,11 @@ def test_data_and_weights_errors(results_dir, tmp_path):
     wrong = tmp_path / "wrong.pt"
     torch.save({"fc.weight": torch.zeros(3, 3)}, wrong)
     with pytest.raises(CodesignError, match="--weights .*does not fit digits_cnn"):
-        explore(hw=MPIC, weights=wrong, out=tmp_path / "c", results_dir=results_dir, console=quiet)
+        explore(
+            hw=MPIC,
+            estimator="proxy",
+            weights=wrong,
+            out=tmp_path / "c",
+            results_dir=results_dir,
+            console=quiet,
+        )

@@ -11,15 +11,15 @@ import functools
 import io
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import torch
 
 from codesign.data import DataSplits, load_dataset
-from codesign.quant.config import config_from_dict
+from codesign.quant.config import QuantConfig, config_from_dict
 from codesign.quant.train import FinetuneRecipe, finetune
-from codesign.workload import get_workload
+from codesign.workload import Workload, get_workload
 
 
 @dataclass(frozen=True)
@@ -37,6 +37,7 @@ class FinetuneTask:
     recipe: FinetuneRecipe
     seed: int
     torch_threads: int = 1
+    split: str = "test"  # the held-out split that scores the result: "val" or "test"
 
 
 @functools.lru_cache(maxsize=4)
@@ -64,7 +65,9 @@ def run_finetune_task(task: FinetuneTask) -> dict[str, Any]:
     model.load_state_dict(torch.load(io.BytesIO(task.base_state), weights_only=True))
     model.eval()
     config = config_from_dict(task.config, f"task {task.key[:12]}")
-    res = finetune(model, config, data.train, data.test, task.recipe, seed=task.seed)
+    res = finetune(
+        model, config, data.train, getattr(data, task.split), task.recipe, seed=task.seed
+    )
     out = {
         "accuracy": res.accuracy,
         "ptq_accuracy": res.ptq_accuracy,
@@ -78,3 +81,33 @@ def run_finetune_task(task: FinetuneTask) -> dict[str, Any]:
             status="failed", reason="fine-tune diverged: training loss is NaN/inf", accuracy=None
         )
     return out
+
+
+def make_task(
+    workload: Workload,
+    base: tuple[str, bytes],
+    config: QuantConfig,
+    recipe: FinetuneRecipe,
+    seed: int,
+    split: str = "test",
+    data_path: str | None = None,
+) -> FinetuneTask:
+    """The fine-tune task of one configuration; `base` is (weights hash, state bytes)."""
+    from codesign.cache import eval_key
+
+    doc = config.to_dict()
+    recipe_doc = {**asdict(recipe), "score_on": split}
+    key = eval_key(workload.name, base[0], doc["layers"], recipe_doc, seed)
+    return FinetuneTask(
+        key,
+        base[0],
+        workload.name,
+        workload.input_shape,
+        workload.dataset,
+        data_path,
+        base[1],
+        doc,
+        recipe,
+        seed,
+        split=split,
+    )

@@ -19,6 +19,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -26,6 +27,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from rich.progress import Progress
 from torch import Tensor, nn
 from torch.utils.data import TensorDataset
 
@@ -297,3 +299,45 @@ def supernet_path(cache_dir: Path, workload: str, hw_name: str, key: str) -> Pat
     """Where the supernet checkpoint of (workload, hardware, key) lives."""
     safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in f"{workload}-{hw_name}")
     return cache_dir / f"supernet-{safe}-{key}.pt"
+
+
+def load_or_train_supernet(
+    model: nn.Module,
+    graph: LayerGraph,
+    workload: str,
+    hw_name: str,
+    act_bits: Sequence[int],
+    weight_bits: Sequence[int],
+    train: TensorDataset,
+    cache_dir: Path,
+    base_hash: str,
+    schedule: SupernetSchedule | None = None,
+    seed: int = 0,
+    progress: Progress | None = None,
+) -> tuple[Supernet, Path, bool]:
+    """The supernet of (workload, hardware, base weights): from `cache_dir`, or trained and saved.
+
+    Returns (supernet in eval mode, checkpoint path, whether it came from the cache).
+    """
+    schedule = schedule or SupernetSchedule()
+    key = supernet_key(workload, hw_name, base_hash, act_bits, weight_bits, schedule, seed)
+    path = supernet_path(cache_dir, workload, hw_name, key)
+    sn = Supernet(model, graph, act_bits, weight_bits)
+    if path.exists():
+        try:
+            sn.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+            return sn.eval(), path, True
+        except (RuntimeError, OSError, EOFError, ValueError):
+            sn = Supernet(model, graph, act_bits, weight_bits)  # unreadable: train again
+    task = progress.add_task("supernet training", total=schedule.steps) if progress else None
+
+    def tick(i: int) -> None:
+        if progress is not None:
+            progress.update(task, completed=i)
+
+    train_supernet(sn, train, schedule, seed, progress=tick)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    torch.save(sn.state_dict(), tmp)
+    os.replace(tmp, path)
+    return sn, path, False

@@ -20,9 +20,9 @@ from pymoo.operators.repair.rounding import RoundingRepair
 from pymoo.optimize import minimize
 from pymoo.util.nds.non_dominated_sorting import NonDominatedSorting
 
+from codesign.core.protocols import AccuracyEstimator
 from codesign.core.types import Objective
 from codesign.cost.tables import CostTables, NetworkScores
-from codesign.quant.proxy import SensitivityProxy
 
 
 @dataclass(frozen=True)
@@ -64,7 +64,7 @@ class BitWidthProblem(Problem):
         self,
         tables: CostTables,
         objectives: Sequence[Objective],
-        proxy: SensitivityProxy | None,
+        proxy: AccuracyEstimator | None,
         on_evaluate: Callable[[Evaluated], None] | None = None,
     ) -> None:
         if Objective.ACCURACY_LOSS in objectives and proxy is None:

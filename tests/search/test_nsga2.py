@@ -69,6 +69,7 @@ def test_explore_determinism_end_to_end(results_dir):
     quiet = Console(quiet=True)
     runs = [
         explore(
+            estimator="proxy",
             hw=MPIC,
             seed=11,
             pop_size=16,
@@ -98,6 +99,7 @@ def test_impossible_memory_is_one_error(results_dir, tmp_path):
     hw.write_text(text)
     with pytest.raises(CodesignError, match="fits in MPIC's memory"):
         explore(
+            estimator="proxy",
             hw=hw,
             pop_size=8,
             generations=1,

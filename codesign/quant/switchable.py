@@ -1,0 +1,167 @@
+"""Run-time switchable export: one weight set and a table of operating modes.
+
+A deployed device moves along the Pareto front as its energy or latency budget changes by
+switching the supernet's per-layer bit-widths; no second weight set is needed.
+
+Folder layout (format ``codesign.switchable`` version 1)::
+
+    weights.pt    the supernet state dict: shared weights, one LSQ step size per bit-width,
+                  one transitional batch-norm per (input bits, weight bits) pair
+    modes.yaml    format, version, workload, input_shape, hardware, act_set, weight_set,
+                  layers (execution order), and modes: one per Pareto point with its per-layer
+                  bits, mapping, and measured / predicted accuracy, latency, energy, memory
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+import yaml
+from torch import Tensor, nn
+
+from codesign.core.errors import ConfigError, RunError
+from codesign.data import dataset_available, load_dataset
+from codesign.hw import load_hardware
+from codesign.quant.supernet import Supernet
+from codesign.quant.train import evaluate
+from codesign.run import open_run
+from codesign.workload import extract, get_workload
+
+FORMAT = "codesign.switchable"
+VERSION = 1
+
+
+def _supernet_for(
+    workload: str, input_shape: tuple[int, ...], act_set: list[int], weight_set: list[int]
+) -> Supernet:
+    wl = get_workload(workload, input_shape)
+    model = wl.build()
+    graph = extract(model, wl.example_input(), wl.name)
+    return Supernet(model, graph, act_set, weight_set)
+
+
+def export_switchable(run_dir: str | Path, out_dir: str | Path | None = None) -> Path:
+    """Write the switchable export of a run that used the supernet; returns the folder.
+
+    Each mode's accuracy is measured again on the held-out test split (when the data is
+    available) with the exported weights. Raises `RunError` when the run has no supernet.
+    """
+    run_dir = Path(run_dir)
+    run = open_run(run_dir)
+    info = run["run"]
+    sn_info = info.get("supernet")
+    if not sn_info:
+        raise RunError(
+            f"{run_dir}: no supernet in this run (estimator: {info.get('estimator', 'proxy')}); "
+            "run `codesign explore ... --estimator supernet` to get one switchable weight set"
+        )
+    ckpt = Path(sn_info["path"])
+    if not ckpt.exists():
+        raise RunError(f"{run_dir}: the run's supernet checkpoint {ckpt} is gone")
+    hw = load_hardware(run_dir / "hw.yaml")
+    inputs = info["inputs"]
+    act_set = list(hw.act_bits)
+    weight_set = [b for b in hw.weight_bits if b > 0]
+    sn = _supernet_for(inputs["workload"], tuple(inputs["input_shape"]), act_set, weight_set)
+    sn.load_state_dict(torch.load(ckpt, map_location="cpu", weights_only=True))
+    sn.eval()
+    names = run["pareto"]["layers"]
+    test = None
+    ds = get_workload(inputs["workload"], tuple(inputs["input_shape"])).dataset
+    if dataset_available(ds, inputs.get("data")):
+        test = load_dataset(ds, seed=0, path=inputs.get("data")).test
+    modes = []
+    for p in run["pareto"]["candidates"]:
+        act = [int(p["act_bits"][n]) for n in names]
+        wts = [int(p["weight_bits"][n]) for n in names]
+        acc = sn.accuracy(act, wts, test) if test is not None else None
+        modes.append(
+            {
+                "mode": len(modes),
+                "pareto_rank": p["rank"],
+                "act_bits": act,
+                "weight_bits": wts,
+                "mapping": {"kind": "mcu-kernel"},
+                "accuracy": acc,
+                "finetuned_accuracy": p.get("finetuned_accuracy"),
+                "latency_ms": p["latency_ms"],
+                "energy_uj": p["energy_uj"],
+                "peak_kb": p["peak_kb"],
+            }
+        )
+    out = Path(out_dir) if out_dir is not None else run_dir / "switchable"
+    out.mkdir(parents=True, exist_ok=True)
+    torch.save(sn.state_dict(), out / "weights.pt")
+    doc = {
+        "format": FORMAT,
+        "version": VERSION,
+        "workload": inputs["workload"],
+        "input_shape": list(inputs["input_shape"]),
+        "hardware": {"name": hw.name, "file": inputs["hw"]},
+        "act_set": act_set,
+        "weight_set": weight_set,
+        "layers": names,
+        "accuracy_split": "test" if test is not None else None,
+        "modes": modes,
+    }
+    (out / "modes.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
+    return out
+
+
+class SwitchableModel(nn.Module):
+    """A loaded switchable export: call `set_mode(i)` to move to operating mode i."""
+
+    def __init__(self, supernet: Supernet, doc: dict[str, Any]) -> None:
+        super().__init__()
+        self.supernet = supernet
+        self.doc = doc
+        self.modes: list[dict[str, Any]] = doc["modes"]
+        self.mode = -1
+        if self.modes:
+            self.set_mode(0)
+
+    def set_mode(self, mode: int) -> dict[str, Any]:
+        """Switch every layer to mode `mode`'s bit-widths; returns that mode's table row."""
+        if not 0 <= mode < len(self.modes):
+            raise ConfigError(f"mode {mode}: this export has modes 0..{len(self.modes) - 1}")
+        m = self.modes[mode]
+        self.supernet.set_config(m["act_bits"], m["weight_bits"])
+        self.mode = mode
+        return m
+
+    def cheapest_within(self, key: str, budget: float) -> int:
+        """The most accurate mode whose `key` (latency_ms, energy_uj, peak_kb) fits `budget`."""
+        fits = [m for m in self.modes if m[key] <= budget]
+        if not fits:
+            raise ConfigError(f"no mode has {key} <= {budget}")
+        best = max(fits, key=lambda m: (m["accuracy"] or 0.0, -m[key]))
+        return best["mode"]
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Run at the current mode."""
+        return self.supernet(x)
+
+
+def load_switchable(folder: str | Path) -> SwitchableModel:
+    """Load an export written by `export_switchable` (the model is rebuilt from its workload)."""
+    folder = Path(folder)
+    f = folder / "modes.yaml"
+    if not f.exists():
+        raise ConfigError(f"{folder}: no modes.yaml (not a switchable export)")
+    doc = yaml.safe_load(f.read_text())
+    if doc.get("format") != FORMAT or doc.get("version") != VERSION:
+        raise ConfigError(f"{f}: field 'format'/'version': expected {FORMAT} version {VERSION}")
+    sn = _supernet_for(
+        doc["workload"], tuple(doc["input_shape"]), doc["act_set"], doc["weight_set"]
+    )
+    sn.load_state_dict(torch.load(folder / "weights.pt", map_location="cpu", weights_only=True))
+    sn.eval()
+    return SwitchableModel(sn, doc)
+
+
+def mode_accuracy(model: SwitchableModel, mode: int, data: Any) -> float:
+    """Accuracy (percent) of `model` at `mode` on a TensorDataset."""
+    model.set_mode(mode)
+    return evaluate(model, data)
