@@ -66,19 +66,11 @@ class DaskEvaluator:
                     raise CodesignError(
                         f"--scheduler {self.scheduler}: cannot connect: {exc}"
                     ) from None
-            elif self.workers == 1:
-                self.client = Client(
-                    processes=False,
-                    n_workers=1,
-                    threads_per_worker=1,
-                    dashboard_address=None,
-                    silence_logs=logging.ERROR,
-                )
             else:
                 self._cluster = LocalCluster(
                     n_workers=self.workers,
                     threads_per_worker=1,
-                    processes=True,
+                    processes=self.workers > 1,
                     dashboard_address=None,
                     silence_logs=logging.ERROR,
                 )

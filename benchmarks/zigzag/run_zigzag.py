@@ -245,10 +245,20 @@ def build_accelerator(acc: dict) -> dict:
             ]
         elif port_kind == "separate":
             ports = [
-                {"name": "r_port_1", "type": "read", "bandwidth_min": min_r, "bandwidth_max": r_bw,
-                 "allocation": read_alloc},
-                {"name": "w_port_1", "type": "write", "bandwidth_min": min_w, "bandwidth_max": w_bw,
-                 "allocation": write_alloc},
+                {
+                    "name": "r_port_1",
+                    "type": "read",
+                    "bandwidth_min": min_r,
+                    "bandwidth_max": r_bw,
+                    "allocation": read_alloc,
+                },
+                {
+                    "name": "w_port_1",
+                    "type": "write",
+                    "bandwidth_min": min_w,
+                    "bandwidth_max": w_bw,
+                    "allocation": write_alloc,
+                },
             ]
         else:
             raise ValueError(f"memory {mem['name']}: ports must be 'separate' or 'rw'")
@@ -366,14 +376,18 @@ def build_temporal_ordering(order, dims: dict, spatial: dict, pe_array: dict) ->
         got[d] = got.get(d, 1) * s
     got = {d: s for d, s in got.items() if s > 1}
     if got != ext:
-        raise ValueError(f"explicit temporal_ordering {loops} does not cover the temporal loops {ext}")
+        raise ValueError(
+            f"explicit temporal_ordering {loops} does not cover the temporal loops {ext}"
+        )
     return loops
 
 
 def build_mapping_entry(name: str, spatial: dict | None, ordering: list | None) -> dict:
     entry: dict = {"name": name, "memory_operand_links": {"O": "O", "W": "I2", "I": "I1"}}
     if spatial is not None:
-        entry["spatial_mapping"] = {oa: [f"{d}, {f}" for d, f in pairs] for oa, pairs in spatial.items()}
+        entry["spatial_mapping"] = {
+            oa: [f"{d}, {f}" for d, f in pairs] for oa, pairs in spatial.items()
+        }
     if ordering is not None:
         entry["temporal_ordering"] = ordering
     return entry
@@ -419,7 +433,9 @@ def extract(cme, acc_json: dict) -> dict:
         }
         sm = cme.spatial_mapping.mapping_dict_origin[layer_op]
         spatial_lvls[op] = [
-            ("PE" if i == 0 else names[i - 1] + "+") + ": " + " ".join(f"{d.name}{round(float(s), 3)}" for d, s in lvl)
+            ("PE" if i == 0 else names[i - 1] + "+")
+            + ": "
+            + " ".join(f"{d.name}{round(float(s), 3)}" for d, s in lvl)
             for i, lvl in enumerate(sm)
             if lvl
         ]
@@ -429,7 +445,11 @@ def extract(cme, acc_json: dict) -> dict:
         sm_user[str(oa_dim)] = " ".join(f"{d.name}:{round(float(f), 3)}" for d, f in m.items())
     # flat loop order innermost first (from the output operand's view, all levels)
     out_op = cme.layer.output_operand
-    flat = [f"{d.name}{_num(s)}" for lvl in cme.temporal_mapping.mapping_dic_stationary[out_op] for d, s in lvl]
+    flat = [
+        f"{d.name}{_num(s)}"
+        for lvl in cme.temporal_mapping.mapping_dic_stationary[out_op]
+        for d, s in lvl
+    ]
     return {
         "energy_pj": cme.energy_total,
         "energy_breakdown_pj": {
@@ -476,7 +496,12 @@ def run(cfg: dict, keep_yaml: str | None = None) -> dict:
     pe_array = acc_json["pe_array"]
     prec = acc_json.get("precision", {"W": 8, "I": 8, "O": 16, "O_final": 8})
     mapping = cfg.get("mapping")
-    zz = {"optimize": "energy", "lpf_limit": 6, "nb_spatial_mappings": 3, "temporal_mapping_type": "uneven"}
+    zz = {
+        "optimize": "energy",
+        "lpf_limit": 6,
+        "nb_spatial_mappings": 3,
+        "temporal_mapping_type": "uneven",
+    }
     zz.update(cfg.get("zigzag", {}))
 
     if mapping is None:
@@ -499,9 +524,17 @@ def run(cfg: dict, keep_yaml: str | None = None) -> dict:
         "modes": modes,
         "zigzag_options": zz,
         "layers": [],
-        "totals": {m: {"energy_pj": 0.0, "latency_cycles": 0.0, "energy_pj_x_repeat": 0.0,
-                       "latency_cycles_x_repeat": 0.0, "wall_time_s": 0.0, "failed_layers": 0}
-                   for m in modes},
+        "totals": {
+            m: {
+                "energy_pj": 0.0,
+                "latency_cycles": 0.0,
+                "energy_pj_x_repeat": 0.0,
+                "latency_cycles_x_repeat": 0.0,
+                "wall_time_s": 0.0,
+                "failed_layers": 0,
+            }
+            for m in modes
+        },
     }
 
     for idx, layer in enumerate(cfg["layers"]):
@@ -576,7 +609,9 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("input")
     ap.add_argument("output")
-    ap.add_argument("--keep-yaml", default=None, help="write ZigZag YAML inputs/outputs to this dir")
+    ap.add_argument(
+        "--keep-yaml", default=None, help="write ZigZag YAML inputs/outputs to this dir"
+    )
     args = ap.parse_args(argv)
     # configure logging before zigzag's basicConfig(INFO) so that it stays quiet
     logging.basicConfig(level=logging.ERROR, format="%(levelname)s %(name)s: %(message)s")
