@@ -208,6 +208,9 @@ def _cmd_explore(args: argparse.Namespace, console: Console) -> int:
         t.add_column(col, justify="right", no_wrap=True)
     t.add_column("weight bits\nper layer", no_wrap=True)
     t.add_column("act bits\nper layer", no_wrap=True)
+    spatial = any(p.get("mapping_choice") for p in res.front)
+    if spatial:
+        t.add_column("mapping\nper layer", no_wrap=True)
     for p in res.front:
         names = list(p["weight_bits"])
         wbits = "".join(str(p["weight_bits"][n]) for n in names)
@@ -223,12 +226,19 @@ def _cmd_explore(args: argparse.Namespace, console: Console) -> int:
             wbits,
             abits,
         ]
+        if spatial:
+            row.append("".join("ELDO"[p["mapping_choice"][n]] for n in names))
         t.add_row(*row)
     out = Console()
     out.print(t)
     out.print("bits per layer: one digit per quantizable layer, in execution order")
+    if spatial:
+        out.print(
+            "mapping per layer: the mapper's best for E(nergy), L(atency), "
+            "D (energy-delay), or O (best of another dataflow); details in the report"
+        )
     if has_acc:
-        out.print(f"full precision: {res.fp_accuracy:.2f}% on held-out digits")
+        out.print(f"full precision: {res.fp_accuracy:.2f}% on held-out data")
     out.print(f"report: {res.run_dir / 'pareto.html'}")
     out.print(f"export a point: codesign export {res.run_dir} --pick N")
     return 0

@@ -21,7 +21,7 @@ from codesign.cache import EvalCache, weights_hash
 from codesign.core.errors import CodesignError
 from codesign.core.protocols import AccuracyEstimator
 from codesign.core.types import Objective, Precision
-from codesign.cost.mpic import build_tables, price_network
+from codesign.cost import build_tables, price_network
 from codesign.cost.tables import CostTables
 from codesign.data import DataSplits, dataset_available, load_dataset
 from codesign.distributed import DaskEvaluator
@@ -143,6 +143,23 @@ def _fp_model(workload, data: DataSplits, seed: int, cache_dir: Path, console: C
     return model, path, False
 
 
+def _layer_costs(lc) -> dict[str, Any]:  # noqa: ANN001
+    """A layer's `Cost` as JSON-ready figures (and its mapping, on spatial accelerators)."""
+    out = {
+        "cycles": lc.cycles,
+        "latency_us": lc.latency_s * 1e6,
+        "energy_nj": lc.energy_j * 1e9,
+        "weight_bytes": lc.weight_bytes,
+        "act_bytes": lc.act_bytes,
+    }
+    if "l1_tiles" in lc.extra:
+        out["l1_tiles"] = int(lc.extra["l1_tiles"])
+    if "mapping" in lc.extra:
+        out["mapping"] = lc.extra["mapping"]
+        out["utilization"] = lc.extra["utilization"]
+    return out
+
+
 def _load_weights(workload: Workload, path: str) -> nn.Module:
     """The workload's model with a state dict from `path`; `CodesignError` when it does not fit."""
     model = workload.build()
@@ -228,7 +245,12 @@ def explore(
             f"(its data: {wl.dataset or 'none'})"
         )
     if objectives is None:
-        objs = DEFAULT_OBJECTIVES if has_data else (Objective.LATENCY, Objective.MEMORY)
+        costs = (
+            (Objective.ENERGY, Objective.LATENCY)
+            if hardware.family == "spatial"
+            else (Objective.LATENCY, Objective.MEMORY)
+        )
+        objs = (Objective.ACCURACY_LOSS, *costs) if has_data else costs
         if not has_data:
             console.print(
                 f"[yellow]workload '{wl.name}' has no data here (its dataset, "
@@ -556,18 +578,9 @@ class _Explorer:
                 n: Precision.uniform(a, w, graph[n].K)
                 for n, a, w in zip(names, c["act_bits"], c["weight_bits"])
             }
-            nc = price_network(graph, self.hw, assign)
-            per_layer = {
-                n: {
-                    "cycles": lc.cycles,
-                    "latency_us": lc.latency_s * 1e6,
-                    "energy_nj": lc.energy_j * 1e9,
-                    "weight_bytes": lc.weight_bytes,
-                    "act_bytes": lc.act_bytes,
-                    "l1_tiles": int(lc.extra.get("l1_tiles", 1)),
-                }
-                for n, lc in nc.layers.items()
-            }
+            maps = dict(zip(names, c["mapping"])) if c["mapping"] else None
+            nc = price_network(graph, self.hw, assign, maps)
+            per_layer = {n: _layer_costs(lc) for n, lc in nc.layers.items()}
             loss = c["est_accuracy_loss_pp"] if has_proxy else None
             front.append(
                 {
@@ -576,6 +589,7 @@ class _Explorer:
                     "generation": c["generation"],
                     "act_bits": dict(zip(names, c["act_bits"])),
                     "weight_bits": dict(zip(names, c["weight_bits"])),
+                    "mapping_choice": dict(zip(names, c["mapping"])) if c["mapping"] else None,
                     **{k: c[k] for k in ("latency_ms", "energy_uj", "peak_kb", "weight_kb")},
                     "est_accuracy_loss_pp": loss,
                     "est_accuracy": None if fp_test is None or loss is None else fp_test - loss,

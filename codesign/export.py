@@ -31,11 +31,14 @@ def export_config(
     for name in run["pareto"]["layers"]:
         s = specs[name]
         cost = p["per_layer"].get(name, {})
-        mapping = {
-            "kind": "mcu-kernel",
-            "kernel": "mixed-precision SIMD conv/linear, one call per weight bit-width",
-            "l1_tiles": cost.get("l1_tiles", 1),
-        }
+        if "mapping" in cost:  # spatial accelerator: dataflow, unrolling, tiling, loop order
+            mapping = {"kind": "spatial", **cost["mapping"]}
+        else:
+            mapping = {
+                "kind": "mcu-kernel",
+                "kernel": "mixed-precision SIMD conv/linear, one call per weight bit-width",
+                "l1_tiles": cost.get("l1_tiles", 1),
+            }
         layers.append(
             LayerQuant(
                 name=name,

@@ -20,12 +20,15 @@ import numpy as np
 
 from codesign.core.errors import ConfigError
 from codesign.core.types import Cost, LayerSpec, OpKind, Precision
-from codesign.cost.tables import CostTables
+from codesign.cost.tables import (
+    CHANNEL_PARAM_BITS,
+    OUTPUT_BITS,
+    CostTables,
+    memory_fields,
+    tensor_readers,
+)
 from codesign.hw.model import McuHardware
 from codesign.workload.graph import LayerGraph
-
-CHANNEL_PARAM_BITS = 64  # int32 bias + int32 requantisation multiplier per kept channel
-OUTPUT_BITS = 32  # a tensor no quantized layer reads (the logits) stays at accumulator width
 
 # Kinds without weights that the model prices per element operation; RESHAPE, PAD and CONCAT
 # are views / address arithmetic on an MCU kernel library and cost no cycles. Anything else
@@ -68,28 +71,6 @@ def _check_priceable(graph: LayerGraph) -> None:
             )
 
 
-def _tensor_readers(
-    graph: LayerGraph, tensors: list[str], qindex: dict[str, int]
-) -> list[tuple[int, ...]]:
-    """For each tensor, the quantizable layers that read it, through pass-through layers."""
-    out = []
-    for t in tensors:
-        readers: set[int] = set()
-        stack = list(graph.graph.successors(t))
-        seen = set()
-        while stack:
-            r = stack.pop()
-            if r in seen:
-                continue
-            seen.add(r)
-            if r in qindex:
-                readers.add(qindex[r])
-            elif graph[r].kind in (OpKind.RESHAPE, OpKind.PAD, OpKind.MAXPOOL, OpKind.AVGPOOL):
-                stack.extend(graph.graph.successors(r))  # same storage width passes through
-        out.append(tuple(sorted(readers)))
-    return out
-
-
 def _fixed_cycles(spec: LayerSpec, hw: McuHardware) -> float:
     if spec.kind in _ELEMENTWISE:
         return spec.ops / hw.other_ops_per_cycle
@@ -104,39 +85,23 @@ def build_tables(graph: LayerGraph, hw: McuHardware) -> CostTables:
     """
     _check_priceable(graph)
     q = graph.quantizable
-    qindex = {s.name: i for i, s in enumerate(q)}
     w_search = tuple(w for w in hw.weight_bits if w > 0)
     w_cols = [hw.weight_bits.index(w) for w in w_search]
     cpm = hw.cycles_per_mac()[:, w_cols]  # [A, W]
     macs = np.array([s.macs for s in q], dtype=np.float64)
-    cycles = macs[:, None, None] * cpm[None, :, :]
-    wpc = np.array([s.weights_per_channel for s in q], dtype=np.float64)
-    k = np.array([s.K for s in q], dtype=np.float64)
-    wbits = np.asarray(w_search, dtype=np.float64)
-    weight_bytes = (k[:, None] * (wpc[:, None] * wbits[None, :] + CHANNEL_PARAM_BITS)) / 8.0
+    cycles = (macs[:, None, None] * cpm[None, :, :])[..., None]
     fixed = sum(_fixed_cycles(s, hw) for s in graph.layers)
-    tensors, live = graph.liveness()
-    readers = _tensor_readers(graph, tensors, qindex)
-    elems = np.array([graph.tensor_elems(t) for t in tensors], dtype=np.float64)
-    default_bits = np.array(
-        [max(hw.act_bits) if graph[t].kind == OpKind.INPUT else OUTPUT_BITS for t in tensors],
-        dtype=np.float64,
-    )
     return CostTables(
         layer_names=tuple(s.name for s in q),
         act_bits=hw.act_bits,
         weight_bits=w_search,
         cycles=cycles,
-        weight_bytes=weight_bytes,
+        energy_j=cycles / hw.clock_hz * hw.power_w,
         fixed_cycles=float(fixed),
-        tensor_names=tuple(tensors),
-        tensor_elems=elems,
-        tensor_readers=tuple(readers),
-        tensor_default_bits=default_bits,
-        live=live,
+        fixed_energy_j=float(fixed) / hw.clock_hz * hw.power_w,
         clock_hz=hw.clock_hz,
-        power_w=hw.power_w,
         memory_limit_bytes=float(hw.l2_bytes),
+        **memory_fields(graph, hw.act_bits, w_search),
     )
 
 
@@ -207,7 +172,7 @@ def price_network(
     validate_assignment(graph, hw, assignment)
     qindex = {s.name: i for i, s in enumerate(graph.quantizable)}
     tensors, live = graph.liveness()
-    readers = _tensor_readers(graph, tensors, qindex)
+    readers = tensor_readers(graph, tensors, qindex)
     qnames = list(qindex)
     tbits = {}
     for t, rd in zip(tensors, readers):

@@ -35,9 +35,10 @@ class CostTables:
     Index conventions: l over the L quantizable layers (`layer_names`), a over `act_bits`,
     w over `weight_bits` (searchable, non-zero), j over activation tensors, t over execution steps.
 
-    - ``cycles[l, a, w]``: cycles of layer l with every output channel at (a, w)
+    - ``cycles[l, a, w, m]`` and ``energy_j[l, a, w, m]``: layer l with every output channel
+      at (a, w) and mapping m (M = 1 where the hardware has no mapping choice)
     - ``weight_bytes[l, w]``: packed weights + per-channel parameters of layer l at w
-    - ``fixed_cycles``: cycles of the layers without weights (pooling, add), bit-independent
+    - ``fixed_cycles``, ``fixed_energy_j``: the layers without weights (pooling, add)
     - ``tensor_elems[j]`` and ``tensor_readers[j]``: elements of tensor j and the quantizable
       layers whose activation bits set its storage width (the widest reader wins);
       ``tensor_default_bits[j]`` where no quantizable layer reads it (network output)
@@ -48,16 +49,23 @@ class CostTables:
     act_bits: tuple[int, ...]
     weight_bits: tuple[int, ...]
     cycles: np.ndarray
+    energy_j: np.ndarray
     weight_bytes: np.ndarray
     fixed_cycles: float
+    fixed_energy_j: float
     tensor_names: tuple[str, ...]
     tensor_elems: np.ndarray
     tensor_readers: tuple[tuple[int, ...], ...]
     tensor_default_bits: np.ndarray
     live: np.ndarray
     clock_hz: float
-    power_w: float
     memory_limit_bytes: float
+    mapping_names: tuple[str, ...] = ("fixed kernel",)
+
+    @property
+    def num_mappings(self) -> int:
+        """Mapping choices per layer and precision (the mapping gene's values)."""
+        return int(self.cycles.shape[3])
 
     @property
     def num_layers(self) -> int:
@@ -74,15 +82,21 @@ class CostTables:
             )
         return out
 
-    def score(self, act_idx: np.ndarray, weight_idx: np.ndarray) -> NetworkScores:
-        """Score P networks given per-layer indices into `act_bits` and `weight_bits` ([P, L] each).
+    def score(
+        self, act_idx: np.ndarray, weight_idx: np.ndarray, map_idx: np.ndarray | None = None
+    ) -> NetworkScores:
+        """Score P networks from per-layer indices into `act_bits`, `weight_bits` and the
+        mapping choices ([P, L] each; mapping 0 when `map_idx` is None).
 
         Vectorised over the population: gathers from the tables and sums over layers.
         """
         act_idx = np.asarray(act_idx, dtype=np.intp)
         weight_idx = np.asarray(weight_idx, dtype=np.intp)
+        map_idx = np.zeros_like(act_idx) if map_idx is None else np.asarray(map_idx, np.intp)
         layers = np.arange(self.num_layers)
-        cycles = self.cycles[layers, act_idx, weight_idx].sum(axis=1) + self.fixed_cycles
+        cycles = self.cycles[layers, act_idx, weight_idx, map_idx].sum(axis=1) + self.fixed_cycles
+        energy = self.energy_j[layers, act_idx, weight_idx, map_idx].sum(axis=1)
+        energy = energy + self.fixed_energy_j
         wbytes = self.weight_bytes[layers, weight_idx].sum(axis=1)
         tbytes = self.tensor_bits(act_idx) * self.tensor_elems / 8.0
         peak_act = (tbytes @ self.live.T.astype(np.float64)).max(axis=1)
@@ -90,7 +104,59 @@ class CostTables:
         return NetworkScores(
             cycles=cycles,
             latency_s=latency,
-            energy_j=latency * self.power_w,
+            energy_j=energy,
             weight_bytes=wbytes,
             peak_act_bytes=peak_act,
         )
+
+
+CHANNEL_PARAM_BITS = 64  # int32 bias + int32 requantisation multiplier per kept channel
+OUTPUT_BITS = 32  # a tensor no quantized layer reads (the logits) stays at accumulator width
+
+
+def tensor_readers(graph, tensors: list[str], qindex: dict[str, int]) -> list[tuple[int, ...]]:  # noqa: ANN001
+    """For each tensor, the quantizable layers that read it, through pass-through layers."""
+    from codesign.core.types import OpKind
+
+    out = []
+    for t in tensors:
+        readers: set[int] = set()
+        stack = list(graph.graph.successors(t))
+        seen = set()
+        while stack:
+            r = stack.pop()
+            if r in seen:
+                continue
+            seen.add(r)
+            if r in qindex:
+                readers.add(qindex[r])
+            elif graph[r].kind in (OpKind.RESHAPE, OpKind.PAD, OpKind.MAXPOOL, OpKind.AVGPOOL):
+                stack.extend(graph.graph.successors(r))  # same storage width passes through
+        out.append(tuple(sorted(readers)))
+    return out
+
+
+def memory_fields(graph, act_bits: tuple[int, ...], weight_bits: tuple[int, ...]) -> dict:  # noqa: ANN001
+    """The memory part of `CostTables` (weight bytes per layer and bit-width, tensor liveness)."""
+    from codesign.core.types import OpKind
+
+    q = graph.quantizable
+    qindex = {s.name: i for i, s in enumerate(q)}
+    wpc = np.array([s.weights_per_channel for s in q], dtype=np.float64)
+    k = np.array([s.K for s in q], dtype=np.float64)
+    wbits = np.asarray(weight_bits, dtype=np.float64)
+    weight_bytes = (k[:, None] * (wpc[:, None] * wbits[None, :] + CHANNEL_PARAM_BITS)) / 8.0
+    tensors, live = graph.liveness()
+    elems = np.array([graph.tensor_elems(t) for t in tensors], dtype=np.float64)
+    default_bits = np.array(
+        [max(act_bits) if graph[t].kind == OpKind.INPUT else OUTPUT_BITS for t in tensors],
+        dtype=np.float64,
+    )
+    return {
+        "weight_bytes": weight_bytes,
+        "tensor_names": tuple(tensors),
+        "tensor_elems": elems,
+        "tensor_readers": tuple(tensor_readers(graph, tensors, qindex)),
+        "tensor_default_bits": default_bits,
+        "live": live,
+    }

@@ -11,8 +11,8 @@ import yaml
 from pydantic import ValidationError
 
 from codesign.core.errors import HardwareModelError
-from codesign.hw.model import McuHardware
-from codesign.hw.schema import SCHEMA_VERSION, McuSchema
+from codesign.hw.model import McuHardware, MemoryLevel, SpatialHardware
+from codesign.hw.schema import OPERANDS, SCHEMA_VERSION, McuSchema, SpatialSchema
 
 HW_DIR = Path(__file__).resolve().parents[2] / "hw_models"
 
@@ -92,7 +92,7 @@ def resolve_hw_path(spec: str | Path) -> Path:
     return candidate if candidate.exists() else p
 
 
-def load_hardware(spec: str | Path) -> McuHardware:
+def load_hardware(spec: str | Path) -> McuHardware | SpatialHardware:
     """Load and validate a hardware model; returns the frozen domain object.
 
     Raises `HardwareModelError` with one message naming the file and the offending field.
@@ -107,8 +107,12 @@ def load_hardware(spec: str | Path) -> McuHardware:
             f"{path}: field 'version': expected {SCHEMA_VERSION}, got {version!r}"
         )
     family = data.get("family")
+    if family == "spatial":
+        return _load_spatial(path, data)
     if family != "mcu":
-        raise HardwareModelError(f"{path}: field 'family': unknown family {family!r}; known: 'mcu'")
+        raise HardwareModelError(
+            f"{path}: field 'family': unknown family {family!r}; known: 'mcu', 'spatial'"
+        )
     try:
         s = McuSchema.model_validate(data)
     except ValidationError as exc:
@@ -126,6 +130,46 @@ def load_hardware(spec: str | Path) -> McuHardware:
         weight_bits=wts,
         macs_per_cycle=table,
         other_ops_per_cycle=s.other_ops_per_cycle,
+        source=str(path),
+        description=s.description,
+    )
+
+
+def _load_spatial(path: Path, data: dict) -> SpatialHardware:
+    try:
+        s = SpatialSchema.model_validate(data)
+    except ValidationError as exc:
+        raise HardwareModelError(_validation_message(path, exc)) from None
+    act, wts = tuple(s.bits.activation), tuple(s.bits.weight)
+    mems = []
+    for m in s.memories:
+        shared = set(m.capacity_bits) == {"shared"}
+        caps = (
+            (float(m.capacity_bits["shared"]),) * 3
+            if shared
+            else tuple(float(m.capacity_bits.get(op, 0.0)) for op in OPERANDS)
+        )
+        mems.append(
+            MemoryLevel(
+                m.name, m.per_pe, caps, shared, m.access_pj_per_bit, m.bandwidth_bits_per_cycle
+            )
+        )
+    return SpatialHardware(
+        name=s.name,
+        clock_hz=s.clock_hz,
+        rows=s.pe_array.rows,
+        cols=s.pe_array.cols,
+        act_bits=act,
+        weight_bits=wts,
+        psum_bits=s.psum_bits,
+        mac_energy_pj=tuple(tuple(float(s.mac.energy_pj[a][w]) for w in wts) for a in act),
+        macs_per_pe_per_cycle=tuple(
+            tuple(float(s.mac.per_pe_per_cycle[a][w]) for w in wts) for a in act
+        ),
+        memories=tuple(mems),
+        dataflows=tuple(s.dataflows),
+        other_ops_per_cycle=s.other_ops_per_cycle,
+        other_op_pj=s.other_op_pj,
         source=str(path),
         description=s.description,
     )

@@ -44,3 +44,53 @@ class McuHardware:
         i = self.act_bits.index(act_bits)
         j = self.weight_bits.index(weight_bits)
         return self.macs_per_cycle[i][j]
+
+
+@dataclass(frozen=True)
+class MemoryLevel:
+    """One memory level: capacity per operand in bits (inf when unbounded), pJ per bit moved,
+    port bandwidth in bits per cycle; `per_pe` levels exist once in every PE."""
+
+    name: str
+    per_pe: bool
+    capacity_bits: tuple[float, float, float]  # W, I, O; a shared level repeats its total
+    shared: bool
+    access_pj_per_bit: float
+    bandwidth_bits_per_cycle: float
+
+
+@dataclass(frozen=True)
+class SpatialHardware:
+    """A spatial DNN accelerator: PE array, memories [per-PE, global, off-chip], MAC tables.
+
+    `mac_energy_pj[i][j]` and `macs_per_pe_per_cycle[i][j]` are indexed by `act_bits[i]`,
+    `weight_bits[j]`.
+    """
+
+    name: str
+    clock_hz: float
+    rows: int
+    cols: int
+    act_bits: tuple[int, ...]
+    weight_bits: tuple[int, ...]
+    psum_bits: int
+    mac_energy_pj: tuple[tuple[float, ...], ...]
+    macs_per_pe_per_cycle: tuple[tuple[float, ...], ...]
+    memories: tuple[MemoryLevel, MemoryLevel, MemoryLevel]
+    dataflows: tuple[str, ...]
+    other_ops_per_cycle: float
+    other_op_pj: float
+    source: str = ""
+    description: str = ""
+
+    family = "spatial"
+
+    @property
+    def num_pes(self) -> int:
+        """Processing elements in the array."""
+        return self.rows * self.cols
+
+    @property
+    def memory_limit_bytes(self) -> float:
+        """Capacity of the off-chip level in bytes (the 'fits in memory' constraint)."""
+        return self.memories[2].capacity_bits[0] / 8.0

@@ -72,3 +72,77 @@ class McuSchema(_Strict):
                         f"macs_per_cycle.{a}.{w}: weight bits {w} not a non-zero bits.weight entry"
                     )
         return self
+
+
+OPERANDS = ("W", "I", "O")
+DATAFLOWS = ("weight_stationary", "output_stationary", "input_stationary", "row_stationary")
+
+
+class PeArraySchema(_Strict):
+    """The 2-D processing-element array."""
+
+    rows: PositiveInt
+    cols: PositiveInt
+
+
+class MemorySchema(_Strict):
+    """One memory level. `capacity_bits` per operand (W, I, O) or `shared` by all three."""
+
+    name: str = Field(min_length=1)
+    per_pe: bool = False
+    capacity_bits: dict[str, float]
+    access_pj_per_bit: PositiveFloat
+    bandwidth_bits_per_cycle: PositiveFloat
+
+    @model_validator(mode="after")
+    def _check(self) -> MemorySchema:
+        keys = set(self.capacity_bits)
+        if keys != {"shared"} and not keys <= set(OPERANDS):
+            raise ValueError(f"capacity_bits: use 'shared' or some of W, I, O, not {sorted(keys)}")
+        if any(v <= 0 for v in self.capacity_bits.values()):
+            raise ValueError("capacity_bits: capacities must be > 0")
+        return self
+
+
+class MacSchema(_Strict):
+    """MAC energy (pJ) and throughput (MACs per PE per cycle) per (activation, weight) bits."""
+
+    energy_pj: dict[int, dict[int, PositiveFloat]]
+    per_pe_per_cycle: dict[int, dict[int, PositiveFloat]]
+
+
+class SpatialSchema(_Strict):
+    """A spatial accelerator: PE array, three memory levels (per-PE, on-chip global, off-chip)."""
+
+    version: Literal[1]
+    name: str = Field(min_length=1)
+    family: Literal["spatial"]
+    description: str = ""
+    clock_hz: PositiveFloat
+    pe_array: PeArraySchema
+    bits: BitsSchema
+    psum_bits: PositiveInt
+    mac: MacSchema
+    memories: list[MemorySchema] = Field(min_length=3, max_length=3)
+    dataflows: list[Literal[DATAFLOWS]] = Field(min_length=1)  # type: ignore[valid-type]
+    other_ops_per_cycle: PositiveFloat
+    other_op_pj: PositiveFloat
+
+    @model_validator(mode="after")
+    def _check(self) -> SpatialSchema:
+        if [m.per_pe for m in self.memories] != [True, False, False]:
+            raise ValueError(
+                "memories: need [per-PE, global on-chip, off-chip] in this order "
+                "(per_pe: true, false, false)"
+            )
+        for table_name in ("energy_pj", "per_pe_per_cycle"):
+            table = getattr(self.mac, table_name)
+            for a in self.bits.activation:
+                if a not in table:
+                    raise ValueError(f"mac.{table_name}: no row for activation bits {a}")
+                for w in self.bits.weight:
+                    if w > 0 and w not in table[a]:
+                        raise ValueError(f"mac.{table_name}.{a}: no entry for weight bits {w}")
+        if 0 in self.bits.weight:
+            raise ValueError("bits.weight: spatial arrays here do not prune channels (no 0)")
+        return self

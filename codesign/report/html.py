@@ -31,10 +31,15 @@ def _hover(p: dict[str, Any], layers: list[str]) -> str:
     )
     for n in layers:
         c = p["per_layer"].get(n, {})
+        mp = c.get("mapping")
+        where = ""
+        if mp:
+            sp = " ".join(f"{d}{f}" for d, f in mp["spatial"].items())
+            where = f", {mp['dataflow']} [{sp}], util {c.get('utilization', 0):.0%}"
         lines.append(
             f"{html.escape(n)}: w{p['weight_bits'][n]}/a{p['act_bits'][n]}  "
             f"{c.get('cycles', 0) / 1e3:.1f} kcyc, {c.get('energy_nj', 0):.0f} nJ, "
-            f"{c.get('weight_bytes', 0) / 1e3:.2f} kB"
+            f"{c.get('weight_bytes', 0) / 1e3:.2f} kB{where}"
         )
     return "<br>".join(lines)
 

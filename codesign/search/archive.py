@@ -28,6 +28,8 @@ class Archive:
         names = tables.layer_names
         self.header = ["id", "generation", "feasible", *METRICS]
         self.header += [f"w:{n}" for n in names] + [f"a:{n}" for n in names]
+        if tables.num_mappings > 1:
+            self.header += [f"m:{n}" for n in names]
 
     def __len__(self) -> int:
         return len(self.candidates)
@@ -37,7 +39,10 @@ class Archive:
         rows = []
         t = self.tables
         for i in range(len(ev.weight_idx)):
-            key = np.concatenate([ev.weight_idx[i], ev.act_idx[i]]).astype(np.int16).tobytes()
+            parts = [ev.weight_idx[i], ev.act_idx[i]]
+            if ev.map_idx is not None:
+                parts.append(ev.map_idx[i])
+            key = np.concatenate(parts).astype(np.int16).tobytes()
             if key in self._seen:
                 continue
             cid = len(self.candidates)
@@ -53,6 +58,7 @@ class Archive:
                 "weight_kb": float(ev.scores.weight_bytes[i] / 1e3),
                 "weight_bits": [t.weight_bits[j] for j in ev.weight_idx[i]],
                 "act_bits": [t.act_bits[j] for j in ev.act_idx[i]],
+                "mapping": [] if ev.map_idx is None else [int(j) for j in ev.map_idx[i]],
                 "F": ev.objectives[i].copy(),
             }
             self.candidates.append(c)
@@ -60,6 +66,7 @@ class Archive:
                 [cid, ev.generation, c["feasible"], *(c[m] for m in METRICS)]
                 + c["weight_bits"]
                 + c["act_bits"]
+                + c["mapping"]
             )
         if self.on_new is not None and rows:
             self.on_new(self.header, rows)

@@ -36,6 +36,7 @@ class Evaluated:
     violation: np.ndarray  # [P] peak bytes over the limit (<= 0 is feasible)
     scores: NetworkScores
     accuracy_loss: np.ndarray  # [P] estimated pp (nan without a proxy)
+    map_idx: np.ndarray | None = None  # [P, L] kept-mapping choice (None: no mapping gene)
 
 
 def objective_values(
@@ -70,30 +71,37 @@ class BitWidthProblem(Problem):
         if Objective.ACCURACY_LOSS in objectives and proxy is None:
             raise ValueError("the accuracy_loss objective needs an accuracy proxy")
         L = tables.num_layers
-        xu = np.array([len(tables.weight_bits) - 1] * L + [len(tables.act_bits) - 1] * L)
-        super().__init__(n_var=2 * L, n_obj=len(objectives), n_ieq_constr=1, xl=0, xu=xu, vtype=int)
+        xu = [len(tables.weight_bits) - 1] * L + [len(tables.act_bits) - 1] * L
+        self.has_mapping = tables.num_mappings > 1
+        if self.has_mapping:  # one mapping gene per layer: which kept mapping it runs
+            xu += [tables.num_mappings - 1] * L
+        xu = np.array(xu)
+        super().__init__(
+            n_var=len(xu), n_obj=len(objectives), n_ieq_constr=1, xl=0, xu=xu, vtype=int
+        )
         self.tables = tables
         self.objectives = list(objectives)
         self.proxy = proxy
         self.on_evaluate = on_evaluate
         self.generation = 0
 
-    def split(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(weight_idx, act_idx) integer arrays [P, L] from genomes [P, 2L]."""
+    def split(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """(weight_idx, act_idx, map_idx or None) integer arrays [P, L] from genomes."""
         X = np.rint(np.asarray(X, dtype=np.float64)).astype(np.intp)
         L = self.tables.num_layers
-        return X[:, :L], X[:, L:]
+        m = X[:, 2 * L : 3 * L] if self.has_mapping else None
+        return X[:, :L], X[:, L : 2 * L], m
 
     def _evaluate(self, X, out, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003
-        w, a = self.split(X)
-        scores = self.tables.score(a, w)
+        w, a, m = self.split(X)
+        scores = self.tables.score(a, w, m)
         acc = self.proxy.loss(a, w) if self.proxy is not None else np.full(len(w), np.nan)
         F = objective_values(self.objectives, scores, acc)
         G = (scores.peak_bytes - self.tables.memory_limit_bytes)[:, None]
         out["F"] = F
         out["G"] = G
         if self.on_evaluate is not None:
-            self.on_evaluate(Evaluated(self.generation, w, a, F, G[:, 0], scores, acc))
+            self.on_evaluate(Evaluated(self.generation, w, a, F, G[:, 0], scores, acc, m))
 
 
 class _GenerationCounter(Callback):
@@ -113,8 +121,10 @@ class _GenerationCounter(Callback):
 def uniform_genomes(tables: CostTables) -> np.ndarray:
     """One genome per (weight bits, act bits) pair with every layer at that pair."""
     L = tables.num_layers
+    maps = range(tables.num_mappings) if tables.num_mappings > 1 else [None]
     rows = [
-        [wi] * L + [ai] * L
+        [wi] * L + [ai] * L + ([] if mi is None else [mi] * L)
+        for mi in maps
         for wi in range(len(tables.weight_bits))
         for ai in range(len(tables.act_bits))
     ]

@@ -1,0 +1,409 @@
+"""Analytical loop-nest cost model of spatial accelerators (Timeloop / ZigZag tradition).
+
+For a layer, a mapping (`codesign.mapping.space.Mappings`) and a precision (activation bits a,
+weight bits w) it counts the elements each memory level reads and writes for each operand
+(W, I, O), from the reuse the mapping creates:
+
+- a tile of operand X at level l spans the loops at levels <= l (and the spatial unrolling
+  above the per-PE level); input tiles include the sliding-window halo;
+- level l is refilled from level l+1 once per iteration of the loops above it, except that
+  the innermost loops at level l+1 that do not index X reuse the resident tile;
+- the global buffer multicasts: a spatial dimension that does not index X sends one copy;
+- partial sums are written up when evicted and read back when accumulation goes on.
+
+Energy = sum over levels and operands of bits moved x pJ per bit (packed words: a 4-bit
+tensor moves half the bits of an 8-bit one) + MACs x MAC energy at (a, w). Latency = the
+largest of compute cycles (padded iterations / MACs per PE per cycle) and each level's
+transfer cycles (bits / port bandwidth), i.e. perfect double buffering. Capacity is checked
+at the real bit-widths: per-PE tiles against each operand's register file, global-buffer
+tiles against its size. It never beats the bounds: latency >= MACs / peak MACs per cycle,
+and off-chip traffic >= every weight, used input and output once.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from codesign.core.types import LayerSpec
+from codesign.hw.model import SpatialHardware
+from codesign.mapping.space import (
+    FX,
+    FY,
+    LEVELS,
+    ORDER_ARRAY,
+    OX,
+    OY,
+    C,
+    K,
+    Mappings,
+    layer_macs,
+    loop_bounds,
+    padded_macs,
+    sample_mappings,
+)
+
+W_, I_, O_ = range(3)
+
+
+def _relevance(dw: bool) -> np.ndarray:
+    """[3, 6] bool: operand (W, I, O) is indexed by loop dim."""
+    r = np.zeros((3, 6), dtype=bool)
+    r[W_, [K, FY, FX] if dw else [K, C, FY, FX]] = True
+    r[I_, [K if dw else C, OY, OX, FY, FX]] = True
+    r[O_, [K, OY, OX]] = True
+    return r
+
+
+@dataclass(frozen=True)
+class Traffic:
+    """Precision-independent element counts of M mappings of one layer.
+
+    ``rf_reads[M, 3]`` per operand (O counts read + write), ``rf_fills[M, 3]``,
+    ``glb_reads[M, 3]``, ``glb_writes[M, 3]``, ``dram_reads[M, 3]``, ``dram_writes[M, 3]``,
+    ``o_final[M]`` output elements written off-chip as finished values (the rest of the
+    off-chip output traffic is partial sums), tiles ``pe_tile[M, 3]`` and ``glb_tile[M, 3]``
+    in elements, ``iterations[M]`` padded loop iterations, ``active_pes[M]``.
+    """
+
+    rf_reads: np.ndarray
+    rf_fills: np.ndarray
+    glb_reads: np.ndarray
+    glb_writes: np.ndarray
+    dram_reads: np.ndarray
+    dram_writes: np.ndarray
+    o_final: np.ndarray
+    pe_tile: np.ndarray
+    glb_tile: np.ndarray
+    iterations: np.ndarray
+    active_pes: np.ndarray
+    macs: int
+
+
+def _tile_sizes(ext: np.ndarray, dw: bool, sy: int, sx: int, in_hw: tuple[int, int]) -> np.ndarray:
+    """Elements [M, 3] of the W, I, O tiles spanning extents ext[M, 6]."""
+    k, c, oy, ox, fy, fx = (ext[:, d].astype(np.float64) for d in range(6))
+    w = k * fy * fx if dw else k * c * fy * fx
+    iy = np.minimum((oy - 1) * sy + fy, in_hw[0])
+    ix = np.minimum((ox - 1) * sx + fx, in_hw[1])
+    i = (k if dw else c) * iy * ix
+    o = k * oy * ox
+    return np.stack([w, i, o], axis=1)
+
+
+def _reuse(factors: np.ndarray, order_idx: np.ndarray, relevant: np.ndarray) -> np.ndarray:
+    """[M, 3] product of the innermost operand-irrelevant loops at one level."""
+    order = ORDER_ARRAY[order_idx]  # [M, 6] dims, innermost first
+    f = np.take_along_axis(factors, order, axis=1)  # [M, 6]
+    out = np.ones((len(factors), 3))
+    for x in range(3):
+        irrelevant = ~relevant[x][order]  # [M, 6]
+        # a loop of factor 1 never breaks the chain of reuse
+        chain = np.cumprod(irrelevant | (f == 1), axis=1).astype(bool)
+        out[:, x] = np.where(chain, f, 1).prod(axis=1)
+    return out
+
+
+def traffic(spec: LayerSpec, m: Mappings) -> Traffic:
+    """Element counts at every level for the mappings `m` of layer `spec`."""
+    bounds, sy, sx, dw = loop_bounds(spec)
+    rel = _relevance(dw)
+    t = m.temporal.astype(np.float64)
+    s = m.spatial.astype(np.float64)
+    in_hw = (spec.input_shape[2], spec.input_shape[3]) if len(spec.input_shape) == 4 else (1, 1)
+    if len(spec.input_shape) == 4:
+        in_hw = (in_hw[0] + 2 * spec.padding[0], in_hw[1] + 2 * spec.padding[1])
+    ext_pe = t[:, :, 0]
+    ext_arr = t[:, :, 0] * s
+    ext_glb = t[:, :, 0] * t[:, :, 1] * s
+    pe_tile = _tile_sizes(ext_pe, dw, sy, sx, in_hw)
+    arr_tile = _tile_sizes(ext_arr, dw, sy, sx, in_hw)
+    glb_tile = _tile_sizes(ext_glb, dw, sy, sx, in_hw)
+    it1 = t[:, :, 1].prod(axis=1)
+    it2 = t[:, :, 2].prod(axis=1)
+    reuse1 = _reuse(t[:, :, 1], m.order[:, 0], rel)
+    reuse2 = _reuse(t[:, :, 2], m.order[:, 1], rel)
+    fills0 = (it1 * it2)[:, None] / reuse1  # per-PE tile loads (per PE)
+    # refills of level 0 forced by level-2 loops are all counted; the reuse at level 1 only
+    # holds within one level-2 iteration
+    fills1 = it2[:, None] / reuse2  # global-buffer tile loads from DRAM
+    rel_f = rel.astype(np.float64)
+    # distinct output tiles: product of O-relevant factors above the level
+    distinct0 = np.prod(np.where(rel[O_], t[:, :, 1] * t[:, :, 2], 1.0), axis=1)
+    distinct1 = np.prod(np.where(rel[O_], t[:, :, 2], 1.0), axis=1)
+    del rel_f
+    iterations = padded_macs(m).astype(np.float64)
+    pes = s.prod(axis=1)
+    rf_reads = np.stack([iterations, iterations, 2.0 * iterations], axis=1)
+    rf_fills = pe_tile * fills0 * pes[:, None]
+    glb_reads = arr_tile * fills0
+    glb_reads[:, O_] = arr_tile[:, O_] * np.maximum(fills0[:, O_] - distinct0, 0.0)
+    glb_writes = glb_tile * fills1
+    glb_writes[:, O_] = arr_tile[:, O_] * fills0[:, O_]
+    dram_reads = glb_tile * fills1
+    dram_reads[:, O_] = glb_tile[:, O_] * np.maximum(fills1[:, O_] - distinct1, 0.0)
+    dram_writes = np.zeros_like(dram_reads)
+    dram_writes[:, O_] = glb_tile[:, O_] * fills1[:, O_]
+    o_final = glb_tile[:, O_] * distinct1
+    return Traffic(
+        rf_reads,
+        rf_fills,
+        glb_reads,
+        glb_writes,
+        dram_reads,
+        dram_writes,
+        o_final,
+        pe_tile,
+        glb_tile,
+        iterations,
+        pes,
+        layer_macs(bounds),
+    )
+
+
+@dataclass(frozen=True)
+class SpatialCost:
+    """Costs of M mappings at one precision: energy in pJ (total and per level), cycles, valid."""
+
+    energy_pj: np.ndarray
+    mac_pj: np.ndarray
+    level_pj: np.ndarray  # [M, 3] per-PE, global, off-chip
+    cycles: np.ndarray
+    compute_cycles: np.ndarray
+    dram_bits: np.ndarray
+    utilization: np.ndarray
+    valid: np.ndarray
+
+
+def evaluate(
+    spec: LayerSpec,
+    hw: SpatialHardware,
+    m: Mappings,
+    act_bits: int,
+    weight_bits: int,
+    tr: Traffic | None = None,
+) -> SpatialCost:
+    """Energy, latency and capacity validity of mappings `m` of `spec` at (a, w) bits."""
+    tr = tr if tr is not None else traffic(spec, m)
+    ai = hw.act_bits.index(act_bits)
+    wi = hw.weight_bits.index(weight_bits)
+    bits = np.array([weight_bits, act_bits, hw.psum_bits], dtype=np.float64)
+    rf, glb, dram = hw.memories
+    rf_bits = (tr.rf_reads * bits).sum(1) + (tr.rf_fills * bits).sum(1)
+    glb_bits = (tr.glb_reads * bits).sum(1) + (tr.glb_writes * bits).sum(1)
+    # finished outputs leave at the activation width, partial sums at the psum width
+    o_partial = tr.dram_writes[:, O_] - tr.o_final
+    dram_bits = (
+        tr.dram_reads[:, W_] * weight_bits
+        + tr.dram_reads[:, I_] * act_bits
+        + tr.dram_reads[:, O_] * hw.psum_bits
+        + o_partial * hw.psum_bits
+        + tr.o_final * act_bits
+    )
+    level_pj = np.stack(
+        [
+            rf_bits * rf.access_pj_per_bit,
+            glb_bits * glb.access_pj_per_bit,
+            dram_bits * dram.access_pj_per_bit,
+        ],
+        axis=1,
+    )
+    mac_pj = np.full(len(tr.iterations), tr.macs * hw.mac_energy_pj[ai][wi])
+    energy = level_pj.sum(1) + mac_pj
+    compute = tr.iterations / tr.active_pes / hw.macs_per_pe_per_cycle[ai][wi]
+    cycles = np.maximum.reduce(
+        [
+            compute,
+            rf_bits / tr.active_pes / rf.bandwidth_bits_per_cycle,
+            glb_bits / glb.bandwidth_bits_per_cycle,
+            dram_bits / dram.bandwidth_bits_per_cycle,
+        ]
+    )
+    pe_bits = tr.pe_tile * bits
+    if rf.shared:
+        ok_pe = pe_bits.sum(1) <= rf.capacity_bits[0]
+    else:
+        ok_pe = (pe_bits <= np.array(rf.capacity_bits)).all(1)
+    ok_glb = (tr.glb_tile * bits).sum(1) <= glb.capacity_bits[0]
+    util = tr.macs / (cycles * hw.num_pes * hw.macs_per_pe_per_cycle[ai][wi])
+    return SpatialCost(energy, mac_pj, level_pj, cycles, compute, dram_bits, util, ok_pe & ok_glb)
+
+
+def compulsory_dram_bits(spec: LayerSpec, act_bits: int, weight_bits: int) -> float:
+    """Off-chip bits no mapping can avoid: every weight, used input and output once."""
+    bounds, sy, sx, dw = loop_bounds(spec)
+    k, c, oy, ox, fy, fx = (int(b) for b in bounds)
+    w = (k if dw else k * c) * fy * fx
+    iy = (
+        min((oy - 1) * sy + fy, spec.input_shape[2] + 2 * spec.padding[0])
+        if len(spec.input_shape) == 4
+        else 1
+    )
+    ix = (
+        min((ox - 1) * sx + fx, spec.input_shape[3] + 2 * spec.padding[1])
+        if len(spec.input_shape) == 4
+        else ox
+    )
+    used_rows = min(iy, (oy - 1) * sy + fy) if sy <= fy else oy * fy
+    used_cols = min(ix, (ox - 1) * sx + fx) if sx <= fx else ox * fx
+    i = (k if dw else c) * used_rows * used_cols
+    o = k * oy * ox
+    return float(w * weight_bits + i * act_bits + o * act_bits)
+
+
+def peak_macs_per_cycle(hw: SpatialHardware, act_bits: int, weight_bits: int) -> float:
+    """The array's peak MACs per cycle at (a, w)."""
+    ai, wi = hw.act_bits.index(act_bits), hw.weight_bits.index(weight_bits)
+    return hw.num_pes * hw.macs_per_pe_per_cycle[ai][wi]
+
+
+__all__ = [
+    "SpatialCost",
+    "Traffic",
+    "compulsory_dram_bits",
+    "evaluate",
+    "math",
+    "peak_macs_per_cycle",
+    "sample_mappings",
+    "traffic",
+    "LEVELS",
+]
+
+
+# ---- whole networks --------------------------------------------------------------------------
+
+_ELEMENTWISE = {"maxpool", "avgpool", "add", "mul"}
+_FREE = {"input", "reshape", "pad", "concat"}
+
+
+def _other_layer(spec: LayerSpec, hw: SpatialHardware) -> tuple[float, float]:
+    """(cycles, pJ) of a pooling / elementwise layer: ops on the array, data via the buffer."""
+    kind = spec.kind.value
+    if kind in _FREE:
+        return 0.0, 0.0
+    if kind not in _ELEMENTWISE:
+        from codesign.core.errors import ConfigError
+
+        raise ConfigError(f"layer '{spec.name}' ({kind}): the spatial cost model cannot price it")
+    moved_bits = (spec.input_elems + spec.output_elems) * max(hw.act_bits)
+    energy = spec.ops * hw.other_op_pj + moved_bits * hw.memories[1].access_pj_per_bit
+    return spec.ops / hw.other_ops_per_cycle, energy
+
+
+def build_tables(graph, hw: SpatialHardware):  # noqa: ANN001, ANN201
+    """Map and price every quantizable layer at every (a, w) pair; returns `CostTables` whose
+    mapping axis holds the mapper's kept mappings (`codesign.mapping.mapper.KEEP`)."""
+    from codesign.cost.tables import CostTables, memory_fields
+    from codesign.mapping.mapper import KEEP, map_layer
+
+    q = graph.quantizable
+    cyc, en = [], []
+    for spec in q:
+        lm = map_layer(spec, hw)
+        cyc.append(lm.cycles)
+        en.append(lm.energy_pj * 1e-12)
+    fixed = [_other_layer(s, hw) for s in graph.layers if not s.kind.has_weights]
+    return CostTables(
+        layer_names=tuple(s.name for s in q),
+        act_bits=hw.act_bits,
+        weight_bits=hw.weight_bits,
+        cycles=np.stack(cyc),
+        energy_j=np.stack(en),
+        fixed_cycles=float(sum(c for c, _ in fixed)),
+        fixed_energy_j=float(sum(e for _, e in fixed)) * 1e-12,
+        clock_hz=hw.clock_hz,
+        memory_limit_bytes=hw.memory_limit_bytes,
+        mapping_names=KEEP,
+        **memory_fields(graph, hw.act_bits, hw.weight_bits),
+    )
+
+
+def price_network(graph, hw: SpatialHardware, assignment, mapping=None):  # noqa: ANN001, ANN201
+    """Exact cost of one configuration; `mapping[name]` picks the kept mapping (default 0).
+
+    Returns `codesign.cost.mpic.NetworkCost`; each layer's `Cost.extra` names its mapping.
+    Weight bits must be uniform within a layer (these arrays have no per-channel kernels).
+    """
+    from codesign.core.errors import ConfigError
+    from codesign.core.types import Cost
+    from codesign.cost.mpic import NetworkCost
+    from codesign.cost.tables import memory_fields
+    from codesign.mapping.mapper import KEEP, map_layer
+
+    mapping = mapping or {}
+    layers = {}
+    total_cycles = total_pj = weight_bytes = 0.0
+    acts, wts = [], []
+    for spec in graph.layers:
+        if not spec.kind.has_weights:
+            cyc, pj = _other_layer(spec, hw)
+            layers[spec.name] = Cost(cyc, cyc / hw.clock_hz, pj * 1e-12, 0.0, 0.0)
+            total_cycles += cyc
+            total_pj += pj
+            continue
+        if spec.name not in assignment:
+            raise ConfigError(f"layer '{spec.name}': no precision given")
+        p = assignment[spec.name]
+        bits = set(p.weight_bits)
+        if len(bits) != 1:
+            raise ConfigError(
+                f"layer '{spec.name}': {hw.name} needs one weight bit-width per "
+                f"layer, got {sorted(bits)}"
+            )
+        w = bits.pop()
+        if p.act_bits not in hw.act_bits or w not in hw.weight_bits:
+            raise ConfigError(
+                f"layer '{spec.name}': a{p.act_bits}/w{w} not supported by "
+                f"{hw.name} (a {list(hw.act_bits)}, w {list(hw.weight_bits)})"
+            )
+        mi = int(mapping.get(spec.name, 0))
+        if not 0 <= mi < len(KEEP):
+            raise ConfigError(f"layer '{spec.name}': mapping {mi} not in 0..{len(KEEP) - 1}")
+        lm = map_layer(spec, hw)
+        ai, wi = hw.act_bits.index(p.act_bits), hw.weight_bits.index(w)
+        idx = int(lm.index[ai, wi, mi])
+        cyc, pj = float(lm.cycles[ai, wi, mi]), float(lm.energy_pj[ai, wi, mi])
+        wb = spec.K * (spec.weights_per_channel * w + 64) / 8.0
+        desc = lm.mappings.describe(idx)
+        desc["choice"] = KEEP[mi]
+        layers[spec.name] = Cost(
+            cyc,
+            cyc / hw.clock_hz,
+            pj * 1e-12,
+            wb,
+            (spec.input_elems + spec.output_elems) * p.act_bits / 8.0,
+            extra={"mapping": desc, "utilization": float(lm.utilization[ai, wi, mi])},
+        )
+        total_cycles += cyc
+        total_pj += pj
+        weight_bytes += wb
+        acts.append(ai)
+        wts.append(wi)
+    mem = memory_fields(graph, hw.act_bits, hw.weight_bits)
+    from codesign.cost.tables import CostTables
+
+    probe = CostTables(
+        layer_names=tuple(s.name for s in graph.quantizable),
+        act_bits=hw.act_bits,
+        weight_bits=hw.weight_bits,
+        cycles=np.zeros((len(acts), len(hw.act_bits), len(hw.weight_bits), 1)),
+        energy_j=np.zeros((len(acts), len(hw.act_bits), len(hw.weight_bits), 1)),
+        fixed_cycles=0.0,
+        fixed_energy_j=0.0,
+        clock_hz=hw.clock_hz,
+        memory_limit_bytes=hw.memory_limit_bytes,
+        **mem,
+    )
+    peak_act = float(probe.score(np.array([acts]), np.array([wts])).peak_act_bytes[0])
+    latency = total_cycles / hw.clock_hz
+    return NetworkCost(
+        layers,
+        total_cycles,
+        latency,
+        total_pj * 1e-12,
+        weight_bytes,
+        peak_act,
+        hw.memory_limit_bytes,
+    )

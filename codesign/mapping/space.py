@@ -1,0 +1,169 @@
+"""The mapspace of a layer on a spatial array, sampled as arrays (one row per mapping).
+
+A mapping fixes, for the six loop dimensions (K, C, OY, OX, FY, FX):
+- the spatial unrolling: one dimension over the array rows and one over the columns, with
+  factors up to the array size (the dataflow decides which dimensions);
+- temporal tiling factors at the three memory levels (0: per-PE, 1: global buffer,
+  2: off-chip), whose product with the spatial factor covers the (padded) loop bound;
+- the loop order at levels 1 and 2, one of three stationarity orders (W, I or O stays
+  resident while the innermost loops, irrelevant to it, run).
+
+Named dataflows are constraints on that space: the dimensions unrolled spatially and the
+dimensions allowed to iterate inside a PE (level 0).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from codesign.core.types import LayerSpec, OpKind
+
+DIMS = ("K", "C", "OY", "OX", "FY", "FX")
+K, C, OY, OX, FY, FX = range(6)
+LEVELS = 3
+
+# (dims unrolled over rows, dims over columns, dims allowed at the per-PE level); the first
+# dim of a side takes as much of the array as it can, the next fills what is left
+DATAFLOWS: dict[str, tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]] = {
+    "row_stationary": ((FY, C), (OY, K), (FX, C)),  # Eyeriss: filter rows x output rows
+    "weight_stationary": ((C, FY, FX), (K,), (OX, OY)),  # TPU: weights pinned
+    "output_stationary": ((OX, OY), (K,), (C, FY, FX)),  # psums pinned
+    "input_stationary": ((C,), (OX, OY), (K,)),
+}
+
+# loop orders at levels 1 and 2, innermost first; named by the operand they keep resident
+ORDERS = (
+    ("W", (OX, OY, FX, FY, C, K)),  # W-irrelevant OX, OY innermost
+    ("O", (FX, FY, C, OX, OY, K)),  # O-irrelevant C, FY, FX innermost
+    ("I", (K, FX, FY, C, OX, OY)),  # I-irrelevant K innermost
+)
+ORDER_ARRAY = np.array([o for _, o in ORDERS], dtype=np.intp)  # [3, 6]
+
+
+def loop_bounds(spec: LayerSpec) -> tuple[np.ndarray, int, int, bool]:
+    """(bounds [6] of K, C, OY, OX, FY, FX; stride y; stride x; depthwise) of a conv / linear."""
+    if spec.kind == OpKind.LINEAR:
+        return np.array([spec.K, spec.C, 1, spec.N, 1, 1]), 1, 1, False
+    dw = spec.kind == OpKind.DWCONV
+    b = np.array([spec.K, 1 if dw else spec.C, spec.OY, spec.OX, spec.FY, spec.FX])
+    if spec.kind == OpKind.GCONV:  # groups run one after another: fold them into K
+        b = np.array([spec.K, spec.C, spec.OY, spec.OX, spec.FY, spec.FX])
+    return b, spec.stride[0], spec.stride[1], dw
+
+
+@dataclass(frozen=True)
+class Mappings:
+    """M mappings of one layer as arrays.
+
+    ``spatial[M, 6]`` factors (1 where not unrolled), ``temporal[M, 6, 3]`` factors per level,
+    ``order[M, 2]`` index into `ORDERS` for levels 1 and 2, ``dataflow[M]`` index into
+    `names`, the dataflow names.
+    """
+
+    spatial: np.ndarray
+    temporal: np.ndarray
+    order: np.ndarray
+    dataflow: np.ndarray
+    names: tuple[str, ...]
+
+    def __len__(self) -> int:
+        return len(self.dataflow)
+
+    def take(self, idx: np.ndarray) -> Mappings:
+        """The mappings at `idx`."""
+        return Mappings(
+            self.spatial[idx], self.temporal[idx], self.order[idx], self.dataflow[idx], self.names
+        )
+
+    def describe(self, i: int) -> dict[str, object]:
+        """Mapping i in words: dataflow, spatial unrolling, tiling and loop order per level."""
+        sp = {DIMS[d]: int(self.spatial[i, d]) for d in range(6) if self.spatial[i, d] > 1}
+        levels = ["PE", "GLB", "DRAM"]
+        tiles = {
+            levels[lv]: {
+                DIMS[d]: int(self.temporal[i, d, lv])
+                for d in range(6)
+                if self.temporal[i, d, lv] > 1
+            }
+            for lv in range(LEVELS)
+        }
+        orders = {
+            levels[lv + 1]: ORDERS[int(self.order[i, lv])][0] + "-stationary" for lv in range(2)
+        }
+        return {
+            "dataflow": self.names[int(self.dataflow[i])],
+            "spatial": sp,
+            "tiling": tiles,
+            "loop_order": orders,
+        }
+
+
+def _splits(p: int, allow_level0: bool) -> np.ndarray:
+    """All (t0, t1, t2) with t0 * t1 * t2 == p (t0 == 1 unless allowed), as an [n, 3] array."""
+    divs = [d for d in range(1, p + 1) if p % d == 0]
+    out = []
+    for t0 in divs if allow_level0 else [1]:
+        for t1 in divs:
+            if (p // t0) % t1 == 0 and t1 * t0 <= p:
+                out.append((t0, t1, p // (t0 * t1)))
+    return np.array(out, dtype=np.int64)
+
+
+def sample_mappings(
+    bounds: np.ndarray,
+    rows: int,
+    cols: int,
+    dataflows: tuple[str, ...],
+    per_dataflow: int = 2000,
+    seed: int = 0,
+) -> Mappings:
+    """Random mappings of a layer, `per_dataflow` for each allowed dataflow, plus the
+    extremes (everything at DRAM level; as much as possible at the global buffer)."""
+    rng = np.random.default_rng(seed)
+    sp_all, t_all, o_all, df_all = [], [], [], []
+    for di, name in enumerate(dataflows):
+        rdims, cdims, pe_dims = DATAFLOWS[name]
+        s = np.ones(6, dtype=np.int64)
+        for dims, size in ((rdims, rows), (cdims, cols)):
+            left = size
+            for d in dims:
+                f = int(min(left, bounds[d]))
+                if f > 1:
+                    s[d] = f
+                    left //= f
+        padded = -(-bounds // s)  # ceil
+        per_dim = [_splits(int(padded[d]), d in pe_dims) for d in range(6)]
+        n = per_dataflow
+        t = np.empty((n, 6, LEVELS), dtype=np.int64)
+        for d in range(6):
+            choice = rng.integers(0, len(per_dim[d]), n)
+            t[:, d, :] = per_dim[d][choice]
+        # two structured corners of the space
+        t[0, :, :] = 1
+        t[0, :, 2] = padded  # everything streamed from DRAM
+        t[1, :, :] = 1
+        t[1, :, 1] = padded  # everything held in the global buffer
+        sp_all.append(np.broadcast_to(s, (n, 6)))
+        t_all.append(t)
+        o_all.append(rng.integers(0, len(ORDERS), (n, 2)))
+        df_all.append(np.full(n, di))
+    return Mappings(
+        np.concatenate(sp_all).astype(np.int64),
+        np.concatenate(t_all),
+        np.concatenate(o_all),
+        np.concatenate(df_all),
+        tuple(dataflows),
+    )
+
+
+def padded_macs(m: Mappings) -> np.ndarray:
+    """Iterations of the padded loop nest [M] (>= the layer's MACs)."""
+    return m.spatial.prod(axis=1) * m.temporal.prod(axis=(1, 2))
+
+
+def layer_macs(bounds: np.ndarray) -> int:
+    """MACs of the layer (the product of its loop bounds)."""
+    return math.prod(int(b) for b in bounds)

@@ -1,0 +1,84 @@
+"""The mapper: kept mappings per precision, caching, and their use in a search."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from rich.console import Console
+
+from codesign.core.types import Precision
+from codesign.cost import build_tables, price_network
+from codesign.hw import load_hardware
+from codesign.mapping.mapper import KEEP, map_layer
+
+from ..conftest import ROOT
+
+
+def test_kept_mappings_are_best_for_their_objective(graphs):
+    hw = load_hardware("eyeriss")
+    spec = graphs("resnet8")["stack2.conv2"]
+    lm = map_layer(spec, hw)
+    assert lm is map_layer(spec, hw)  # cached
+    e, c = lm.energy_pj, lm.cycles
+    assert (e[..., 0] <= e.min(axis=-1) + 1e-9).all()  # "min energy" is the least energy
+    assert (c[..., 1] <= c.min(axis=-1) + 1e-9).all()  # "min latency" the least cycles
+    edp = e * c
+    assert (edp[..., 2] <= edp.min(axis=-1) * (1 + 1e-12)).all()
+    # at 2 bits the best energy is lower than at 8 (less traffic)
+    assert e[0, 0, 0] < e[2, 2, 0]
+    names = {lm.mappings.describe(int(i))["dataflow"] for i in lm.index[2, 2]}
+    assert len(names) >= 2  # the fourth choice comes from another dataflow
+
+
+def test_tables_and_exact_pricing_agree(graphs):
+    hw = load_hardware("eyeriss")
+    g = graphs("resnet8")
+    t = build_tables(g, hw)
+    assert t.num_mappings == len(KEEP)
+    L = t.num_layers
+    rng = np.random.default_rng(0)
+    a, w, m = (rng.integers(0, 3, (4, L)) for _ in range(3))
+    s = t.score(a, w, m)
+    for p in range(4):
+        assign = {
+            n: Precision.uniform(t.act_bits[a[p, i]], t.weight_bits[w[p, i]], g[n].K)
+            for i, n in enumerate(t.layer_names)
+        }
+        nc = price_network(g, hw, assign, dict(zip(t.layer_names, m[p])))
+        assert nc.cycles == pytest.approx(s.cycles[p])
+        assert nc.energy_j == pytest.approx(s.energy_j[p])
+        assert nc.peak_act_bytes == pytest.approx(s.peak_act_bytes[p])
+        for n in t.layer_names:
+            assert nc.layers[n].extra["mapping"]["dataflow"] in hw.dataflows
+
+
+def test_explore_on_eyeriss_names_mappings(results_dir, tmp_path):
+    from codesign.explore import explore
+    from codesign.export import export_config
+    from codesign.quant import load_config
+
+    res = explore(
+        hw=ROOT / "hw_models" / "eyeriss.yaml",
+        estimator="proxy",
+        pop_size=16,
+        generations=3,
+        finetune_top=1,
+        finetune_steps=20,
+        out=tmp_path / "ey",
+        results_dir=results_dir,
+        console=Console(quiet=True),
+    )
+    assert [o.value for o in res.objectives] == ["accuracy_loss", "energy", "latency"]
+    p = res.front[0]
+    assert set(p["mapping_choice"]) == set(p["weight_bits"])
+    cfg = load_config(export_config(res.run_dir, 0, tmp_path / "c.yaml"))
+    for lq in cfg.layers:
+        assert lq.mapping["kind"] == "spatial"
+        assert lq.mapping["dataflow"] in (
+            "row_stationary",
+            "weight_stationary",
+            "output_stationary",
+        )
+        assert lq.mapping["tiling"].keys() == {"PE", "GLB", "DRAM"}
+    html = (res.run_dir / "pareto.html").read_text()
+    assert "_stationary" in html
