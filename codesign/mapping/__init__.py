@@ -1,0 +1,1 @@
+"""Mappings of layers onto spatial arrays: the mapspace (`space`) and the mapper (`mapper`)."""
