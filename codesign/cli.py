@@ -7,10 +7,13 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
 from rich.console import Console
 from rich.table import Table
 
 from codesign.core.errors import CodesignError
+
+MAX_ROWS = 30  # Pareto rows printed; the run directory holds all of them
 
 
 def _shape(text: str) -> tuple[int, ...]:
@@ -200,7 +203,7 @@ def _cmd_explore(args: argparse.Namespace, console: Console) -> int:
     )
     t = Table(title=f"Pareto front: {len(res.front)} points of {res.evaluated} evaluated")
     has_acc = res.fp_accuracy is not None
-    t.add_column("#", justify="right", no_wrap=True)
+    t.add_column("#", justify="right", no_wrap=True, min_width=3)
     if has_acc:
         t.add_column("est.\nacc %", justify="right", no_wrap=True)
         t.add_column("tuned\nacc %", justify="right", no_wrap=True)
@@ -211,7 +214,13 @@ def _cmd_explore(args: argparse.Namespace, console: Console) -> int:
     spatial = any(p.get("mapping_choice") for p in res.front)
     if spatial:
         t.add_column("mapping\nper layer", no_wrap=True)
-    for p in res.front:
+    shown = res.front
+    if len(shown) > MAX_ROWS:  # a spread along the front, plus every fine-tuned point
+        keep = set(np.linspace(0, len(shown) - 1, MAX_ROWS).round().astype(int).tolist())
+        keep |= {p["rank"] for p in shown if p.get("finetuned_accuracy") is not None}
+        shown = [p for p in shown if p["rank"] in keep]
+        t.caption = f"{len(shown)} of {len(res.front)} points shown; all are in pareto.csv"
+    for p in shown:
         names = list(p["weight_bits"])
         wbits = "".join(str(p["weight_bits"][n]) for n in names)
         abits = "".join(str(p["act_bits"][n]) for n in names)
@@ -229,7 +238,7 @@ def _cmd_explore(args: argparse.Namespace, console: Console) -> int:
         if spatial:
             row.append("".join("ELDO"[p["mapping_choice"][n]] for n in names))
         t.add_row(*row)
-    out = Console()
+    out = Console() if sys.stdout.isatty() else Console(width=120)  # pipes: no truncation
     out.print(t)
     out.print("bits per layer: one digit per quantizable layer, in execution order")
     if spatial:

@@ -17,7 +17,7 @@ from codesign.core.errors import ConfigError
 from codesign.core.types import LayerSpec
 from codesign.cost.spatial import evaluate, traffic
 from codesign.hw.model import SpatialHardware
-from codesign.mapping.space import Mappings, loop_bounds, sample_mappings
+from codesign.mapping.space import Mappings, concat, loop_bounds, neighbours, sample_mappings
 
 KEEP = ("min energy", "min latency", "min EDP", "other dataflow")
 
@@ -37,7 +37,7 @@ class LayerMappings:
 _CACHE: dict[tuple, LayerMappings] = {}
 
 
-def _key(spec: LayerSpec, hw: SpatialHardware, samples: int, seed: int) -> tuple:
+def _key(spec: LayerSpec, hw: SpatialHardware, samples: int, seed: int, rounds: int) -> tuple:
     return (
         spec.kind,
         spec.K,
@@ -57,17 +57,38 @@ def _key(spec: LayerSpec, hw: SpatialHardware, samples: int, seed: int) -> tuple
 
 
 def map_layer(
-    spec: LayerSpec, hw: SpatialHardware, samples: int = 2000, seed: int = 0
+    spec: LayerSpec,
+    hw: SpatialHardware,
+    samples: int = 2000,
+    seed: int = 0,
+    refine_rounds: int = 3,
+    refine_top: int = 4,
 ) -> LayerMappings:
     """The kept mappings of `spec` on `hw` at every precision pair (cached).
 
     Raises `ConfigError` naming the layer when no sampled mapping fits the memories.
     """
-    key = _key(spec, hw, samples, seed)
+    key = _key(spec, hw, samples, seed, refine_rounds)
     if key in _CACHE:
         return _CACHE[key]
     bounds, _, _, _ = loop_bounds(spec)
     m = sample_mappings(bounds, hw.rows, hw.cols, hw.dataflows, samples, seed)
+    # local search: from the best mappings at each precision, move one loop factor to an
+    # adjacent level or change a loop order; keep going while anything improves
+    for _ in range(refine_rounds):
+        tr = traffic(spec, m)
+        seeds = set()
+        for a in hw.act_bits:
+            for w in hw.weight_bits:
+                c = evaluate(spec, hw, m, a, w, tr)
+                inf = np.where(c.valid, 0.0, np.inf)
+                for score in (c.energy_pj + inf, c.cycles + inf, (c.energy_pj + inf) * c.cycles):
+                    seeds.update(
+                        int(i) for i in np.argsort(score)[:refine_top] if np.isfinite(score[i])
+                    )
+        if not seeds:
+            break
+        m = concat(m, neighbours(m, np.array(sorted(seeds))))
     tr = traffic(spec, m)
     A, W, k = len(hw.act_bits), len(hw.weight_bits), len(KEEP)
     energy = np.empty((A, W, k))

@@ -138,8 +138,13 @@ def sample_mappings(
         per_dim = [_splits(int(padded[d]), d in pe_dims) for d in range(6)]
         n = per_dataflow
         t = np.empty((n, 6, LEVELS), dtype=np.int64)
+        half = n // 2
         for d in range(6):
+            # half uniform over the splits, half biased to keep data on chip (small DRAM
+            # factors), where the good mappings usually are
             choice = rng.integers(0, len(per_dim[d]), n)
+            w = 1.0 / per_dim[d][:, 2].astype(np.float64) ** 2
+            choice[half:] = rng.choice(len(per_dim[d]), n - half, p=w / w.sum())
             t[:, d, :] = per_dim[d][choice]
         # two structured corners of the space
         t[0, :, :] = 1
@@ -167,3 +172,59 @@ def padded_macs(m: Mappings) -> np.ndarray:
 def layer_macs(bounds: np.ndarray) -> int:
     """MACs of the layer (the product of its loop bounds)."""
     return math.prod(int(b) for b in bounds)
+
+
+def _prime_factors(n: int) -> list[int]:
+    out, p = [], 2
+    while p * p <= n:
+        while n % p == 0:
+            out.append(p)
+            n //= p
+        p += 1
+    if n > 1:
+        out.append(n)
+    return sorted(set(out))
+
+
+def neighbours(m: Mappings, rows: np.ndarray) -> Mappings:
+    """Mappings one step away from each of `rows`: a prime factor of one loop moved to an
+    adjacent memory level (into the per-PE level only where the dataflow allows it), or the
+    loop order of level 1 or 2 changed."""
+    sp, tt, oo, df = [], [], [], []
+    for i in rows:
+        pe_dims = DATAFLOWS[m.names[int(m.dataflow[i])]][2]
+        for d in range(6):
+            for a, b in ((0, 1), (1, 0), (1, 2), (2, 1)):
+                if b == 0 and d not in pe_dims:
+                    continue
+                for p in _prime_factors(int(m.temporal[i, d, a])):
+                    t = m.temporal[i].copy()
+                    t[d, a] //= p
+                    t[d, b] *= p
+                    sp.append(m.spatial[i])
+                    tt.append(t)
+                    oo.append(m.order[i])
+                    df.append(m.dataflow[i])
+        for lv in range(2):
+            for o in range(len(ORDERS)):
+                if o != m.order[i, lv]:
+                    order = m.order[i].copy()
+                    order[lv] = o
+                    sp.append(m.spatial[i])
+                    tt.append(m.temporal[i])
+                    oo.append(order)
+                    df.append(m.dataflow[i])
+    if not sp:
+        return m.take(np.array(rows[:0], dtype=np.intp))
+    return Mappings(np.array(sp), np.array(tt), np.array(oo), np.array(df), m.names)
+
+
+def concat(a: Mappings, b: Mappings) -> Mappings:
+    """Mappings of `a` followed by those of `b`."""
+    return Mappings(
+        np.concatenate([a.spatial, b.spatial]),
+        np.concatenate([a.temporal, b.temporal]),
+        np.concatenate([a.order, b.order]),
+        np.concatenate([a.dataflow, b.dataflow]),
+        a.names,
+    )
