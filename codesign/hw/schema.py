@@ -75,7 +75,13 @@ class McuSchema(_Strict):
 
 
 OPERANDS = ("W", "I", "O")
-DATAFLOWS = ("weight_stationary", "output_stationary", "input_stationary", "row_stationary")
+DATAFLOWS = (
+    "weight_stationary",
+    "output_stationary",
+    "input_stationary",
+    "row_stationary",
+    "unconstrained",
+)
 
 
 class PeArraySchema(_Strict):

@@ -34,6 +34,25 @@ DATAFLOWS: dict[str, tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]] =
     "input_stationary": ((C,), (OX, OY), (K,)),
 }
 
+# "unconstrained": no stationarity rule (any loop may iterate inside a PE), over three
+# spatial unrollings; what ZigZag's free search explores. A hardware file opts in by listing it.
+_ALL = (K, C, OY, OX, FY, FX)
+UNCONSTRAINED = {
+    "unconstrained C,FY,FX|K": ((C, FY, FX), (K,), _ALL),
+    "unconstrained FY,C|OY,K": ((FY, C), (OY, K), _ALL),
+    "unconstrained OX,OY|K": ((OX, OY), (K,), _ALL),
+}
+DATAFLOWS.update(UNCONSTRAINED)
+
+
+def expand_dataflows(names: tuple[str, ...]) -> tuple[str, ...]:
+    """The hardware's dataflow names with "unconstrained" expanded into its unrollings."""
+    out: list[str] = []
+    for n in names:
+        out.extend(UNCONSTRAINED if n == "unconstrained" else [n])
+    return tuple(dict.fromkeys(out))
+
+
 # loop orders at levels 1 and 2, innermost first; named by the operand they keep resident
 ORDERS = (
     ("W", (OX, OY, FX, FY, C, K)),  # W-irrelevant OX, OY innermost
@@ -123,6 +142,7 @@ def sample_mappings(
     """Random mappings of a layer, `per_dataflow` for each allowed dataflow, plus the
     extremes (everything at DRAM level; as much as possible at the global buffer)."""
     rng = np.random.default_rng(seed)
+    dataflows = expand_dataflows(tuple(dataflows))
     sp_all, t_all, o_all, df_all = [], [], [], []
     for di, name in enumerate(dataflows):
         rdims, cdims, pe_dims = DATAFLOWS[name]

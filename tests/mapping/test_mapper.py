@@ -82,3 +82,19 @@ def test_explore_on_eyeriss_names_mappings(results_dir, tmp_path):
         assert lq.mapping["tiling"].keys() == {"PE", "GLB", "DRAM"}
     html = (res.run_dir / "pareto.html").read_text()
     assert "_stationary" in html
+
+
+def test_unconstrained_dataflow_lets_any_loop_run_inside_a_pe(graphs):
+    import dataclasses
+
+    from codesign.mapping.space import expand_dataflows
+
+    assert len(expand_dataflows(("row_stationary", "unconstrained"))) == 4
+    hw = dataclasses.replace(load_hardware("eyeriss"), dataflows=("unconstrained",))
+    lm = map_layer(graphs("resnet8")["stack3.conv2"], hw)
+    m = lm.mappings
+    assert all(n.startswith("unconstrained") for n in m.names)
+    # a row-stationary PE may only iterate FX and C; here K, OY, OX and FY also appear
+    inner = {d for d in range(6) if (m.temporal[:, d, 0] > 1).any()}
+    assert inner >= {0, 2, 3}
+    assert np.isfinite(lm.energy_pj).all()
