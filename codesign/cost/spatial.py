@@ -115,25 +115,39 @@ def traffic(spec: LayerSpec, m: Mappings) -> Traffic:
     in_hw = (spec.input_shape[2], spec.input_shape[3]) if len(spec.input_shape) == 4 else (1, 1)
     if len(spec.input_shape) == 4:
         in_hw = (in_hw[0] + 2 * spec.padding[0], in_hw[1] + 2 * spec.padding[1])
-    ext_pe = t[:, :, 0]
-    ext_arr = t[:, :, 0] * s
     ext_glb = t[:, :, 0] * t[:, :, 1] * s
-    pe_tile = _tile_sizes(ext_pe, dw, sy, sx, in_hw)
-    arr_tile = _tile_sizes(ext_arr, dw, sy, sx, in_hw)
     glb_tile = _tile_sizes(ext_glb, dw, sy, sx, in_hw)
-    it1 = t[:, :, 1].prod(axis=1)
     it2 = t[:, :, 2].prod(axis=1)
-    reuse1 = _reuse(t[:, :, 1], m.order[:, 0], rel)
     reuse2 = _reuse(t[:, :, 2], m.order[:, 1], rel)
-    fills0 = (it1 * it2)[:, None] / reuse1  # per-PE tile loads (per PE)
-    # refills of level 0 forced by level-2 loops are all counted; the reuse at level 1 only
-    # holds within one level-2 iteration
+    # per operand: its per-PE tile spans level 0 and the first `cut` loops of level 1's order
+    order1 = ORDER_ARRAY[m.order[:, 0]]  # [M, 6] dims, innermost first
+    f1 = np.take_along_axis(t[:, :, 1], order1, axis=1)  # level-1 factors in loop order
+    cuts = m.cuts()
+    pos = np.arange(6)[None, :]
+    pe_tile = np.empty((len(t), 3))
+    arr_tile = np.empty((len(t), 3))
+    fills0 = np.empty((len(t), 3))
+    distinct0 = None
+    for x in range(3):
+        inside = pos < cuts[:, x][:, None]
+        inner = np.ones_like(f1)
+        np.put_along_axis(inner, order1, np.where(inside, f1, 1.0), axis=1)  # back to dims
+        ext_pe = t[:, :, 0] * inner
+        pe_tile[:, x] = _tile_sizes(ext_pe, dw, sy, sx, in_hw)[:, x]
+        arr_tile[:, x] = _tile_sizes(ext_pe * s, dw, sy, sx, in_hw)[:, x]
+        rest = np.where(inside, 1.0, f1)  # level-1 loops above this operand's PE tile
+        irrelevant = ~rel[x][order1]
+        chain = np.cumprod(irrelevant | (rest == 1), axis=1).astype(bool)
+        reuse = np.where(chain, rest, 1.0).prod(axis=1)
+        fills0[:, x] = rest.prod(axis=1) * it2 / reuse
+        if x == O_:
+            above = t[:, :, 1] / inner * t[:, :, 2]
+            distinct0 = np.prod(np.where(rel[O_], above, 1.0), axis=1)
+    # refills of the PE tiles forced by level-2 loops are all counted; the reuse at level 1
+    # only holds within one level-2 iteration
     fills1 = it2[:, None] / reuse2  # global-buffer tile loads from DRAM
-    rel_f = rel.astype(np.float64)
     # distinct output tiles: product of O-relevant factors above the level
-    distinct0 = np.prod(np.where(rel[O_], t[:, :, 1] * t[:, :, 2], 1.0), axis=1)
     distinct1 = np.prod(np.where(rel[O_], t[:, :, 2], 1.0), axis=1)
-    del rel_f
     iterations = padded_macs(m).astype(np.float64)
     pes = s.prod(axis=1)
     rf_reads = np.stack([iterations, iterations, 2.0 * iterations], axis=1)

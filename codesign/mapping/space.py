@@ -79,7 +79,9 @@ class Mappings:
 
     ``spatial[M, 6]`` factors (1 where not unrolled), ``temporal[M, 6, 3]`` factors per level,
     ``order[M, 2]`` index into `ORDERS` for levels 1 and 2, ``dataflow[M]`` index into
-    `names`, the dataflow names.
+    `names`, the dataflow names. ``cut[M, 3]`` lets each operand's per-PE tile also span the
+    first `cut` loops of level 1's order (per-operand allocation, as ZigZag does: a PE can
+    hold a large weight tile while its input tile stays small).
     """
 
     spatial: np.ndarray
@@ -87,6 +89,13 @@ class Mappings:
     order: np.ndarray
     dataflow: np.ndarray
     names: tuple[str, ...]
+    cut: np.ndarray | None = None  # [M, 3]: innermost level-1 loops each operand's PE tile spans
+
+    def cuts(self) -> np.ndarray:
+        """Per-operand cuts [M, 3] (zeros when none were given)."""
+        if self.cut is None:
+            return np.zeros((len(self.dataflow), 3), dtype=np.int64)
+        return self.cut
 
     def __len__(self) -> int:
         return len(self.dataflow)
@@ -94,7 +103,12 @@ class Mappings:
     def take(self, idx: np.ndarray) -> Mappings:
         """The mappings at `idx`."""
         return Mappings(
-            self.spatial[idx], self.temporal[idx], self.order[idx], self.dataflow[idx], self.names
+            self.spatial[idx],
+            self.temporal[idx],
+            self.order[idx],
+            self.dataflow[idx],
+            self.names,
+            self.cuts()[idx],
         )
 
     def describe(self, i: int) -> dict[str, object]:
@@ -112,12 +126,25 @@ class Mappings:
         orders = {
             levels[lv + 1]: ORDERS[int(self.order[i, lv])][0] + "-stationary" for lv in range(2)
         }
-        return {
+        out = {
             "dataflow": self.names[int(self.dataflow[i])],
             "spatial": sp,
             "tiling": tiles,
             "loop_order": orders,
         }
+        cut = self.cuts()[i]
+        if cut.any():
+            order = ORDERS[int(self.order[i, 0])][1]
+            out["pe_tile_extra"] = {
+                op: [
+                    f"{DIMS[d]}{int(self.temporal[i, d, 1])}"
+                    for d in order[: int(c)]
+                    if self.temporal[i, d, 1] > 1
+                ]
+                for op, c in zip("WIO", cut)
+                if c > 0
+            }
+        return out
 
 
 def _splits(p: int, allow_level0: bool) -> np.ndarray:
@@ -143,7 +170,7 @@ def sample_mappings(
     extremes (everything at DRAM level; as much as possible at the global buffer)."""
     rng = np.random.default_rng(seed)
     dataflows = expand_dataflows(tuple(dataflows))
-    sp_all, t_all, o_all, df_all = [], [], [], []
+    sp_all, t_all, o_all, df_all, cut_all = [], [], [], [], []
     for di, name in enumerate(dataflows):
         rdims, cdims, pe_dims = DATAFLOWS[name]
         s = np.ones(6, dtype=np.int64)
@@ -172,6 +199,9 @@ def sample_mappings(
         t[1, :, :] = 1
         t[1, :, 1] = padded  # everything held in the global buffer
         sp_all.append(np.broadcast_to(s, (n, 6)))
+        cut = rng.integers(0, 7, (n, 3))
+        cut[: n // 2] = 0
+        cut_all.append(cut)
         t_all.append(t)
         o_all.append(rng.integers(0, len(ORDERS), (n, 2)))
         df_all.append(np.full(n, di))
@@ -181,6 +211,7 @@ def sample_mappings(
         np.concatenate(o_all),
         np.concatenate(df_all),
         tuple(dataflows),
+        np.concatenate(cut_all),
     )
 
 
@@ -210,7 +241,8 @@ def neighbours(m: Mappings, rows: np.ndarray) -> Mappings:
     """Mappings one step away from each of `rows`: a prime factor of one loop moved to an
     adjacent memory level (into the per-PE level only where the dataflow allows it), or the
     loop order of level 1 or 2 changed."""
-    sp, tt, oo, df = [], [], [], []
+    sp, tt, oo, df, cc = [], [], [], [], []
+    cuts = m.cuts()
     for i in rows:
         pe_dims = DATAFLOWS[m.names[int(m.dataflow[i])]][2]
         for d in range(6):
@@ -225,6 +257,7 @@ def neighbours(m: Mappings, rows: np.ndarray) -> Mappings:
                     tt.append(t)
                     oo.append(m.order[i])
                     df.append(m.dataflow[i])
+                    cc.append(cuts[i])
         for lv in range(2):
             for o in range(len(ORDERS)):
                 if o != m.order[i, lv]:
@@ -234,9 +267,20 @@ def neighbours(m: Mappings, rows: np.ndarray) -> Mappings:
                     tt.append(m.temporal[i])
                     oo.append(order)
                     df.append(m.dataflow[i])
+                    cc.append(cuts[i])
+        for x in range(3):
+            for step in (-1, 1):
+                c = cuts[i].copy()
+                c[x] += step
+                if 0 <= c[x] <= 6:
+                    sp.append(m.spatial[i])
+                    tt.append(m.temporal[i])
+                    oo.append(m.order[i])
+                    df.append(m.dataflow[i])
+                    cc.append(c)
     if not sp:
         return m.take(np.array(rows[:0], dtype=np.intp))
-    return Mappings(np.array(sp), np.array(tt), np.array(oo), np.array(df), m.names)
+    return Mappings(np.array(sp), np.array(tt), np.array(oo), np.array(df), m.names, np.array(cc))
 
 
 def concat(a: Mappings, b: Mappings) -> Mappings:
@@ -247,4 +291,5 @@ def concat(a: Mappings, b: Mappings) -> Mappings:
         np.concatenate([a.order, b.order]),
         np.concatenate([a.dataflow, b.dataflow]),
         a.names,
+        np.concatenate([a.cuts(), b.cuts()]),
     )

@@ -98,3 +98,16 @@ def test_unconstrained_dataflow_lets_any_loop_run_inside_a_pe(graphs):
     inner = {d for d in range(6) if (m.temporal[:, d, 0] > 1).any()}
     assert inner >= {0, 2, 3}
     assert np.isfinite(lm.energy_pj).all()
+
+
+def test_a_kept_mapping_prices_the_same_alone(graphs):
+    from codesign.cost.spatial import evaluate
+
+    hw = load_hardware("eyeriss")
+    spec = graphs("resnet8")["stack2.shortcut"]
+    lm = map_layer(spec, hw)
+    for k in range(len(KEEP)):
+        i = int(lm.index[2, 2, k])
+        alone = evaluate(spec, hw, lm.mappings.take(np.array([i])), 8, 8)
+        assert alone.energy_pj[0] == pytest.approx(lm.energy_pj[2, 2, k])
+        assert alone.cycles[0] == pytest.approx(lm.cycles[2, 2, k])
