@@ -23,6 +23,17 @@ def test_mpic_figures(mpic):
     assert mpic.l2_bytes == 512 * 1024
 
 
+@pytest.mark.parametrize("path", sorted((MPIC.parent).glob("*.yaml")), ids=lambda p: p.name)
+def test_every_number_in_every_hardware_file_has_a_comment_nearby(path):
+    """A figure is sourced when a comment sits on its line or in the 6 lines above it."""
+    lines = path.read_text().splitlines()
+    for i, line in enumerate(lines):
+        code = line.split("#")[0]
+        if any(ch.isdigit() for ch in code) and not code.strip().startswith("version"):
+            window = lines[max(0, i - 6) : i + 1]
+            assert any("#" in w for w in window), f"{path.name}:{i + 1}: {line.strip()}"
+
+
 def test_every_figure_cites_a_source():
     text = MPIC.read_text()
     for key in (
@@ -97,3 +108,38 @@ def test_missing_file(tmp_path):
 
 def test_bundled_name_resolves():
     assert load_hardware("mpic").name == "MPIC"
+
+
+EYERISS = MPIC.parent / "eyeriss.yaml"
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "match"),
+    [
+        ("dataflows: [row_stationary,", "dataflows: [diagonal_stationary,", r"field 'dataflows.0'"),
+        (
+            "    2: {2: 0.25, 4: 0.25, 8: 0.25}\n",
+            "    2: {2: 0.25, 4: 0.25}\n",
+            r"field 'mac.energy_pj.2': no entry for weight bits 8",
+        ),
+        ("    per_pe: true\n", "    per_pe: false\n", r"field 'memories': need \[per-PE"),
+        (
+            "capacity_bits: {W: 3584, I: 192, O: 384}",
+            "capacity_bits: {W: 3584, X: 192}",
+            r"field 'memories.0.capacity_bits': use 'shared' or some of W, I, O",
+        ),
+        (
+            "pe_array: {rows: 12, cols: 14}",
+            "pe_array: {rows: 12, colums: 14}",
+            r"field 'pe_array.colums': unknown key",
+        ),
+    ],
+)
+def test_bad_spatial_file_names_file_and_field(tmp_path, old, new, match):
+    text = EYERISS.read_text()
+    assert old in text
+    path = tmp_path / "bad.yaml"
+    path.write_text(text.replace(old, new, 1))
+    with pytest.raises(HardwareModelError, match=match) as info:
+        load_hardware(path)
+    assert str(path) in str(info.value) and "\n" not in str(info.value)
