@@ -131,7 +131,7 @@ class SwitchableModel(nn.Module):
         self.mode = mode
         return m
 
-    def cheapest_within(self, key: str, budget: float) -> int:
+    def best_within(self, key: str, budget: float) -> int:
         """The most accurate mode whose `key` (latency_ms, energy_uj, peak_kb) fits `budget`."""
         fits = [m for m in self.modes if m[key] <= budget]
         if not fits:
