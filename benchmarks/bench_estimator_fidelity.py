@@ -27,7 +27,7 @@ from codesign.data import load_dataset
 from codesign.distributed import DaskEvaluator
 from codesign.hw import load_hardware
 from codesign.quant.config import LayerQuant, QuantConfig
-from codesign.quant.evaluate import make_task, state_bytes
+from codesign.quant.evaluate import heldout, make_task, state_bytes
 from codesign.quant.proxy import measure_sensitivity
 from codesign.quant.supernet import Supernet, SupernetSchedule, train_supernet
 from codesign.quant.train import FP_RECIPE, FinetuneRecipe, evaluate, train_full_precision
@@ -43,6 +43,19 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=300, help="fine-tune steps (the reference)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument(
+        "--heldout",
+        choices=("test", "val+test"),
+        default="test",
+        help="held-out images that score everything; val+test doubles them (the "
+        "proxy's sensitivities are measured on val, so prefer test for it)",
+    )
+    ap.add_argument(
+        "--ref-seeds",
+        type=int,
+        default=1,
+        help="average the reference over this many fine-tune seeds",
+    )
     args = ap.parse_args()
     t0 = time.perf_counter()
     hw = load_hardware(HW)
@@ -54,7 +67,6 @@ def main() -> None:
     model = train_full_precision(wl.build(), data.train, FP_RECIPE, seed=args.seed)
     g = extract(model, wl.example_input())
     layers = g.quantizable
-    fp_test = evaluate(model, data.test)
     proxy = measure_sensitivity(model, layers, acts, wts, data.train, data.val)
     sn = train_supernet(
         Supernet(model, g, acts, wts), data.train, SupernetSchedule(), seed=args.seed
@@ -66,7 +78,11 @@ def main() -> None:
     ]
     base = (weights_hash(model), state_bytes(model))
     recipe = FinetuneRecipe(steps=args.steps)
-    tasks, repeat = [], []  # repeat: the same fine-tunes with another seed (noise ceiling)
+    ho = heldout(data, args.heldout)
+    fp_ho = evaluate(model, ho)
+    r = args.ref_seeds
+    # seeds 0..r-1 give the reference; seeds r..2r-1 the same fine-tunes again (noise ceiling)
+    tasks: list[list] = [[] for _ in range(2 * r)]
     for ai, wi in configs:
         cfg = QuantConfig(
             "digits_cnn",
@@ -75,27 +91,26 @@ def main() -> None:
                 for s, a, w in zip(layers, ai, wi)
             ),
         )
-        tasks.append(make_task(wl, base, cfg, recipe, args.seed))
-        repeat.append(make_task(wl, base, cfg, recipe, args.seed + 1))
+        for k in range(2 * r):
+            tasks[k].append(make_task(wl, base, cfg, recipe, args.seed + k, split=args.heldout))
     with DaskEvaluator(None, workers=args.workers) as ev:
-        res = ev.run(tasks + repeat)
-    ref = np.array([res[t.key]["accuracy"] for t in tasks])
-    again = np.array([res[t.key]["accuracy"] for t in repeat])
+        res = ev.run([t for group in tasks for t in group])
+    acc = np.array([[res[t.key]["accuracy"] for t in group] for group in tasks])
+    ref, again = acc[:r].mean(axis=0), acc[r:].mean(axis=0)
     est = {
         "proxy (PTQ sensitivity, summed)": np.array(
-            [fp_test - proxy.loss(ai[None], wi[None])[0] for ai, wi in configs]
+            [fp_ho - proxy.loss(ai[None], wi[None])[0] for ai, wi in configs]
         ),
         "supernet (one forward pass)": np.array(
-            [
-                sn.accuracy([acts[a] for a in ai], [wts[w] for w in wi], data.test)
-                for ai, wi in configs
-            ]
+            [sn.accuracy([acts[a] for a in ai], [wts[w] for w in wi], ho) for ai, wi in configs]
         ),
-        "the same fine-tune, seed + 1 (noise ceiling)": again,
+        f"the same fine-tunes, seeds {r}..{2 * r - 1} (noise ceiling)": again,
     }
+    fp_test = fp_ho
     table = Table(
         title=f"{args.configs} random MPIC configurations of digits_cnn: estimators "
-        f"vs {args.steps}-step fine-tunes (held-out accuracy; full precision "
+        f"vs {args.steps}-step fine-tunes, mean of {r} seed(s) (accuracy on {args.heldout}; "
+        f"full precision "
         f"{fp_test:.2f}%, fine-tuned range {ref.min():.2f}-{ref.max():.2f}%)"
     )
     for c in ("estimator", "Kendall tau", "MAE (points)", "mean est. %", "mean fine-tuned %"):

@@ -22,7 +22,6 @@ and off-chip traffic >= every weight, used input and output once.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -32,7 +31,6 @@ from codesign.hw.model import SpatialHardware
 from codesign.mapping.space import (
     FX,
     FY,
-    LEVELS,
     ORDER_ARRAY,
     OX,
     OY,
@@ -42,7 +40,6 @@ from codesign.mapping.space import (
     layer_macs,
     loop_bounds,
     padded_macs,
-    sample_mappings,
 )
 
 W_, I_, O_ = range(3)
@@ -276,13 +273,12 @@ def peak_macs_per_cycle(hw: SpatialHardware, act_bits: int, weight_bits: int) ->
 __all__ = [
     "SpatialCost",
     "Traffic",
+    "build_tables",
     "compulsory_dram_bits",
     "evaluate",
-    "math",
     "peak_macs_per_cycle",
-    "sample_mappings",
+    "price_network",
     "traffic",
-    "LEVELS",
 ]
 
 

@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import torch
+from torch.utils.data import TensorDataset
 
 from codesign.data import DataSplits, load_dataset
 from codesign.quant.config import QuantConfig, config_from_dict
@@ -45,6 +46,15 @@ def _data(name: str, path: str | None) -> DataSplits:
     return load_dataset(name, seed=0, path=path)
 
 
+def heldout(data: DataSplits, split: str) -> TensorDataset:
+    """The split a result is scored on: 'val', 'test', or 'val+test' (both, never trained on)."""
+    if split == "val+test":
+        return TensorDataset(
+            *(torch.cat([a, b]) for a, b in zip(data.val.tensors, data.test.tensors))
+        )
+    return getattr(data, split)
+
+
 def state_bytes(model: torch.nn.Module) -> bytes:
     """A model's state dict serialised with torch.save."""
     buf = io.BytesIO()
@@ -66,7 +76,7 @@ def run_finetune_task(task: FinetuneTask) -> dict[str, Any]:
     model.eval()
     config = config_from_dict(task.config, f"task {task.key[:12]}")
     res = finetune(
-        model, config, data.train, getattr(data, task.split), task.recipe, seed=task.seed
+        model, config, data.train, heldout(data, task.split), task.recipe, seed=task.seed
     )
     out = {
         "accuracy": res.accuracy,
