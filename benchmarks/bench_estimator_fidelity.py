@@ -128,7 +128,8 @@ def main() -> None:
     print(f"wall time {time.perf_counter() - t0:.0f} s")
     print(
         f"reproduce: python benchmarks/bench_estimator_fidelity.py --configs {args.configs} "
-        f"--steps {args.steps} --seed {args.seed}"
+        f"--steps {args.steps} --seed {args.seed} --heldout {args.heldout} "
+        f"--ref-seeds {args.ref_seeds}"
     )
 
 
