@@ -216,3 +216,24 @@ def test_data_and_weights_errors(results_dir, tmp_path):
             results_dir=results_dir,
             console=quiet,
         )
+
+
+def test_finetune_estimator_scores_every_candidate_by_a_finetune(results_dir, tmp_path):
+    res = explore(
+        hw=MPIC,
+        estimator="finetune",
+        seed=2,
+        pop_size=8,
+        generations=1,
+        finetune_top=0,
+        finetune_steps=5,
+        out=tmp_path / "ft",
+        results_dir=results_dir,
+        console=Console(quiet=True),
+    )
+    info = json.loads((res.run_dir / "run.json").read_text())
+    assert info["estimator"] == "finetune"
+    with (res.run_dir / "candidates.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    losses = {float(r["est_accuracy_loss_pp"]) for r in rows}
+    assert len(rows) == 8 and len(losses) > 1  # real, differing fine-tune results
