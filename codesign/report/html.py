@@ -142,6 +142,16 @@ def build_figure(pareto: dict[str, Any], candidates: list[dict[str, str]]) -> go
     return fig
 
 
+def _short_mapping(p: dict[str, Any], layer: str) -> str:
+    """' RS K16xOY14'-style tag of a layer's mapping on a spatial accelerator ('' on MCUs)."""
+    mp = p["per_layer"].get(layer, {}).get("mapping")
+    if not mp:
+        return ""
+    flow = "".join(w[0].upper() for w in mp["dataflow"].split("_")[:2])
+    sp = "x".join(f"{d}{f}" for d, f in mp["spatial"].items())
+    return f" {flow} {sp}"
+
+
 def _table(pareto: dict[str, Any]) -> str:
     layers = pareto["layers"]
     head = ["#", "est. acc %", "fine-tuned %", "latency ms", "energy uJ", "peak kB"] + [
@@ -161,7 +171,9 @@ def _table(pareto: dict[str, Any]) -> str:
             f(p["energy_uj"]),
             f(p["peak_kb"], 1),
         ]
-        cells += [f"w{p['weight_bits'][n]}a{p['act_bits'][n]}" for n in layers]
+        cells += [
+            f"w{p['weight_bits'][n]}a{p['act_bits'][n]}{_short_mapping(p, n)}" for n in layers
+        ]
         rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
     return (
         "<table><thead><tr>"
