@@ -22,10 +22,9 @@ from codesign.core.errors import ConfigError
 from codesign.core.types import Cost, LayerSpec, OpKind, Precision
 from codesign.cost.tables import (
     CHANNEL_PARAM_BITS,
-    OUTPUT_BITS,
     CostTables,
+    activation_storage,
     memory_fields,
-    tensor_readers,
 )
 from codesign.hw.model import McuHardware
 from codesign.workload.graph import LayerGraph
@@ -170,31 +169,17 @@ def price_network(
     """
     _check_priceable(graph)
     validate_assignment(graph, hw, assignment)
-    qindex = {s.name: i for i, s in enumerate(graph.quantizable)}
-    tensors, live = graph.liveness()
-    readers = tensor_readers(graph, tensors, qindex)
-    qnames = list(qindex)
-    tbits = {}
-    for t, rd in zip(tensors, readers):
-        if rd:
-            tbits[t] = max(assignment[qnames[i]].act_bits for i in rd)
-        else:
-            tbits[t] = max(hw.act_bits) if graph[t].kind == OpKind.INPUT else OUTPUT_BITS
-    alias = {}
-    for n in graph.order:
-        if n not in tbits:
-            alias[n] = alias.get(graph.producers(n)[0], graph.producers(n)[0])
-
-    def bits_of(n: str) -> int:
-        return tbits[alias.get(n, n)]
+    tbits, peak_act = activation_storage(
+        graph, {n: p.act_bits for n, p in assignment.items()}, max(hw.act_bits)
+    )
 
     layers: dict[str, Cost] = {}
     total_cycles = 0.0
     weight_total = 0.0
     for spec in graph.layers:
-        out_bytes = spec.output_elems * bits_of(spec.name) / 8.0
+        out_bytes = spec.output_elems * tbits[spec.name] / 8.0
         in_bytes = sum(
-            spec_in_elems * bits_of(p) / 8.0
+            spec_in_elems * tbits[p] / 8.0
             for p, spec_in_elems in ((p, graph[p].output_elems) for p in graph.producers(spec.name))
         )
         if spec.kind.has_weights:
@@ -222,8 +207,6 @@ def price_network(
             act_bytes=in_bytes + out_bytes,
             extra={"l1_tiles": float(max(1, math.ceil(working / hw.l1_bytes)))},
         )
-    tbytes = np.array([graph.tensor_elems(t) * tbits[t] / 8.0 for t in tensors])
-    peak_act = float((live.astype(np.float64) @ tbytes).max())
     latency = total_cycles / hw.clock_hz
     return NetworkCost(
         layers=layers,

@@ -339,13 +339,12 @@ def price_network(graph, hw: SpatialHardware, assignment, mapping=None):  # noqa
     from codesign.core.errors import ConfigError
     from codesign.core.types import Cost
     from codesign.cost.mpic import NetworkCost
-    from codesign.cost.tables import memory_fields
+    from codesign.cost.tables import CHANNEL_PARAM_BITS, activation_storage
     from codesign.mapping.mapper import KEEP, map_layer
 
     mapping = mapping or {}
     layers = {}
     total_cycles = total_pj = weight_bytes = 0.0
-    acts, wts = [], []
     for spec in graph.layers:
         if not spec.kind.has_weights:
             cyc, pj = _other_layer(spec, hw)
@@ -375,7 +374,7 @@ def price_network(graph, hw: SpatialHardware, assignment, mapping=None):  # noqa
         ai, wi = hw.act_bits.index(p.act_bits), hw.weight_bits.index(w)
         idx = int(lm.index[ai, wi, mi])
         cyc, pj = float(lm.cycles[ai, wi, mi]), float(lm.energy_pj[ai, wi, mi])
-        wb = spec.K * (spec.weights_per_channel * w + 64) / 8.0
+        wb = spec.K * (spec.weights_per_channel * w + CHANNEL_PARAM_BITS) / 8.0
         desc = lm.mappings.describe(idx)
         desc["choice"] = KEEP[mi]
         layers[spec.name] = Cost(
@@ -389,24 +388,9 @@ def price_network(graph, hw: SpatialHardware, assignment, mapping=None):  # noqa
         total_cycles += cyc
         total_pj += pj
         weight_bytes += wb
-        acts.append(ai)
-        wts.append(wi)
-    mem = memory_fields(graph, hw.act_bits, hw.weight_bits)
-    from codesign.cost.tables import CostTables
-
-    probe = CostTables(
-        layer_names=tuple(s.name for s in graph.quantizable),
-        act_bits=hw.act_bits,
-        weight_bits=hw.weight_bits,
-        cycles=np.zeros((len(acts), len(hw.act_bits), len(hw.weight_bits), 1)),
-        energy_j=np.zeros((len(acts), len(hw.act_bits), len(hw.weight_bits), 1)),
-        fixed_cycles=0.0,
-        fixed_energy_j=0.0,
-        clock_hz=hw.clock_hz,
-        memory_limit_bytes=hw.memory_limit_bytes,
-        **mem,
+    _, peak_act = activation_storage(
+        graph, {n: p.act_bits for n, p in assignment.items()}, max(hw.act_bits)
     )
-    peak_act = float(probe.score(np.array([acts]), np.array([wts])).peak_act_bytes[0])
     latency = total_cycles / hw.clock_hz
     return NetworkCost(
         layers,

@@ -160,3 +160,30 @@ def memory_fields(graph, act_bits: tuple[int, ...], weight_bits: tuple[int, ...]
         "tensor_default_bits": default_bits,
         "live": live,
     }
+
+
+def activation_storage(graph, act_bits: dict[str, int], input_bits: int) -> tuple[dict, float]:  # noqa: ANN001
+    """Exact activation memory of one configuration.
+
+    `act_bits` gives each quantizable layer's input bits. Returns (storage bits of every
+    layer's output tensor, keyed by layer, reshapes sharing their input's; the peak bytes of
+    activation tensors resident at once). A tensor is stored at the widest bits of the
+    quantizable layers that read it; the network input with none at `input_bits`, any other
+    tensor with none at `OUTPUT_BITS`.
+    """
+    from codesign.core.types import OpKind
+
+    qindex = {s.name: i for i, s in enumerate(graph.quantizable)}
+    qnames = list(qindex)
+    tensors, live = graph.liveness()
+    bits: dict[str, int] = {}
+    for t, rd in zip(tensors, tensor_readers(graph, tensors, qindex)):
+        if rd:
+            bits[t] = max(act_bits[qnames[i]] for i in rd)
+        else:
+            bits[t] = input_bits if graph[t].kind == OpKind.INPUT else OUTPUT_BITS
+    for n in graph.order:  # reshapes alias the tensor they read
+        if n not in bits:
+            bits[n] = bits[graph.producers(n)[0]]
+    tbytes = np.array([graph.tensor_elems(t) * bits[t] / 8.0 for t in tensors])
+    return bits, float((live.astype(np.float64) @ tbytes).max())

@@ -20,28 +20,45 @@ from codesign.quant.supernet import Supernet
 ESTIMATORS = ("proxy", "supernet", "finetune")
 
 
-class _Memo:
-    """Evaluate each distinct genome once; later requests are dictionary lookups."""
+Configs = list[tuple[list[int], list[int]]]  # (activation bits, weight bits) per candidate
 
-    def __init__(self) -> None:
+
+class _MemoEstimator:
+    """Scores each distinct candidate once, new ones of a population as one batch.
+
+    Subclasses give `_accuracies(configs)`: accuracies in percent for (act bits, weight bits)
+    pairs, NaN for a candidate that could not be scored (counted as a total loss).
+    """
+
+    def __init__(
+        self, fp_accuracy: float, act_bits: Sequence[int], weight_bits: Sequence[int]
+    ) -> None:
+        self.fp_accuracy = fp_accuracy
+        self.act_bits = tuple(act_bits)
+        self.weight_bits = tuple(weight_bits)
         self.values: dict[bytes, float] = {}
 
-    def loss(
-        self,
-        act_idx: np.ndarray,
-        weight_idx: np.ndarray,
-        compute: Callable[[list[int], list[int]], float],
-    ) -> np.ndarray:
-        out = np.empty(len(act_idx))
-        for i, (a, w) in enumerate(zip(act_idx, weight_idx)):
-            key = np.concatenate([a, w]).astype(np.int16).tobytes()
-            if key not in self.values:
-                self.values[key] = compute(a.tolist(), w.tolist())
-            out[i] = self.values[key]
-        return out
+    def _accuracies(self, configs: Configs) -> list[float]:
+        raise NotImplementedError
+
+    def loss(self, act_idx: np.ndarray, weight_idx: np.ndarray) -> np.ndarray:
+        """Estimated accuracy loss (pp) of P candidates from [P, L] bit-width indices."""
+        keys = [
+            np.concatenate([a, w]).astype(np.int16).tobytes() for a, w in zip(act_idx, weight_idx)
+        ]
+        todo: dict[bytes, tuple[list[int], list[int]]] = {}
+        for k, a, w in zip(keys, act_idx, weight_idx):
+            if k not in self.values and k not in todo:
+                todo[k] = ([self.act_bits[i] for i in a], [self.weight_bits[i] for i in w])
+        if todo:
+            for k, acc in zip(todo, self._accuracies(list(todo.values()))):
+                self.values[k] = (
+                    self.fp_accuracy if not np.isfinite(acc) else self.fp_accuracy - acc
+                )
+        return np.array([self.values[k] for k in keys])
 
 
-class SupernetEstimator:
+class SupernetEstimator(_MemoEstimator):
     """Accuracy loss (pp) = full-precision accuracy - supernet accuracy, both on `data`."""
 
     def __init__(
@@ -52,28 +69,19 @@ class SupernetEstimator:
         act_bits: Sequence[int],
         weight_bits: Sequence[int],
     ) -> None:
+        super().__init__(fp_accuracy, act_bits, weight_bits)
         self.supernet = supernet
         self.data = data
-        self.fp_accuracy = fp_accuracy
-        self.act_bits = tuple(act_bits)
-        self.weight_bits = tuple(weight_bits)
-        self._memo = _Memo()
 
     def accuracy(self, act_bits: Sequence[int], weight_bits: Sequence[int]) -> float:
         """Supernet accuracy (percent) of one configuration given in bits."""
         return self.supernet.accuracy(act_bits, weight_bits, self.data)
 
-    def loss(self, act_idx: np.ndarray, weight_idx: np.ndarray) -> np.ndarray:
-        """Estimated accuracy loss (pp) of P candidates."""
-
-        def one(a: list[int], w: list[int]) -> float:
-            acc = self.accuracy([self.act_bits[i] for i in a], [self.weight_bits[i] for i in w])
-            return self.fp_accuracy - acc
-
-        return self._memo.loss(np.asarray(act_idx), np.asarray(weight_idx), one)
+    def _accuracies(self, configs: Configs) -> list[float]:
+        return [self.accuracy(a, w) for a, w in configs]
 
 
-class FinetuneEstimator:
+class FinetuneEstimator(_MemoEstimator):
     """Accuracy loss (pp) from short fine-tunes; `run_batch` fine-tunes a list of configs.
 
     `run_batch(configs)` takes (act_bits, weight_bits) pairs in bits and returns accuracies
@@ -82,31 +90,13 @@ class FinetuneEstimator:
 
     def __init__(
         self,
-        run_batch: Callable[[list[tuple[list[int], list[int]]]], list[float]],
+        run_batch: Callable[[Configs], list[float]],
         fp_accuracy: float,
         act_bits: Sequence[int],
         weight_bits: Sequence[int],
     ) -> None:
+        super().__init__(fp_accuracy, act_bits, weight_bits)
         self.run_batch = run_batch
-        self.fp_accuracy = fp_accuracy
-        self.act_bits = tuple(act_bits)
-        self.weight_bits = tuple(weight_bits)
-        self.values: dict[bytes, float] = {}
 
-    def loss(self, act_idx: np.ndarray, weight_idx: np.ndarray) -> np.ndarray:
-        """Estimated accuracy loss (pp) of P candidates; new ones fine-tuned as one batch."""
-        keys = [
-            np.concatenate([a, w]).astype(np.int16).tobytes() for a, w in zip(act_idx, weight_idx)
-        ]
-        todo, seen = [], set()
-        for k, a, w in zip(keys, act_idx, weight_idx):
-            if k not in self.values and k not in seen:
-                seen.add(k)
-                todo.append((k, [self.act_bits[i] for i in a], [self.weight_bits[i] for i in w]))
-        if todo:
-            accs = self.run_batch([(a, w) for _, a, w in todo])
-            for (k, _, _), acc in zip(todo, accs):
-                self.values[k] = (
-                    self.fp_accuracy if not np.isfinite(acc) else self.fp_accuracy - acc
-                )
-        return np.array([self.values[k] for k in keys])
+    def _accuracies(self, configs: Configs) -> list[float]:
+        return self.run_batch(configs)

@@ -25,7 +25,6 @@ from codesign.core.errors import ConfigError, RunError
 from codesign.data import dataset_available, load_dataset
 from codesign.hw import load_hardware
 from codesign.quant.supernet import Supernet
-from codesign.quant.train import evaluate
 from codesign.run import open_run
 from codesign.workload import extract, get_workload
 
@@ -159,9 +158,3 @@ def load_switchable(folder: str | Path) -> SwitchableModel:
     sn.load_state_dict(torch.load(folder / "weights.pt", map_location="cpu", weights_only=True))
     sn.eval()
     return SwitchableModel(sn, doc)
-
-
-def mode_accuracy(model: SwitchableModel, mode: int, data: Any) -> float:
-    """Accuracy (percent) of `model` at `mode` on a TensorDataset."""
-    model.set_mode(mode)
-    return evaluate(model, data)

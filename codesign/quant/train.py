@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -208,7 +207,7 @@ def finetune(
     config: QuantConfig,
     train: TensorDataset,
     test: TensorDataset,
-    recipe: FinetuneRecipe | TrainRecipe | None = None,
+    recipe: FinetuneRecipe | None = None,
     seed: int = 0,
 ) -> FinetuneResult:
     """Quantization-aware fine-tune of a copy of `fp_model` under `config`; scores it on `test`.
@@ -217,17 +216,13 @@ def finetune(
     steps, with the recipe's refinements. Batch-norm statistics are re-estimated on training
     data before each evaluation. Returns held-out accuracy before (PTQ) and after, in percent.
     """
-    if recipe is None:
-        recipe = FinetuneRecipe()
-    elif isinstance(recipe, TrainRecipe):
-        recipe = FinetuneRecipe(steps=recipe.steps, lr=recipe.lr, batch_size=recipe.batch_size)
+    recipe = recipe or FinetuneRecipe()
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     calib_x = train.tensors[0][
         torch.randperm(len(train), generator=torch.Generator().manual_seed(seed))[:512]
     ]
-    q = apply_config(copy.deepcopy(fp_model), config)
-    calibrate(q, train, seed=seed)
+    q = quantize_ptq(fp_model, config, train, seed)
     reestimate_bn(q, calib_x)
     ptq = evaluate(q, test)
     teacher = fp_model.eval() if recipe.distill else None
