@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,7 +33,7 @@ from codesign.quant.proxy import SensitivityProxy, measure_sensitivity
 from codesign.quant.supernet import Supernet, SupernetSchedule, load_or_train_supernet
 from codesign.quant.train import FP_RECIPE, FinetuneRecipe, evaluate, train_full_precision
 from codesign.report.html import write_report
-from codesign.run import RunDir, package_versions
+from codesign.run import RunDir, package_versions, save_state_atomic
 from codesign.search.archive import Archive, pareto_order
 from codesign.search.nsga2 import BitWidthProblem, pareto_mask, run_nsga2
 from codesign.workload import Workload, extract, get_workload
@@ -135,10 +134,7 @@ def _fp_model(workload, data: DataSplits, seed: int, cache_dir: Path, console: C
             console.print(f"[yellow]cache entry {path} unreadable ({exc}); retraining[/]")
     with console.status(f"training the full-precision {workload.name} ({FP_RECIPE.steps} steps)"):
         train_full_precision(model, data.train, FP_RECIPE, seed=seed)
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    torch.save(model.state_dict(), tmp)
-    os.replace(tmp, path)
+    save_state_atomic(model.state_dict(), path)
     console.print(f"full-precision model: trained and cached in [dim]{path}[/]")
     return model, path, False
 
@@ -158,6 +154,29 @@ def _layer_costs(lc) -> dict[str, Any]:  # noqa: ANN001
         out["mapping"] = lc.extra["mapping"]
         out["utilization"] = lc.extra["utilization"]
     return out
+
+
+def _base_model(
+    workload: Workload,
+    data: DataSplits | None,
+    seed: int,
+    cache_dir: Path,
+    weights: str | None,
+    console: Console,
+) -> tuple[nn.Module, dict[str, Any]]:
+    """The full-precision model a run starts from, and where it came from.
+
+    The user's `weights` when given; else, with data, trained once and cached under
+    `cache_dir`; else the workload's fresh initialisation (no accuracy axis then).
+    """
+    if weights is not None:
+        model = _load_weights(workload, weights)
+        console.print(f"full-precision model: weights from [dim]{weights}[/]")
+        return model, {"weights": weights}
+    if data is None:
+        return workload.build(), {}
+    model, cache_path, cached = _fp_model(workload, data, seed, cache_dir, console)
+    return model, {"cache": str(cache_path), "cached": cached}
 
 
 def _load_weights(workload: Workload, path: str) -> nn.Module:
@@ -420,23 +439,14 @@ class _Explorer:
         return RunResult(self.run_dir.path, front, fp_test, len(archive), s.objectives, summary)
 
     def _model(self, data: DataSplits | None) -> tuple[nn.Module, float | None]:
-        if self.s.weights is not None:
-            model = _load_weights(self.wl, self.s.weights)
-            fp_test = evaluate(model, data.test) if data is not None else None
-            self.info["fp_model"] = {"weights": self.s.weights, "test_accuracy": fp_test}
-            self.console.print(f"full-precision model: weights from [dim]{self.s.weights}[/]")
-            return model, fp_test
-        if data is None:
-            return self.wl.build(), None
-        model, cache_path, cached = _fp_model(
-            self.wl, data, self.s.seed, self.s.results_dir / "cache", self.console
+        s = self.s
+        model, origin = _base_model(
+            self.wl, data, s.seed, s.results_dir / "cache", s.weights, self.console
         )
-        fp_test = evaluate(model, data.test)
-        self.info["fp_model"] = {
-            "cache": str(cache_path),
-            "cached": cached,
-            "test_accuracy": fp_test,
-        }
+        if not origin:
+            return model, None
+        fp_test = evaluate(model, data.test) if data is not None else None
+        self.info["fp_model"] = {**origin, "test_accuracy": fp_test}
         return model, fp_test
 
     def _estimator(
@@ -740,10 +750,9 @@ def supernet_train(
         )
     splits = load_dataset(wl.dataset, seed=0, path=data_path)
     results_dir = Path(results_dir)
-    if weights is not None:
-        model = _load_weights(wl, str(weights))
-    else:
-        model, _, _ = _fp_model(wl, splits, seed, results_dir / "cache", console)
+    model, _ = _base_model(
+        wl, splits, seed, results_dir / "cache", None if weights is None else str(weights), console
+    )
     graph = extract(model, wl.example_input(), wl.name)
     tables = build_tables(graph, hardware)
     with _progress(console) as prog:

@@ -55,6 +55,16 @@ def write_json_atomic(path: Path, data: Any) -> None:
     os.replace(tmp, path)
 
 
+def save_state_atomic(state: dict, path: Path) -> None:
+    """torch.save `state` to `path` through a temporary file and a rename (creates the folder)."""
+    import torch
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
 class RunDir:
     """A run directory being written. Files are appended and flushed as results arrive."""
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import torch
 from rich.console import Console
 
 from codesign.hw import load_hardware
@@ -30,6 +31,19 @@ def graphs():
         return cache[name]
 
     return get
+
+
+@pytest.fixture(scope="session")
+def trained():
+    """(digits_cnn trained briefly, its layer graph, the digits splits); shared, never mutated."""
+    from codesign.data import load_dataset
+    from codesign.quant.train import TrainRecipe, train_full_precision
+
+    d = load_dataset("digits")
+    w = get_workload("digits_cnn")
+    torch.manual_seed(0)
+    m = train_full_precision(w.build(), d.train, TrainRecipe(steps=300, lr=3e-3), seed=0)
+    return m, extract(m, w.example_input()), d
 
 
 @pytest.fixture(scope="session")

@@ -19,7 +19,6 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -40,6 +39,7 @@ from codesign.quant.fakequant import (
     weight_range,
 )
 from codesign.quant.train import _batches, evaluate
+from codesign.run import save_state_atomic
 from codesign.workload.graph import LayerGraph
 
 
@@ -336,8 +336,5 @@ def load_or_train_supernet(
             progress.update(task, completed=i)
 
     train_supernet(sn, train, schedule, seed, progress=tick)
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    torch.save(sn.state_dict(), tmp)
-    os.replace(tmp, path)
+    save_state_atomic(sn.state_dict(), path)
     return sn, path, False

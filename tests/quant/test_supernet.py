@@ -11,19 +11,9 @@ from codesign.data import load_dataset
 from codesign.explore import explore
 from codesign.quant.supernet import Supernet, SupernetSchedule, TransitionalBN, train_supernet
 from codesign.quant.switchable import export_switchable, load_switchable
-from codesign.quant.train import TrainRecipe, evaluate, train_full_precision
-from codesign.workload import extract, get_workload
+from codesign.quant.train import evaluate
 
 from ..conftest import MPIC
-
-
-@pytest.fixture(scope="module")
-def trained():
-    d = load_dataset("digits")
-    w = get_workload("digits_cnn")
-    torch.manual_seed(0)
-    m = train_full_precision(w.build(), d.train, TrainRecipe(steps=300, lr=3e-3), seed=0)
-    return m, extract(m, w.example_input()), d
 
 
 def test_transitional_bn_per_pair_and_switching(trained):

@@ -6,29 +6,15 @@ import pytest
 import torch
 from torch import nn
 
-from codesign.data import load_dataset
 from codesign.quant import apply_config
 from codesign.quant.config import LayerQuant, QuantConfig
 from codesign.quant.fakequant import quant_layers, reestimate_bn
 from codesign.quant.train import (
     FinetuneRecipe,
-    TrainRecipe,
     _progressive_phases,
     evaluate,
     finetune,
-    train_full_precision,
 )
-from codesign.workload import extract, get_workload
-
-
-@pytest.fixture(scope="module")
-def trained():
-    d = load_dataset("digits")
-    w = get_workload("digits_cnn")
-    torch.manual_seed(0)
-    m = train_full_precision(w.build(), d.train, TrainRecipe(steps=300, lr=3e-3), seed=0)
-    g = extract(m, w.example_input())
-    return m, g, d
 
 
 def _uniform(g, a, w):
