@@ -53,20 +53,32 @@ def results_dir(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def small_run(results_dir):
-    """A small but complete explore on digits (fine-tunes included)."""
+def run_explore(results_dir):
+    """`explore` on MPIC, quiet, into the session's results folder, unless told otherwise."""
     from codesign.explore import explore
 
-    return explore(
-        estimator="proxy",
-        hw=MPIC,
-        workload="digits_cnn",
-        seed=3,
-        pop_size=16,
-        generations=4,
-        finetune_top=2,
-        finetune_steps=60,
-        out=results_dir / "small",
-        results_dir=results_dir,
-        console=Console(quiet=True),
-    )
+    def run(**kwargs):
+        kwargs.setdefault("hw", MPIC)
+        kwargs.setdefault("results_dir", results_dir)
+        kwargs.setdefault("console", Console(quiet=True))
+        return explore(**kwargs)
+
+    return run
+
+
+# the small but complete run of `small_run`; tests re-run it to check the caches
+SMALL_RUN = dict(
+    estimator="proxy",
+    workload="digits_cnn",
+    seed=3,
+    pop_size=16,
+    generations=4,
+    finetune_top=2,
+    finetune_steps=60,
+)
+
+
+@pytest.fixture(scope="session")
+def small_run(results_dir, run_explore):
+    """A small but complete explore on digits (fine-tunes included)."""
+    return run_explore(**SMALL_RUN, out=results_dir / "small")

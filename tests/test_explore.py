@@ -7,14 +7,12 @@ import json
 
 import pytest
 import torch
-from rich.console import Console
 
 import codesign.explore as explore_mod
 from codesign.core.errors import CodesignError
-from codesign.explore import explore
 from codesign.report.html import _read_candidates, build_figure
 
-from .conftest import MPIC
+from .conftest import SMALL_RUN
 
 
 def test_run_directory_contents(small_run):
@@ -76,23 +74,20 @@ def test_report_has_hover_with_per_layer_bits(small_run):
     )
 
 
-def test_interrupted_run_keeps_what_was_computed(results_dir, tmp_path, monkeypatch):
+def test_interrupted_run_keeps_what_was_computed(tmp_path, monkeypatch, run_explore):
     def boom(*args, **kwargs):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(explore_mod.DaskEvaluator, "run", boom)
     out = tmp_path / "crashed"
     with pytest.raises(KeyboardInterrupt):
-        explore(
+        run_explore(
             estimator="proxy",
-            hw=MPIC,
             seed=1,
             pop_size=16,
             generations=2,
             finetune_top=2,
             out=out,
-            results_dir=results_dir,
-            console=Console(quiet=True),
         )
     info = json.loads((out / "run.json").read_text())
     assert info["status"] == "interrupted"
@@ -101,26 +96,20 @@ def test_interrupted_run_keeps_what_was_computed(results_dir, tmp_path, monkeypa
     assert (out / "sensitivity.json").exists()
 
 
-def test_workload_without_data_refuses_accuracy(results_dir, tmp_path):
+def test_workload_without_data_refuses_accuracy(results_dir, tmp_path, run_explore):
     with pytest.raises(CodesignError, match="accuracy_loss needs data"):
-        explore(
+        run_explore(
             estimator="proxy",
-            hw=MPIC,
             workload="resnet8",
             objectives="accuracy_loss,latency",
             out=tmp_path / "r",
-            results_dir=results_dir,
-            console=Console(quiet=True),
         )
-    res = explore(
+    res = run_explore(
         estimator="proxy",
-        hw=MPIC,
         workload="resnet8",
         pop_size=16,
         generations=2,
         out=tmp_path / "r2",
-        results_dir=results_dir,
-        console=Console(quiet=True),
     )
     # without an accuracy axis the lowest bits win both latency and memory
     assert res.fp_accuracy is None and len(res.front) == 1
@@ -130,22 +119,10 @@ def test_workload_without_data_refuses_accuracy(results_dir, tmp_path):
     assert all(p["finetuned_accuracy"] is None for p in res.front)
 
 
-def test_identical_rerun_reuses_the_cache(small_run, results_dir):
+def test_identical_rerun_reuses_the_cache(small_run, results_dir, run_explore):
     first = json.loads((small_run.run_dir / "run.json").read_text())["finetune"]
     assert first["computed"] + first["from_cache"] == first["requested"] == 2
-    again = explore(
-        estimator="proxy",
-        hw=MPIC,
-        workload="digits_cnn",
-        seed=3,
-        pop_size=16,
-        generations=4,
-        finetune_top=2,
-        finetune_steps=60,
-        out=results_dir / "small-again",
-        results_dir=results_dir,
-        console=Console(quiet=True),
-    )
+    again = run_explore(**SMALL_RUN, out=results_dir / "small-again")
     info = json.loads((again.run_dir / "run.json").read_text())["finetune"]
     assert info["computed"] == 0 and info["from_cache"] == 2
     assert [p["finetuned_accuracy"] for p in again.front] == [
@@ -154,7 +131,7 @@ def test_identical_rerun_reuses_the_cache(small_run, results_dir):
     assert all(p.get("finetune_cached") for p in again.front if p["finetune_status"] == "ok")
 
 
-def test_resnet8_on_local_cifar_files_with_given_weights(results_dir, tmp_path):
+def test_resnet8_on_local_cifar_files_with_given_weights(results_dir, tmp_path, run_explore):
     from codesign.workload import get_workload
 
     from .data.test_loaders import write_cifar
@@ -163,9 +140,8 @@ def test_resnet8_on_local_cifar_files_with_given_weights(results_dir, tmp_path):
     weights = tmp_path / "resnet8.pt"
     torch.manual_seed(0)
     torch.save(get_workload("resnet8").build().state_dict(), weights)
-    res = explore(
+    res = run_explore(
         estimator="proxy",
-        hw=MPIC,
         workload="resnet8",
         data=folder,
         weights=weights,
@@ -174,8 +150,6 @@ def test_resnet8_on_local_cifar_files_with_given_weights(results_dir, tmp_path):
         finetune_top=1,
         finetune_steps=2,
         out=tmp_path / "r",
-        results_dir=results_dir,
-        console=Console(quiet=True),
     )
     assert res.objectives[0].value == "accuracy_loss"
     assert res.fp_accuracy is not None and 0 <= res.fp_accuracy <= 100
@@ -183,44 +157,35 @@ def test_resnet8_on_local_cifar_files_with_given_weights(results_dir, tmp_path):
     assert len(done) == 1 and 0 <= done[0]["finetuned_accuracy"] <= 100
 
 
-def test_data_and_weights_errors(results_dir, tmp_path):
-    quiet = Console(quiet=True)
+def test_data_and_weights_errors(results_dir, tmp_path, run_explore):
     with pytest.raises(CodesignError, match="--data .*no such file"):
-        explore(
+        run_explore(
             estimator="proxy",
-            hw=MPIC,
             workload="resnet8",
             data=tmp_path / "nope",
             out=tmp_path / "a",
-            results_dir=results_dir,
-            console=quiet,
         )
     with pytest.raises(CodesignError, match="does not read a dataset from a path"):
-        explore(
+        run_explore(
             estimator="proxy",
-            hw=MPIC,
             workload="digits_cnn",
             data=tmp_path,
             out=tmp_path / "b",
-            results_dir=results_dir,
-            console=quiet,
         )
     wrong = tmp_path / "wrong.pt"
     torch.save({"fc.weight": torch.zeros(3, 3)}, wrong)
     with pytest.raises(CodesignError, match="--weights .*does not fit digits_cnn"):
-        explore(
-            hw=MPIC,
+        run_explore(
             estimator="proxy",
             weights=wrong,
             out=tmp_path / "c",
-            results_dir=results_dir,
-            console=quiet,
         )
 
 
-def test_finetune_estimator_scores_every_candidate_by_a_finetune(results_dir, tmp_path):
-    res = explore(
-        hw=MPIC,
+def test_finetune_estimator_scores_every_candidate_by_a_finetune(
+    results_dir, tmp_path, run_explore
+):
+    res = run_explore(
         estimator="finetune",
         seed=2,
         pop_size=8,
@@ -228,8 +193,6 @@ def test_finetune_estimator_scores_every_candidate_by_a_finetune(results_dir, tm
         finetune_top=0,
         finetune_steps=5,
         out=tmp_path / "ft",
-        results_dir=results_dir,
-        console=Console(quiet=True),
     )
     info = json.loads((res.run_dir / "run.json").read_text())
     assert info["estimator"] == "finetune"

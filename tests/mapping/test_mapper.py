@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from rich.console import Console
 
 from codesign.core.types import Precision
 from codesign.cost import build_tables, price_network
@@ -52,12 +51,11 @@ def test_tables_and_exact_pricing_agree(graphs):
             assert nc.layers[n].extra["mapping"]["dataflow"] in hw.dataflows
 
 
-def test_explore_on_eyeriss_names_mappings(results_dir, tmp_path):
-    from codesign.explore import explore
+def test_explore_on_eyeriss_names_mappings(results_dir, tmp_path, run_explore):
     from codesign.export import export_config
     from codesign.quant import load_config
 
-    res = explore(
+    res = run_explore(
         hw=ROOT / "hw_models" / "eyeriss.yaml",
         estimator="proxy",
         pop_size=16,
@@ -65,8 +63,6 @@ def test_explore_on_eyeriss_names_mappings(results_dir, tmp_path):
         finetune_top=1,
         finetune_steps=20,
         out=tmp_path / "ey",
-        results_dir=results_dir,
-        console=Console(quiet=True),
     )
     assert [o.value for o in res.objectives] == ["accuracy_loss", "energy", "latency"]
     p = res.front[0]

@@ -4,16 +4,12 @@ from __future__ import annotations
 
 import pytest
 import torch
-from rich.console import Console
 
 from codesign.core.errors import ConfigError, RunError
 from codesign.data import load_dataset
-from codesign.explore import explore
 from codesign.quant.supernet import Supernet, SupernetSchedule, TransitionalBN, train_supernet
 from codesign.quant.switchable import export_switchable, load_switchable
 from codesign.quant.train import evaluate
-
-from ..conftest import MPIC
 
 
 def test_transitional_bn_per_pair_and_switching(trained):
@@ -50,9 +46,8 @@ def test_training_makes_low_bits_usable(trained):
 
 
 @pytest.fixture(scope="module")
-def supernet_run(results_dir):
-    return explore(
-        hw=MPIC,
+def supernet_run(results_dir, run_explore):
+    return run_explore(
         estimator="supernet",
         supernet_steps=200,
         seed=5,
@@ -61,20 +56,17 @@ def supernet_run(results_dir):
         finetune_top=1,
         finetune_steps=30,
         out=results_dir / "sn-run",
-        results_dir=results_dir,
-        console=Console(quiet=True),
     )
 
 
-def test_explore_with_supernet_estimator(supernet_run, results_dir):
+def test_explore_with_supernet_estimator(supernet_run, results_dir, run_explore):
     import json
 
     info = json.loads((supernet_run.run_dir / "run.json").read_text())
     assert info["estimator"] == "supernet" and info["status"] == "complete"
     assert not info["supernet"]["cached"]
     assert all(p["est_accuracy"] is not None for p in supernet_run.front)
-    again = explore(
-        hw=MPIC,
+    again = run_explore(
         estimator="supernet",
         supernet_steps=200,
         seed=5,
@@ -82,8 +74,6 @@ def test_explore_with_supernet_estimator(supernet_run, results_dir):
         generations=3,
         finetune_top=0,
         out=results_dir / "sn-run2",
-        results_dir=results_dir,
-        console=Console(quiet=True),
     )
     info2 = json.loads((again.run_dir / "run.json").read_text())
     assert info2["supernet"]["cached"] and info2["supernet"]["path"] == info["supernet"]["path"]

@@ -6,12 +6,11 @@ import dataclasses
 
 import numpy as np
 import pytest
-from rich.console import Console
 
 from codesign.core.errors import CodesignError
 from codesign.core.types import Objective
 from codesign.cost import build_tables
-from codesign.explore import explore, parse_objectives
+from codesign.explore import parse_objectives
 from codesign.search.nsga2 import BitWidthProblem, pareto_mask, run_nsga2
 
 from ..conftest import MPIC
@@ -65,19 +64,15 @@ def test_search_respects_memory_limit(mpic, graphs):
     assert (peak[m] <= limit).all()
 
 
-def test_explore_determinism_end_to_end(results_dir):
-    quiet = Console(quiet=True)
+def test_explore_determinism_end_to_end(results_dir, run_explore):
     runs = [
-        explore(
+        run_explore(
             estimator="proxy",
-            hw=MPIC,
             seed=11,
             pop_size=16,
             generations=3,
             finetune_top=0,
             out=results_dir / f"det{i}",
-            results_dir=results_dir,
-            console=quiet,
         )
         for i in range(2)
     ]
@@ -93,18 +88,16 @@ def test_objective_parsing():
         parse_objectives("latency")
 
 
-def test_impossible_memory_is_one_error(results_dir, tmp_path):
+def test_impossible_memory_is_one_error(results_dir, tmp_path, run_explore):
     text = MPIC.read_text().replace("l2_bytes: 524288", "l2_bytes: 1024")
     hw = tmp_path / "tiny.yaml"
     hw.write_text(text)
     with pytest.raises(CodesignError, match="fits in MPIC's memory"):
-        explore(
+        run_explore(
             estimator="proxy",
             hw=hw,
             pop_size=8,
             generations=1,
             finetune_top=0,
             out=tmp_path / "r",
-            results_dir=results_dir,
-            console=Console(quiet=True),
         )
