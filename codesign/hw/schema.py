@@ -33,6 +33,25 @@ class BitsSchema(_Strict):
         return self
 
 
+def check_bit_table(field: str, table: dict[int, dict[int, float]], bits: BitsSchema) -> None:
+    """Raise `ValueError` ("<field>.<a>...: ...") unless `table` has exactly one entry per
+    supported (activation bits, non-zero weight bits) pair."""
+    for a in bits.activation:
+        if a not in table:
+            raise ValueError(f"{field}: no row for activation bits {a}")
+        for w in bits.weight:
+            if w > 0 and w not in table[a]:
+                raise ValueError(f"{field}.{a}: no entry for weight bits {w}")
+    for a, row in table.items():
+        if a not in bits.activation:
+            raise ValueError(f"{field}.{a}: activation bits {a} not in bits.activation")
+        for w in row:
+            if w not in bits.weight or w == 0:
+                raise ValueError(
+                    f"{field}.{a}.{w}: weight bits {w} not a non-zero bits.weight entry"
+                )
+
+
 class McuMemorySchema(_Strict):
     """On-chip memories of an MCU, in bytes."""
 
@@ -56,21 +75,7 @@ class McuSchema(_Strict):
 
     @model_validator(mode="after")
     def _table_covers_bits(self) -> McuSchema:
-        for a in self.bits.activation:
-            if a not in self.macs_per_cycle:
-                raise ValueError(f"macs_per_cycle: no row for activation bits {a}")
-            row = self.macs_per_cycle[a]
-            for w in self.bits.weight:
-                if w > 0 and w not in row:
-                    raise ValueError(f"macs_per_cycle.{a}: no entry for weight bits {w}")
-        for a, row in self.macs_per_cycle.items():
-            if a not in self.bits.activation:
-                raise ValueError(f"macs_per_cycle.{a}: activation bits {a} not in bits.activation")
-            for w in row:
-                if w not in self.bits.weight or w == 0:
-                    raise ValueError(
-                        f"macs_per_cycle.{a}.{w}: weight bits {w} not a non-zero bits.weight entry"
-                    )
+        check_bit_table("macs_per_cycle", self.macs_per_cycle, self.bits)
         return self
 
 
@@ -142,13 +147,7 @@ class SpatialSchema(_Strict):
                 "(per_pe: true, false, false)"
             )
         for table_name in ("energy_pj", "per_pe_per_cycle"):
-            table = getattr(self.mac, table_name)
-            for a in self.bits.activation:
-                if a not in table:
-                    raise ValueError(f"mac.{table_name}: no row for activation bits {a}")
-                for w in self.bits.weight:
-                    if w > 0 and w not in table[a]:
-                        raise ValueError(f"mac.{table_name}.{a}: no entry for weight bits {w}")
+            check_bit_table(f"mac.{table_name}", getattr(self.mac, table_name), self.bits)
         if 0 in self.bits.weight:
             raise ValueError("bits.weight: spatial arrays here do not prune channels (no 0)")
         return self
