@@ -31,6 +31,12 @@ class OpKind(str, enum.Enum):
 
 _WEIGHTED = frozenset({OpKind.CONV, OpKind.DWCONV, OpKind.GCONV, OpKind.LINEAR})
 
+# Kinds without weights that cost models price per element operation (`LayerSpec.ops`), and
+# kinds that are views or address arithmetic and cost nothing. A cost model refuses any other
+# kind rather than pricing it at zero silently.
+ELEMENTWISE_KINDS = frozenset({OpKind.MAXPOOL, OpKind.AVGPOOL, OpKind.ADD, OpKind.MUL})
+FREE_KINDS = frozenset({OpKind.INPUT, OpKind.RESHAPE, OpKind.PAD, OpKind.CONCAT})
+
 
 @dataclass(frozen=True)
 class LayerSpec:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from codesign.core.errors import ConfigError
-from codesign.core.types import Cost, LayerSpec, OpKind, Precision
+from codesign.core.types import ELEMENTWISE_KINDS, FREE_KINDS, Cost, LayerSpec, OpKind, Precision
 from codesign.cost.tables import (
     CHANNEL_PARAM_BITS,
     CostTables,
@@ -28,12 +28,6 @@ from codesign.cost.tables import (
 )
 from codesign.hw.model import McuHardware
 from codesign.workload.graph import LayerGraph
-
-# Kinds without weights that the model prices per element operation; RESHAPE, PAD and CONCAT
-# are views / address arithmetic on an MCU kernel library and cost no cycles. Anything else
-# is refused, never priced at zero silently.
-_ELEMENTWISE = {OpKind.MAXPOOL, OpKind.AVGPOOL, OpKind.ADD, OpKind.MUL}
-_FREE = {OpKind.INPUT, OpKind.RESHAPE, OpKind.PAD, OpKind.CONCAT}
 
 
 @dataclass(frozen=True)
@@ -64,14 +58,14 @@ class NetworkCost:
 
 def _check_priceable(graph: LayerGraph) -> None:
     for spec in graph.layers:
-        if not (spec.kind.has_weights or spec.kind in _ELEMENTWISE or spec.kind in _FREE):
+        if not (spec.kind.has_weights or spec.kind in ELEMENTWISE_KINDS or spec.kind in FREE_KINDS):
             raise ConfigError(
                 f"layer '{spec.name}' ({spec.kind.value}): the MCU cost model cannot price it"
             )
 
 
 def _fixed_cycles(spec: LayerSpec, hw: McuHardware) -> float:
-    if spec.kind in _ELEMENTWISE:
+    if spec.kind in ELEMENTWISE_KINDS:
         return spec.ops / hw.other_ops_per_cycle
     return 0.0
 

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from codesign.core.types import LayerSpec
+from codesign.core.types import ELEMENTWISE_KINDS, FREE_KINDS, LayerSpec
 from codesign.hw.model import SpatialHardware
 from codesign.mapping.space import (
     FX,
@@ -284,19 +284,17 @@ __all__ = [
 
 # ---- whole networks --------------------------------------------------------------------------
 
-_ELEMENTWISE = {"maxpool", "avgpool", "add", "mul"}
-_FREE = {"input", "reshape", "pad", "concat"}
-
 
 def _other_layer(spec: LayerSpec, hw: SpatialHardware) -> tuple[float, float]:
     """(cycles, pJ) of a pooling / elementwise layer: ops on the array, data via the buffer."""
-    kind = spec.kind.value
-    if kind in _FREE:
+    if spec.kind in FREE_KINDS:
         return 0.0, 0.0
-    if kind not in _ELEMENTWISE:
+    if spec.kind not in ELEMENTWISE_KINDS:
         from codesign.core.errors import ConfigError
 
-        raise ConfigError(f"layer '{spec.name}' ({kind}): the spatial cost model cannot price it")
+        raise ConfigError(
+            f"layer '{spec.name}' ({spec.kind.value}): the spatial cost model cannot price it"
+        )
     moved_bits = (spec.input_elems + spec.output_elems) * max(hw.act_bits)
     energy = spec.ops * hw.other_op_pj + moved_bits * hw.memories[1].access_pj_per_bit
     return spec.ops / hw.other_ops_per_cycle, energy
