@@ -1,13 +1,15 @@
 """How well each cheap accuracy estimator ranks configurations, against short fine-tunes.
 
-On digits: random per-layer (activation, weight) configurations from MPIC's bit-widths are
-fine-tuned (the reference) and scored by the sensitivity proxy and by the supernet. Reports
+Random per-layer (activation, weight) configurations from MPIC's bit-widths are fine-tuned (the
+reference) and scored by the sensitivity proxy and by the supernet, on digits (default) or on any
+workload whose data is here (--workload mnist1d_cnn: MNIST-1D, 2,000 held-out test examples;
+--workload resnet8 --data CIFAR_DIR). Reports
 Kendall's tau (rank agreement; target >= 0.8) and the mean absolute error in points, all on
 the held-out test split. The reference is the fine-tune with seed 0; the same fine-tune with
 seed 1 is scored like an estimator, which shows how much agreement the reference's own noise
 allows. Fine-tunes run on a 2-worker Dask LocalCluster.
 
-Reproduce:  python benchmarks/bench_estimator_fidelity.py [--configs 30] [--steps 300]
+Reproduce:  python benchmarks/bench_estimator_fidelity.py [--workload W] [--configs 30]
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from rich.table import Table
 from scipy.stats import kendalltau
 
 from codesign.cache import weights_hash
-from codesign.data import load_dataset
+from codesign.data import dataset_available, how_to_get, load_dataset
 from codesign.distributed import DaskEvaluator
 from codesign.hw import load_hardware
 from codesign.quant.config import LayerQuant, QuantConfig
@@ -39,6 +41,8 @@ HW = Path(__file__).resolve().parents[1] / "hw_models" / "mpic.yaml"
 def main() -> None:
     """Print the fidelity table."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--workload", default="digits_cnn")
+    ap.add_argument("--data", default=None, help="dataset folder, for workloads that need one")
     ap.add_argument("--configs", type=int, default=30)
     ap.add_argument("--steps", type=int, default=300, help="fine-tune steps (the reference)")
     ap.add_argument("--seed", type=int, default=0)
@@ -61,8 +65,10 @@ def main() -> None:
     hw = load_hardware(HW)
     acts = hw.act_bits
     wts = tuple(b for b in hw.weight_bits if b > 0)
-    data = load_dataset("digits")
-    wl = get_workload("digits_cnn")
+    wl = get_workload(args.workload)
+    if not dataset_available(wl.dataset, args.data):
+        raise SystemExit(f"workload {wl.name}: no data here ({how_to_get(wl.dataset)})")
+    data = load_dataset(wl.dataset, path=args.data)
     torch.manual_seed(args.seed)
     model = train_full_precision(wl.build(), data.train, FP_RECIPE, seed=args.seed)
     g = extract(model, wl.example_input())
@@ -85,14 +91,18 @@ def main() -> None:
     tasks: list[list] = [[] for _ in range(2 * r)]
     for ai, wi in configs:
         cfg = QuantConfig(
-            "digits_cnn",
+            wl.name,
             tuple(
                 LayerQuant(s.name, s.source, s.kind.value, acts[a], (wts[w],) * s.K)
                 for s, a, w in zip(layers, ai, wi)
             ),
         )
         for k in range(2 * r):
-            tasks[k].append(make_task(wl, base, cfg, recipe, args.seed + k, split=args.heldout))
+            tasks[k].append(
+                make_task(
+                    wl, base, cfg, recipe, args.seed + k, split=args.heldout, data_path=args.data
+                )
+            )
     with DaskEvaluator(None, workers=args.workers) as ev:
         res = ev.run([t for group in tasks for t in group])
     acc = np.array([[res[t.key]["accuracy"] for t in group] for group in tasks])
@@ -108,7 +118,7 @@ def main() -> None:
     }
     fp_test = fp_ho
     table = Table(
-        title=f"{args.configs} random MPIC configurations of digits_cnn: estimators "
+        title=f"{args.configs} random MPIC configurations of {wl.name}: estimators "
         f"vs {args.steps}-step fine-tunes, mean of {r} seed(s) (accuracy on {args.heldout}; "
         f"full precision "
         f"{fp_test:.2f}%, fine-tuned range {ref.min():.2f}-{ref.max():.2f}%)"
@@ -127,7 +137,9 @@ def main() -> None:
     Console(width=150).print(table)
     print(f"wall time {time.perf_counter() - t0:.0f} s")
     print(
-        f"reproduce: python benchmarks/bench_estimator_fidelity.py --configs {args.configs} "
+        f"reproduce: python benchmarks/bench_estimator_fidelity.py --workload {wl.name} "
+        + (f"--data {args.data} " if args.data else "")
+        + f"--configs {args.configs} "
         f"--steps {args.steps} --seed {args.seed} --heldout {args.heldout} "
         f"--ref-seeds {args.ref_seeds}"
     )

@@ -22,7 +22,13 @@ from codesign.core.protocols import AccuracyEstimator
 from codesign.core.types import Objective, Precision
 from codesign.cost import build_tables, price_network
 from codesign.cost.tables import CostTables
-from codesign.data import DataSplits, dataset_available, load_dataset
+from codesign.data import (
+    DataSplits,
+    dataset_available,
+    dataset_needs_path,
+    how_to_get,
+    load_dataset,
+)
 from codesign.distributed import DaskEvaluator
 from codesign.hw.load import load_hardware, resolve_hw_path
 from codesign.hw.model import McuHardware
@@ -258,7 +264,7 @@ def explore(
     if data_path is not None and not Path(data_path).exists():
         raise CodesignError(f"--data {data_path}: no such file or directory")
     has_data = dataset_available(wl.dataset, data_path)
-    if data_path is not None and wl.dataset in (None, "digits"):
+    if data_path is not None and not dataset_needs_path(wl.dataset):
         raise CodesignError(
             f"--data: workload '{wl.name}' does not read a dataset from a path "
             f"(its data: {wl.dataset or 'none'})"
@@ -273,7 +279,7 @@ def explore(
         if not has_data:
             console.print(
                 f"[yellow]workload '{wl.name}' has no data here (its dataset, "
-                f"{wl.dataset or 'none'}, needs --data PATH): searching latency and memory "
+                f"{wl.dataset or 'none'}: {how_to_get(wl.dataset)}): searching the costs "
                 "only; with no accuracy axis the lowest bit-widths win[/]"
             )
     else:
@@ -281,7 +287,7 @@ def explore(
     if Objective.ACCURACY_LOSS in objs and not has_data:
         raise CodesignError(
             f"--objectives: accuracy_loss needs data, and workload '{wl.name}' has none here "
-            f"(dataset: {wl.dataset or 'none'}; give --data PATH) ; choose among latency, "
+            f"(dataset: {wl.dataset or 'none'}: {how_to_get(wl.dataset)}); choose among latency, "
             "energy, memory"
         )
     if pop_size < 8 or generations < 1 or finetune_top < 0 or finetune_steps < 1:
@@ -746,7 +752,7 @@ def supernet_train(
     if not dataset_available(wl.dataset, data_path):
         raise CodesignError(
             f"supernet train: workload '{wl.name}' has no data here (dataset: "
-            f"{wl.dataset or 'none'}); give --data PATH"
+            f"{wl.dataset or 'none'}): {how_to_get(wl.dataset)}"
         )
     splits = load_dataset(wl.dataset, seed=0, path=data_path)
     results_dir = Path(results_dir)

@@ -62,7 +62,14 @@ class Traffic:
     ``glb_reads[M, 3]``, ``glb_writes[M, 3]``, ``dram_reads[M, 3]``, ``dram_writes[M, 3]``,
     ``o_final[M]`` output elements written off-chip as finished values (the rest of the
     off-chip output traffic is partial sums), tiles ``pe_tile[M, 3]`` and ``glb_tile[M, 3]``
-    in elements, ``iterations[M]`` padded loop iterations, ``active_pes[M]``.
+    in elements (the largest tile, which must fit), ``iterations[M]`` padded loop iterations,
+    ``active_pes[M]`` PEs the unrolling occupies, ``effective_pes[M]`` the average number of
+    them doing real work (less where an unrolled dimension does not divide the array: the
+    last pass of that loop leaves PEs idle).
+
+    Traffic counts use average tile extents: where a spatial factor does not divide its loop
+    bound, the edge tiles are partial and move only real elements (as ZigZag's fractional
+    unrolling does), so a padded channel or pixel is never moved or read.
     """
 
     rf_reads: np.ndarray
@@ -76,31 +83,63 @@ class Traffic:
     glb_tile: np.ndarray
     iterations: np.ndarray
     active_pes: np.ndarray
+    effective_pes: np.ndarray
     macs: int
 
 
-def _tile_sizes(ext: np.ndarray, dw: bool, sy: int, sx: int, in_hw: tuple[int, int]) -> np.ndarray:
-    """Elements [M, 3] of the W, I, O tiles spanning extents ext[M, 6]."""
+def _tile_sizes(
+    ext: np.ndarray,
+    dw: bool,
+    sy: int,
+    sx: int,
+    in_hw: tuple[int, int],
+    fy_max: int,
+    fx_max: int,
+) -> np.ndarray:
+    """Elements [M, 3] of the W, I, O tiles spanning extents ext[M, 6] of a layer whose
+    filter is fy_max x fx_max."""
     k, c, oy, ox, fy, fx = (ext[:, d].astype(np.float64) for d in range(6))
     w = k * fy * fx if dw else k * c * fy * fx
-    iy = np.minimum((oy - 1) * sy + fy, in_hw[0])
-    ix = np.minimum((ox - 1) * sx + fx, in_hw[1])
+    # a window slides over contiguous rows; with a stride larger than the filter, the rows
+    # between windows are never read
+    iy = np.minimum((oy - 1) * sy + fy, in_hw[0]) if sy <= fy_max else oy * fy
+    ix = np.minimum((ox - 1) * sx + fx, in_hw[1]) if sx <= fx_max else ox * fx
     i = (k if dw else c) * iy * ix
     o = k * oy * ox
     return np.stack([w, i, o], axis=1)
 
 
-def _reuse(factors: np.ndarray, order_idx: np.ndarray, relevant: np.ndarray) -> np.ndarray:
-    """[M, 3] product of the innermost operand-irrelevant loops at one level."""
+def _split_level(
+    f: np.ndarray, order_idx: np.ndarray, cut: np.ndarray, relevant: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Split one level's loops f[M, 6] at an operand's cut[M] (loops innermost first).
+
+    Returns (inner[M, 6] the factors, by dim, of the loops inside the operand's tile;
+    refills[M] how often the tile is loaded: the product of the loops above the cut, less
+    the innermost of them that do not index the operand (they reuse the resident tile);
+    above[M, 6] the factors, by dim, of the loops above the cut).
+    """
     order = ORDER_ARRAY[order_idx]  # [M, 6] dims, innermost first
-    f = np.take_along_axis(factors, order, axis=1)  # [M, 6]
-    out = np.ones((len(factors), 3))
-    for x in range(3):
-        irrelevant = ~relevant[x][order]  # [M, 6]
-        # a loop of factor 1 never breaks the chain of reuse
-        chain = np.cumprod(irrelevant | (f == 1), axis=1).astype(bool)
-        out[:, x] = np.where(chain, f, 1).prod(axis=1)
-    return out
+    fo = np.take_along_axis(f, order, axis=1)  # factors in loop order
+    inside = np.arange(6)[None, :] < cut[:, None]
+    inner = np.ones_like(f)
+    np.put_along_axis(inner, order, np.where(inside, fo, 1.0), axis=1)  # back to dims
+    rest = np.where(inside, 1.0, fo)
+    # a loop of factor 1 never breaks the chain of reuse
+    chain = np.cumprod(~relevant[order] | (rest == 1), axis=1).astype(bool)
+    reuse = np.where(chain, rest, 1.0).prod(axis=1)
+    return inner, rest.prod(axis=1) / reuse, f / inner
+
+
+def _padded_input_hw(spec: LayerSpec) -> tuple[int, int]:
+    """(rows, columns) of the zero-padded input: 2-D maps, 1-D signals (one row), or a linear
+    layer's N input vectors (one row of N)."""
+    shape = spec.input_shape
+    if len(shape) == 4:
+        return shape[2] + 2 * spec.padding[0], shape[3] + 2 * spec.padding[1]
+    if len(shape) == 3:
+        return 1, shape[2] + 2 * spec.padding[1]
+    return 1, spec.N
 
 
 def traffic(spec: LayerSpec, m: Mappings) -> Traffic:
@@ -109,46 +148,45 @@ def traffic(spec: LayerSpec, m: Mappings) -> Traffic:
     rel = _relevance(dw)
     t = m.temporal.astype(np.float64)
     s = m.spatial.astype(np.float64)
-    in_hw = (spec.input_shape[2], spec.input_shape[3]) if len(spec.input_shape) == 4 else (1, 1)
-    if len(spec.input_shape) == 4:
-        in_hw = (in_hw[0] + 2 * spec.padding[0], in_hw[1] + 2 * spec.padding[1])
-    ext_glb = t[:, :, 0] * t[:, :, 1] * s
-    glb_tile = _tile_sizes(ext_glb, dw, sy, sx, in_hw)
+    # average spatial factors: a factor that does not divide its bound leaves the last pass
+    # partly idle, and the partial tiles move only real elements
+    s_eff = np.minimum(s, bounds[None, :] / t.prod(axis=2))
+    in_hw = _padded_input_hw(spec)
+
+    def tiles(ext: np.ndarray) -> np.ndarray:
+        return _tile_sizes(ext, dw, sy, sx, in_hw, int(bounds[FY]), int(bounds[FX]))
+
     it2 = t[:, :, 2].prod(axis=1)
-    reuse2 = _reuse(t[:, :, 2], m.order[:, 1], rel)
-    # per operand: its per-PE tile spans level 0 and the first `cut` loops of level 1's order
-    order1 = ORDER_ARRAY[m.order[:, 0]]  # [M, 6] dims, innermost first
-    f1 = np.take_along_axis(t[:, :, 1], order1, axis=1)  # level-1 factors in loop order
     cuts = m.cuts()
-    pos = np.arange(6)[None, :]
-    pe_tile = np.empty((len(t), 3))
-    arr_tile = np.empty((len(t), 3))
-    fills0 = np.empty((len(t), 3))
-    distinct0 = None
+    n = len(t)
+    pe_tile, arr_tile, glb_tile, glb_cap = (np.empty((n, 3)) for _ in range(4))
+    fills0 = np.empty((n, 3))  # per-PE tile loads, per PE
+    fills1 = np.empty((n, 3))  # global-buffer tile loads from DRAM
     for x in range(3):
-        inside = pos < cuts[:, x][:, None]
-        inner = np.ones_like(f1)
-        np.put_along_axis(inner, order1, np.where(inside, f1, 1.0), axis=1)  # back to dims
+        # per-PE tile: level 0 and the first cut[x] loops of level 1's order
+        inner, refills, above1 = _split_level(t[:, :, 1], m.order[:, 0], cuts[:, x], rel[x])
         ext_pe = t[:, :, 0] * inner
-        pe_tile[:, x] = _tile_sizes(ext_pe, dw, sy, sx, in_hw)[:, x]
-        arr_tile[:, x] = _tile_sizes(ext_pe * s, dw, sy, sx, in_hw)[:, x]
-        rest = np.where(inside, 1.0, f1)  # level-1 loops above this operand's PE tile
-        irrelevant = ~rel[x][order1]
-        chain = np.cumprod(irrelevant | (rest == 1), axis=1).astype(bool)
-        reuse = np.where(chain, rest, 1.0).prod(axis=1)
-        fills0[:, x] = rest.prod(axis=1) * it2 / reuse
+        pe_tile[:, x] = tiles(ext_pe)[:, x]
+        arr_tile[:, x] = tiles(ext_pe * s_eff)[:, x]
+        # refills of the PE tiles forced by level-2 loops are all counted; the reuse at
+        # level 1 only holds within one level-2 iteration
+        fills0[:, x] = refills * it2
+        # global-buffer tile: levels 0-1, the array, and the first cut[3 + x] loops of level 2
+        inner2, fills1[:, x], above2 = _split_level(
+            t[:, :, 2], m.order[:, 1], cuts[:, 3 + x], rel[x]
+        )
+        ext_glb = t[:, :, 0] * t[:, :, 1] * inner2
+        glb_tile[:, x] = tiles(ext_glb * s_eff)[:, x]
+        glb_cap[:, x] = tiles(ext_glb * s)[:, x]  # the largest tile, for the capacity check
         if x == O_:
-            above = t[:, :, 1] / inner * t[:, :, 2]
-            distinct0 = np.prod(np.where(rel[O_], above, 1.0), axis=1)
-    # refills of the PE tiles forced by level-2 loops are all counted; the reuse at level 1
-    # only holds within one level-2 iteration
-    fills1 = it2[:, None] / reuse2  # global-buffer tile loads from DRAM
-    # distinct output tiles: product of O-relevant factors above the level
-    distinct1 = np.prod(np.where(rel[O_], t[:, :, 2], 1.0), axis=1)
+            # distinct output tiles: the product of the O-relevant factors above the tile
+            distinct0 = np.prod(np.where(rel[O_], above1 * t[:, :, 2], 1.0), axis=1)
+            distinct1 = np.prod(np.where(rel[O_], above2, 1.0), axis=1)
     iterations = padded_macs(m).astype(np.float64)
-    pes = s.prod(axis=1)
-    rf_reads = np.stack([iterations, iterations, 2.0 * iterations], axis=1)
-    rf_fills = pe_tile * fills0 * pes[:, None]
+    pes, pes_eff = s.prod(axis=1), s_eff.prod(axis=1)
+    work = t.prod(axis=(1, 2)) * pes_eff  # iterations that do real work
+    rf_reads = np.stack([work, work, 2.0 * work], axis=1)
+    rf_fills = pe_tile * fills0 * pes_eff[:, None]
     glb_reads = arr_tile * fills0
     glb_reads[:, O_] = arr_tile[:, O_] * np.maximum(fills0[:, O_] - distinct0, 0.0)
     glb_writes = glb_tile * fills1
@@ -167,11 +205,56 @@ def traffic(spec: LayerSpec, m: Mappings) -> Traffic:
         dram_writes,
         o_final,
         pe_tile,
-        glb_tile,
+        glb_cap,
         iterations,
         pes,
+        pes_eff,
         layer_macs(bounds),
     )
+
+
+def fill_cuts(
+    spec: LayerSpec, hw: SpatialHardware, m: Mappings, act_bits: int, weight_bits: int
+) -> Mappings:
+    """`m` with each operand's tiles grown greedily, as ZigZag's memory allocator does: the
+    per-PE tile of W, I and O spans as many of level 1's innermost loops as its register
+    file holds at (act_bits, weight_bits), then the global-buffer tiles span as many of
+    level 2's loops as the buffer holds (W first, then I, then O)."""
+    bounds, sy, sx, dw = loop_bounds(spec)
+    t = m.temporal.astype(np.float64)
+    s = m.spatial.astype(np.float64)
+    in_hw = _padded_input_hw(spec)
+    bits = np.array([weight_bits, act_bits, hw.psum_bits], dtype=np.float64)
+    rf, glb, _ = hw.memories
+    n = len(t)
+    cut = m.cuts().copy()
+    for lv in (1, 2):
+        lo = 3 * (lv - 1)
+        # extents of the tiles that span the first c loops of the level, c = 0..6
+        ext = np.empty((n, 7, 6))
+        ext[:, 0] = t[:, :, 0] if lv == 1 else t[:, :, 0] * t[:, :, 1] * s
+        order = ORDER_ARRAY[m.order[:, lv - 1]]  # [n, 6] dims, innermost first
+        rows = np.arange(n)
+        for c in range(6):
+            ext[:, c + 1] = ext[:, c]
+            ext[rows, c + 1, order[:, c]] *= t[rows, order[:, c], lv]
+        tile = _tile_sizes(ext.reshape(-1, 6), dw, sy, sx, in_hw, int(bounds[FY]), int(bounds[FX]))
+        size = tile.reshape(n, 7, 3) * bits  # tile bits of each operand at each cut
+        if lv == 1 and not rf.shared:
+            for x in range(3):
+                fits = size[:, :, x] <= rf.capacity_bits[x]
+                cut[:, lo + x] = np.where(fits.any(1), 6 - np.argmax(fits[:, ::-1], axis=1), 0)
+            continue
+        cap = rf.capacity_bits[0] if lv == 1 else glb.capacity_bits[0]
+        cut[:, lo : lo + 3] = 0
+        used = size[:, 0, :].sum(1)
+        for x in range(3):
+            others = used - size[:, 0, x]
+            fits = size[:, :, x] + others[:, None] <= cap
+            c = np.where(fits.any(1), 6 - np.argmax(fits[:, ::-1], axis=1), 0)
+            cut[:, lo + x] = c
+            used = others + size[np.arange(n), c, x]
+    return Mappings(m.spatial, m.temporal, m.order, m.dataflow, m.names, cut)
 
 
 @dataclass(frozen=True)
@@ -227,7 +310,7 @@ def evaluate(
     cycles = np.maximum.reduce(
         [
             compute,
-            rf_bits / tr.active_pes / rf.bandwidth_bits_per_cycle,
+            rf_bits / tr.effective_pes / rf.bandwidth_bits_per_cycle,
             glb_bits / glb.bandwidth_bits_per_cycle,
             dram_bits / dram.bandwidth_bits_per_cycle,
         ]
@@ -247,18 +330,9 @@ def compulsory_dram_bits(spec: LayerSpec, act_bits: int, weight_bits: int) -> fl
     bounds, sy, sx, dw = loop_bounds(spec)
     k, c, oy, ox, fy, fx = (int(b) for b in bounds)
     w = (k if dw else k * c) * fy * fx
-    iy = (
-        min((oy - 1) * sy + fy, spec.input_shape[2] + 2 * spec.padding[0])
-        if len(spec.input_shape) == 4
-        else 1
-    )
-    ix = (
-        min((ox - 1) * sx + fx, spec.input_shape[3] + 2 * spec.padding[1])
-        if len(spec.input_shape) == 4
-        else ox
-    )
-    used_rows = min(iy, (oy - 1) * sy + fy) if sy <= fy else oy * fy
-    used_cols = min(ix, (ox - 1) * sx + fx) if sx <= fx else ox * fx
+    in_h, in_w = _padded_input_hw(spec)
+    used_rows = min(in_h, (oy - 1) * sy + fy) if sy <= fy else oy * fy
+    used_cols = min(in_w, (ox - 1) * sx + fx) if sx <= fx else ox * fx
     i = (k if dw else c) * used_rows * used_cols
     o = k * oy * ox
     return float(w * weight_bits + i * act_bits + o * act_bits)
@@ -276,6 +350,7 @@ __all__ = [
     "build_tables",
     "compulsory_dram_bits",
     "evaluate",
+    "fill_cuts",
     "peak_macs_per_cycle",
     "price_network",
     "traffic",

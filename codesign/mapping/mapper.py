@@ -15,7 +15,7 @@ import numpy as np
 
 from codesign.core.errors import ConfigError
 from codesign.core.types import LayerSpec
-from codesign.cost.spatial import evaluate, traffic
+from codesign.cost.spatial import Traffic, evaluate, fill_cuts, traffic
 from codesign.hw.model import SpatialHardware
 from codesign.mapping.space import Mappings, concat, loop_bounds, neighbours, sample_mappings
 
@@ -37,7 +37,26 @@ class LayerMappings:
 _CACHE: dict[tuple, LayerMappings] = {}
 
 
-def _key(spec: LayerSpec, hw: SpatialHardware, samples: int, seed: int, rounds: int) -> tuple:
+def _price(
+    spec: LayerSpec, hw: SpatialHardware, m: Mappings, a: int, w: int, tr: Traffic
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(energy, cycles, utilisation, valid) of mappings `m` at (a, w); invalid ones cost inf."""
+    c = evaluate(spec, hw, m, a, w, tr)
+    inf = np.where(c.valid, 0.0, np.inf)
+    return c.energy_pj + inf, c.cycles + inf, c.utilization, c.valid
+
+
+def _best_fresh(score: np.ndarray, k: int, expanded: np.ndarray) -> np.ndarray:
+    """Indices of the `k` lowest finite scores whose mapping is not `expanded` (bool mask)."""
+    score = np.where(expanded, np.inf, score)
+    n = min(len(score), k)
+    top = np.argpartition(score, n - 1)[:n] if n < len(score) else np.arange(len(score))
+    return top[np.isfinite(score[top])]
+
+
+def _key(
+    spec: LayerSpec, hw: SpatialHardware, samples: int, seed: int, rounds: int, top: int
+) -> tuple:
     return (
         spec.kind,
         spec.K,
@@ -53,13 +72,15 @@ def _key(spec: LayerSpec, hw: SpatialHardware, samples: int, seed: int, rounds: 
         hw,
         samples,
         seed,
+        rounds,
+        top,
     )
 
 
 def map_layer(
     spec: LayerSpec,
     hw: SpatialHardware,
-    samples: int = 2000,
+    samples: int = 1000,
     seed: int = 0,
     refine_rounds: int = 3,
     refine_top: int = 4,
@@ -68,56 +89,74 @@ def map_layer(
 
     Raises `ConfigError` naming the layer when no sampled mapping fits the memories.
     """
-    key = _key(spec, hw, samples, seed, refine_rounds)
+    key = _key(spec, hw, samples, seed, refine_rounds, refine_top)
     if key in _CACHE:
         return _CACHE[key]
     bounds, _, _, _ = loop_bounds(spec)
+    precisions = [(a, w) for a in hw.act_bits for w in hw.weight_bits]
     m = sample_mappings(bounds, hw.rows, hw.cols, hw.dataflows, samples, seed)
-    # local search: from the best mappings at each precision, move one loop factor to an
-    # adjacent level or change a loop order; keep going while anything improves
-    for _ in range(refine_rounds):
-        tr = traffic(spec, m)
-        seeds = set()
-        for a in hw.act_bits:
-            for w in hw.weight_bits:
-                c = evaluate(spec, hw, m, a, w, tr)
-                inf = np.where(c.valid, 0.0, np.inf)
-                for score in (c.energy_pj + inf, c.cycles + inf, (c.energy_pj + inf) * c.cycles):
-                    seeds.update(
-                        int(i) for i in np.argsort(score)[:refine_top] if np.isfinite(score[i])
-                    )
-        if not seeds:
-            break
-        m = concat(m, neighbours(m, np.array(sorted(seeds))))
+    # each sample also with its tiles grown as far as the memories hold them, at the widest
+    # and at the narrowest precision (narrow operands fit larger tiles)
+    m = concat(
+        m,
+        concat(
+            fill_cuts(spec, hw, m, max(hw.act_bits), max(hw.weight_bits)),
+            fill_cuts(spec, hw, m, min(hw.act_bits), min(b for b in hw.weight_bits if b > 0)),
+        ),
+    )
     tr = traffic(spec, m)
+    costs = [_price(spec, hw, m, a, w, tr) for a, w in precisions]
+    # local search (a beam): from the best not yet expanded mappings at each precision and
+    # objective, move one loop factor to an adjacent level, change a loop order or an
+    # operand's cut; only the new mappings are priced
+    expanded = np.zeros(len(m), dtype=bool)
+    for _ in range(refine_rounds):
+        picked = [
+            _best_fresh(score, refine_top, expanded)
+            for e, cy, _, _ in costs
+            for score in (e, cy, e * cy)
+        ]
+        seeds = np.unique(np.concatenate(picked))
+        if len(seeds) == 0:
+            break
+        expanded[seeds] = True
+        nb = neighbours(m, seeds)
+        if len(nb) == 0:
+            break
+        tr_nb = traffic(spec, nb)
+        m = concat(m, nb)
+        expanded = np.concatenate([expanded, np.zeros(len(nb), dtype=bool)])
+        costs = [
+            tuple(
+                np.concatenate([old, new]) for old, new in zip(c, _price(spec, hw, nb, a, w, tr_nb))
+            )
+            for c, (a, w) in zip(costs, precisions)
+        ]
     A, W, k = len(hw.act_bits), len(hw.weight_bits), len(KEEP)
     energy = np.empty((A, W, k))
     cycles = np.empty((A, W, k))
     util = np.empty((A, W, k))
     index = np.empty((A, W, k), dtype=np.intp)
-    for ai, a in enumerate(hw.act_bits):
-        for wi, w in enumerate(hw.weight_bits):
-            c = evaluate(spec, hw, m, a, w, tr)
-            if not c.valid.any():
-                raise ConfigError(
-                    f"layer '{spec.name}': no mapping fits {hw.name}'s memories at a{a}/w{w}"
-                )
-            inf = np.where(c.valid, 0.0, np.inf)
-            e, cy = c.energy_pj + inf, c.cycles + inf
-            edp = e * cy
-            best_edp = int(np.argmin(edp))
-            other = np.where(m.dataflow != m.dataflow[best_edp], edp, np.inf)
-            if np.isfinite(other).any():
-                fourth = int(np.argmin(other))
-            else:  # one dataflow only: the runner-up for energy-delay product
-                order = np.argsort(edp)
-                ok = len(order) > 1 and np.isfinite(edp[order[1]])
-                fourth = int(order[1]) if ok else best_edp
-            picks = [int(np.argmin(e)), int(np.argmin(cy)), best_edp, fourth]
-            index[ai, wi] = picks
-            energy[ai, wi] = c.energy_pj[picks]
-            cycles[ai, wi] = c.cycles[picks]
-            util[ai, wi] = c.utilization[picks]
+    for (a, w), (e, cy, ut, valid) in zip(precisions, costs):
+        ai, wi = hw.act_bits.index(a), hw.weight_bits.index(w)
+        if not valid.any():
+            raise ConfigError(
+                f"layer '{spec.name}': no mapping fits {hw.name}'s memories at a{a}/w{w}"
+            )
+        edp = e * cy
+        best_edp = int(np.argmin(edp))
+        other = np.where(m.dataflow != m.dataflow[best_edp], edp, np.inf)
+        if np.isfinite(other).any():
+            fourth = int(np.argmin(other))
+        else:  # one dataflow only: the runner-up for energy-delay product
+            order = np.argsort(edp)
+            ok = len(order) > 1 and np.isfinite(edp[order[1]])
+            fourth = int(order[1]) if ok else best_edp
+        picks = [int(np.argmin(e)), int(np.argmin(cy)), best_edp, fourth]
+        index[ai, wi] = picks
+        energy[ai, wi] = e[picks]
+        cycles[ai, wi] = cy[picks]
+        util[ai, wi] = ut[picks]
     out = LayerMappings(m, energy, cycles, index, util)
     _CACHE[key] = out
     return out

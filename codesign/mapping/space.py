@@ -24,6 +24,7 @@ from codesign.core.types import LayerSpec, OpKind
 DIMS = ("K", "C", "OY", "OX", "FY", "FX")
 K, C, OY, OX, FY, FX = range(6)
 LEVELS = 3
+CUTS = 6  # per-operand cuts: (W, I, O) at level 1, then (W, I, O) at level 2
 
 # (dims unrolled over rows, dims over columns, dims allowed at the per-PE level); the first
 # dim of a side takes as much of the array as it can, the next fills what is left
@@ -79,9 +80,11 @@ class Mappings:
 
     ``spatial[M, 6]`` factors (1 where not unrolled), ``temporal[M, 6, 3]`` factors per level,
     ``order[M, 2]`` index into `ORDERS` for levels 1 and 2, ``dataflow[M]`` index into
-    `names`, the dataflow names. ``cut[M, 3]`` lets each operand's per-PE tile also span the
-    first `cut` loops of level 1's order (per-operand allocation, as ZigZag does: a PE can
-    hold a large weight tile while its input tile stays small).
+    `names`, the dataflow names. ``cut[M, 6]`` is the per-operand allocation (as ZigZag's):
+    columns 0-2 let the per-PE tile of W, I, O also span the first `cut` loops of level 1's
+    order (a PE can hold a large weight tile while its input tile stays small); columns 3-5
+    let the global-buffer tile of W, I, O span the first `cut` loops of level 2's order (the
+    buffer keeps all of a layer's weights while inputs stream from DRAM, say).
     """
 
     spatial: np.ndarray
@@ -89,13 +92,14 @@ class Mappings:
     order: np.ndarray
     dataflow: np.ndarray
     names: tuple[str, ...]
-    cut: np.ndarray | None = None  # [M, 3]: innermost level-1 loops each operand's PE tile spans
+    cut: np.ndarray | None = None  # [M, 6]: level-1 then level-2 loops each operand's tile spans
 
     def cuts(self) -> np.ndarray:
-        """Per-operand cuts [M, 3] (zeros when none were given)."""
-        if self.cut is None:
-            return np.zeros((len(self.dataflow), 3), dtype=np.int64)
-        return self.cut
+        """Per-operand cuts [M, 6] (zeros when none were given; a [M, 3] cut is level 1's)."""
+        out = np.zeros((len(self.dataflow), CUTS), dtype=np.int64)
+        if self.cut is not None:
+            out[:, : self.cut.shape[1]] = self.cut
+        return out
 
     def __len__(self) -> int:
         return len(self.dataflow)
@@ -133,17 +137,19 @@ class Mappings:
             "loop_order": orders,
         }
         cut = self.cuts()[i]
-        if cut.any():
-            order = ORDERS[int(self.order[i, 0])][1]
-            out["pe_tile_extra"] = {
+        for lv, key in ((1, "pe_tile_extra"), (2, "glb_tile_extra")):
+            order = ORDERS[int(self.order[i, lv - 1])][1]
+            extra = {
                 op: [
-                    f"{DIMS[d]}{int(self.temporal[i, d, 1])}"
+                    f"{DIMS[d]}{int(self.temporal[i, d, lv])}"
                     for d in order[: int(c)]
-                    if self.temporal[i, d, 1] > 1
+                    if self.temporal[i, d, lv] > 1
                 ]
-                for op, c in zip("WIO", cut)
-                if c > 0
+                for op, c in zip("WIO", cut[3 * (lv - 1) : 3 * lv])
             }
+            extra = {op: loops for op, loops in extra.items() if loops}
+            if extra:
+                out[key] = extra
         return out
 
 
@@ -199,8 +205,9 @@ def sample_mappings(
         t[1, :, :] = 1
         t[1, :, 1] = padded  # everything held in the global buffer
         sp_all.append(np.broadcast_to(s, (n, 6)))
-        cut = rng.integers(0, 7, (n, 3))
+        cut = rng.integers(0, 7, (n, CUTS))
         cut[: n // 2] = 0
+        cut[: 3 * n // 4, 3:] = 0
         cut_all.append(cut)
         t_all.append(t)
         o_all.append(rng.integers(0, len(ORDERS), (n, 2)))
@@ -239,48 +246,61 @@ def _prime_factors(n: int) -> list[int]:
 
 def neighbours(m: Mappings, rows: np.ndarray) -> Mappings:
     """Mappings one step away from each of `rows`: a prime factor of one loop moved to an
-    adjacent memory level (into the per-PE level only where the dataflow allows it), or the
-    loop order of level 1 or 2 changed."""
-    sp, tt, oo, df, cc = [], [], [], [], []
-    cuts = m.cuts()
-    for i in rows:
-        pe_dims = DATAFLOWS[m.names[int(m.dataflow[i])]][2]
-        for d in range(6):
-            for a, b in ((0, 1), (1, 0), (1, 2), (2, 1)):
-                if b == 0 and d not in pe_dims:
-                    continue
-                for p in _prime_factors(int(m.temporal[i, d, a])):
-                    t = m.temporal[i].copy()
-                    t[d, a] //= p
-                    t[d, b] *= p
-                    sp.append(m.spatial[i])
-                    tt.append(t)
-                    oo.append(m.order[i])
-                    df.append(m.dataflow[i])
-                    cc.append(cuts[i])
-        for lv in range(2):
-            for o in range(len(ORDERS)):
-                if o != m.order[i, lv]:
-                    order = m.order[i].copy()
-                    order[lv] = o
-                    sp.append(m.spatial[i])
-                    tt.append(m.temporal[i])
-                    oo.append(order)
-                    df.append(m.dataflow[i])
-                    cc.append(cuts[i])
-        for x in range(3):
-            for step in (-1, 1):
-                c = cuts[i].copy()
-                c[x] += step
-                if 0 <= c[x] <= 6:
-                    sp.append(m.spatial[i])
-                    tt.append(m.temporal[i])
-                    oo.append(m.order[i])
-                    df.append(m.dataflow[i])
-                    cc.append(c)
-    if not sp:
-        return m.take(np.array(rows[:0], dtype=np.intp))
-    return Mappings(np.array(sp), np.array(tt), np.array(oo), np.array(df), m.names, np.array(cc))
+    adjacent memory level (into the per-PE level only where the dataflow allows it), the
+    loop order of level 1 or 2 changed, or one operand's cut moved by one loop."""
+    rows = np.asarray(rows, dtype=np.intp)
+    base = m.take(rows)
+    cuts = base.cuts()
+    # which dims may iterate inside a PE, per row
+    pe_ok = np.zeros((len(rows), 6), dtype=bool)
+    for di, name in enumerate(m.names):
+        pe_ok[np.ix_(base.dataflow == di, list(DATAFLOWS[name][2]))] = True
+    src, temporal, order, cut = [], [], [], []
+    primes = sorted({p for v in np.unique(base.temporal) for p in _prime_factors(int(v))})
+    for d in range(6):
+        for a, b in ((0, 1), (1, 0), (1, 2), (2, 1)):
+            for p in primes:
+                ok = base.temporal[:, d, a] % p == 0
+                if b == 0:
+                    ok &= pe_ok[:, d]
+                idx = np.flatnonzero(ok)
+                if len(idx):
+                    t = base.temporal[idx].copy()
+                    t[:, d, a] //= p
+                    t[:, d, b] *= p
+                    src.append(idx)
+                    temporal.append(t)
+                    order.append(base.order[idx])
+                    cut.append(cuts[idx])
+    for lv in range(2):
+        for o in range(len(ORDERS)):
+            idx = np.flatnonzero(base.order[:, lv] != o)
+            oo = base.order[idx].copy()
+            oo[:, lv] = o
+            src.append(idx)
+            temporal.append(base.temporal[idx])
+            order.append(oo)
+            cut.append(cuts[idx])
+    for x in range(CUTS):
+        for step in (-1, 1):
+            idx = np.flatnonzero((cuts[:, x] + step >= 0) & (cuts[:, x] + step <= 6))
+            cc = cuts[idx].copy()
+            cc[:, x] += step
+            src.append(idx)
+            temporal.append(base.temporal[idx])
+            order.append(base.order[idx])
+            cut.append(cc)
+    idx = np.concatenate(src) if src else np.zeros(0, dtype=np.intp)
+    if len(idx) == 0:
+        return m.take(np.zeros(0, dtype=np.intp))
+    return Mappings(
+        base.spatial[idx],
+        np.concatenate(temporal),
+        np.concatenate(order),
+        base.dataflow[idx],
+        m.names,
+        np.concatenate(cut),
+    )
 
 
 def concat(a: Mappings, b: Mappings) -> Mappings:

@@ -11,6 +11,7 @@ from codesign.core.types import LayerSpec, OpKind
 from codesign.cost.spatial import (
     compulsory_dram_bits,
     evaluate,
+    fill_cuts,
     peak_macs_per_cycle,
     traffic,
 )
@@ -34,13 +35,18 @@ def _with_input(spec: LayerSpec) -> LayerSpec:
     )
 
 
-@settings(max_examples=40, deadline=None)
-@given(spec=conv_layers(), hw_name=st.sampled_from(sorted(HW)), seed=st.integers(0, 99))
-def test_physical_bounds_and_monotonicity(spec, hw_name, seed):
+def _sampled(spec: LayerSpec, hw_name: str, seed: int, n: int):
+    """(the layer with its input, the hardware, `n` sampled mappings per dataflow)."""
     spec = _with_input(spec)
     hw = HW[hw_name]
     bounds, _, _, _ = loop_bounds(spec)
-    m = sample_mappings(bounds, hw.rows, hw.cols, hw.dataflows, per_dataflow=60, seed=seed)
+    return spec, hw, sample_mappings(bounds, hw.rows, hw.cols, hw.dataflows, n, seed=seed)
+
+
+@settings(max_examples=40, deadline=None)
+@given(spec=conv_layers(), hw_name=st.sampled_from(sorted(HW)), seed=st.integers(0, 99))
+def test_physical_bounds_and_monotonicity(spec, hw_name, seed):
+    spec, hw, m = _sampled(spec, hw_name, seed, 60)
     tr = traffic(spec, m)
     prev = None
     for bits in (8, 4, 2):  # fewer bits, same mappings
@@ -57,6 +63,23 @@ def test_physical_bounds_and_monotonicity(spec, hw_name, seed):
             assert (c.cycles <= prev.cycles * (1 + 1e-12)).all()
             assert (c.valid >= prev.valid).all()  # what fits at 8 bits fits at fewer
         prev = c
+
+
+@settings(max_examples=25, deadline=None)
+@given(spec=conv_layers(), hw_name=st.sampled_from(sorted(HW)), seed=st.integers(0, 99))
+def test_greedy_cuts_fit_and_never_move_more(spec, hw_name, seed):
+    # growing each operand's tiles as far as the memories hold them (ZigZag's allocation)
+    # keeps a fitting mapping fitting and never adds traffic at any level
+    spec, hw, m = _sampled(spec, hw_name, seed, 40)
+    m0 = Mappings(m.spatial, m.temporal, m.order, m.dataflow, m.names)  # no cuts
+    a, w = max(hw.act_bits), max(hw.weight_bits)
+    g = fill_cuts(spec, hw, m0, a, w)
+    c0, cg = evaluate(spec, hw, m0, a, w), evaluate(spec, hw, g, a, w)
+    assert (cg.valid >= c0.valid).all()
+    ok = c0.valid
+    assert (cg.level_pj[ok] <= c0.level_pj[ok] * (1 + 1e-9) + 1e-9).all()
+    assert (cg.dram_bits[ok] <= c0.dram_bits[ok] * (1 + 1e-9)).all()
+    assert (g.cuts()[ok] >= 0).all() and (g.cuts() <= 6).all()
 
 
 def _one(spatial, temporal, order=(0, 0), dataflow=0):
@@ -89,6 +112,44 @@ def test_hand_computed_reuse():
     assert tr.dram_writes[0, 2] == 2 * 4 * 2 * 2
     assert tr.dram_reads[0, 2] == 4 * 2 * 2
     assert tr.o_final[0] == 4 * 2 * 2
+
+
+def test_glb_cut_holds_whole_operands_on_chip():
+    # the same layer and loop nest; now each operand's global-buffer tile spans all six
+    # level-2 loops (per-operand allocation): every tensor crosses the chip boundary once
+    spec = LayerSpec(
+        "l", OpKind.CONV, K=4, C=2, OY=2, OX=2, input_shape=(1, 2, 2, 2), output_shape=(1, 4, 2, 2)
+    )
+    t = np.ones((6, 3), dtype=np.int64)
+    t[:, 2] = [4, 2, 2, 2, 1, 1]
+    base = _one([1] * 6, t, order=(0, 0))
+    m = Mappings(
+        base.spatial,
+        base.temporal,
+        base.order,
+        base.dataflow,
+        base.names,
+        np.array([[0, 0, 0, 6, 6, 6]]),
+    )
+    tr = traffic(spec, m)
+    assert tr.dram_reads[0, 0] == 4 * 2  # every weight once
+    assert tr.dram_reads[0, 1] == 2 * 2 * 2  # every input once, instead of K times
+    assert tr.dram_writes[0, 2] == 4 * 2 * 2 and tr.dram_reads[0, 2] == 0  # no psum spills
+    assert tr.o_final[0] == 4 * 2 * 2
+    assert tuple(tr.glb_tile[0]) == (8, 8, 16)
+    # only the input's cut: the weights and outputs move as before
+    m_i = Mappings(
+        base.spatial,
+        base.temporal,
+        base.order,
+        base.dataflow,
+        base.names,
+        np.array([[0, 0, 0, 0, 6, 0]]),
+    )
+    tr_i, tr0 = traffic(spec, m_i), traffic(spec, base)
+    assert tr_i.dram_reads[0, 1] == 8 and tr0.dram_reads[0, 1] == 32
+    assert tr_i.dram_reads[0, 0] == tr0.dram_reads[0, 0]
+    assert tr_i.dram_writes[0, 2] == tr0.dram_writes[0, 2]
 
 
 def test_quantization_lets_bigger_tiles_fit():

@@ -103,6 +103,16 @@ def test_published_headline_figures():
     assert round(EXPECTED["autoencoder"][1] / 1e3) == 264
 
 
+def test_mnist1d_cnn_counts(graphs):
+    # (cin, cout, kernel, output length) of the 1-D CNN, then the 160 -> 10 classifier
+    convs = [(1, 32, 5, 40), (32, 32, 3, 20), (32, 32, 3, 10), (32, 32, 3, 5)]
+    weights = sum(ci * co * k for ci, co, k, _ in convs) + 160 * 10
+    macs = sum(ci * co * k * n for ci, co, k, n in convs) + 160 * 10
+    g = graphs("mnist1d_cnn")
+    assert (g.total_macs, g.total_weights) == (macs, weights) == (115_520, 10_976)
+    assert [s.kind for s in g.quantizable] == [OpKind.CONV] * 4 + [OpKind.LINEAR]
+
+
 def test_resnet8_graph_structure(graphs):
     g = graphs("resnet8")
     kinds = [s.kind for s in g.layers]
