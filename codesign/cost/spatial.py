@@ -22,6 +22,7 @@ and off-chip traffic >= every weight, used input and output once.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -29,6 +30,7 @@ import numpy as np
 from codesign.core.types import ELEMENTWISE_KINDS, FREE_KINDS, LayerSpec
 from codesign.hw.model import SpatialHardware
 from codesign.mapping.space import (
+    CUTS,
     FX,
     FY,
     ORDER_ARRAY,
@@ -142,20 +144,34 @@ def _padded_input_hw(spec: LayerSpec) -> tuple[int, int]:
     return 1, spec.N
 
 
+def _tiler(spec: LayerSpec) -> tuple[np.ndarray, bool, Callable[[np.ndarray], np.ndarray]]:
+    """(loop bounds, depthwise, the function giving the W, I, O tile elements [M, 3] of
+    extents [M, 6]) of layer `spec`."""
+    bounds, sy, sx, dw = loop_bounds(spec)
+    in_hw = _padded_input_hw(spec)
+    fy, fx = int(bounds[FY]), int(bounds[FX])
+
+    def tiles(ext: np.ndarray) -> np.ndarray:
+        return _tile_sizes(ext, dw, sy, sx, in_hw, fy, fx)
+
+    return bounds, dw, tiles
+
+
+def _largest_fitting(fits: np.ndarray) -> np.ndarray:
+    """Per row of fits[M, 7] (does the tile spanning c loops fit?), the largest c that fits
+    (0 when none does)."""
+    return np.where(fits.any(1), 6 - np.argmax(fits[:, ::-1], axis=1), 0)
+
+
 def traffic(spec: LayerSpec, m: Mappings) -> Traffic:
     """Element counts at every level for the mappings `m` of layer `spec`."""
-    bounds, sy, sx, dw = loop_bounds(spec)
+    bounds, dw, tiles = _tiler(spec)
     rel = _relevance(dw)
     t = m.temporal.astype(np.float64)
     s = m.spatial.astype(np.float64)
     # average spatial factors: a factor that does not divide its bound leaves the last pass
     # partly idle, and the partial tiles move only real elements
     s_eff = np.minimum(s, bounds[None, :] / t.prod(axis=2))
-    in_hw = _padded_input_hw(spec)
-
-    def tiles(ext: np.ndarray) -> np.ndarray:
-        return _tile_sizes(ext, dw, sy, sx, in_hw, int(bounds[FY]), int(bounds[FX]))
-
     it2 = t[:, :, 2].prod(axis=1)
     cuts = m.cuts()
     n = len(t)
@@ -220,40 +236,34 @@ def fill_cuts(
     per-PE tile of W, I and O spans as many of level 1's innermost loops as its register
     file holds at (act_bits, weight_bits), then the global-buffer tiles span as many of
     level 2's loops as the buffer holds (W first, then I, then O)."""
-    bounds, sy, sx, dw = loop_bounds(spec)
+    _, _, tiles = _tiler(spec)
     t = m.temporal.astype(np.float64)
     s = m.spatial.astype(np.float64)
-    in_hw = _padded_input_hw(spec)
     bits = np.array([weight_bits, act_bits, hw.psum_bits], dtype=np.float64)
     rf, glb, _ = hw.memories
     n = len(t)
-    cut = m.cuts().copy()
+    rows = np.arange(n)
+    cut = np.empty((n, CUTS), dtype=np.int64)
     for lv in (1, 2):
         lo = 3 * (lv - 1)
         # extents of the tiles that span the first c loops of the level, c = 0..6
         ext = np.empty((n, 7, 6))
         ext[:, 0] = t[:, :, 0] if lv == 1 else t[:, :, 0] * t[:, :, 1] * s
         order = ORDER_ARRAY[m.order[:, lv - 1]]  # [n, 6] dims, innermost first
-        rows = np.arange(n)
         for c in range(6):
             ext[:, c + 1] = ext[:, c]
             ext[rows, c + 1, order[:, c]] *= t[rows, order[:, c], lv]
-        tile = _tile_sizes(ext.reshape(-1, 6), dw, sy, sx, in_hw, int(bounds[FY]), int(bounds[FX]))
-        size = tile.reshape(n, 7, 3) * bits  # tile bits of each operand at each cut
+        size = tiles(ext.reshape(-1, 6)).reshape(n, 7, 3) * bits  # bits of each tile at each cut
         if lv == 1 and not rf.shared:
             for x in range(3):
-                fits = size[:, :, x] <= rf.capacity_bits[x]
-                cut[:, lo + x] = np.where(fits.any(1), 6 - np.argmax(fits[:, ::-1], axis=1), 0)
+                cut[:, lo + x] = _largest_fitting(size[:, :, x] <= rf.capacity_bits[x])
             continue
         cap = rf.capacity_bits[0] if lv == 1 else glb.capacity_bits[0]
-        cut[:, lo : lo + 3] = 0
         used = size[:, 0, :].sum(1)
         for x in range(3):
             others = used - size[:, 0, x]
-            fits = size[:, :, x] + others[:, None] <= cap
-            c = np.where(fits.any(1), 6 - np.argmax(fits[:, ::-1], axis=1), 0)
-            cut[:, lo + x] = c
-            used = others + size[np.arange(n), c, x]
+            cut[:, lo + x] = _largest_fitting(size[:, :, x] + others[:, None] <= cap)
+            used = others + size[rows, cut[:, lo + x], x]
     return Mappings(m.spatial, m.temporal, m.order, m.dataflow, m.names, cut)
 
 
@@ -327,14 +337,8 @@ def evaluate(
 
 def compulsory_dram_bits(spec: LayerSpec, act_bits: int, weight_bits: int) -> float:
     """Off-chip bits no mapping can avoid: every weight, used input and output once."""
-    bounds, sy, sx, dw = loop_bounds(spec)
-    k, c, oy, ox, fy, fx = (int(b) for b in bounds)
-    w = (k if dw else k * c) * fy * fx
-    in_h, in_w = _padded_input_hw(spec)
-    used_rows = min(in_h, (oy - 1) * sy + fy) if sy <= fy else oy * fy
-    used_cols = min(in_w, (ox - 1) * sx + fx) if sx <= fx else ox * fx
-    i = (k if dw else c) * used_rows * used_cols
-    o = k * oy * ox
+    bounds, _, tiles = _tiler(spec)
+    w, i, o = tiles(bounds[None, :].astype(np.float64))[0]  # the whole layer as one tile
     return float(w * weight_bits + i * act_bits + o * act_bits)
 
 
