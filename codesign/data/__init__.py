@@ -6,14 +6,17 @@ scikit-learn's 8x8 digits ship on every machine; MNIST-1D is generated locally w
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import torch
 from torch.utils.data import TensorDataset
 
 from codesign.core.errors import DataError
+from codesign.data import mnist1d
 
 
 @dataclass(frozen=True)
@@ -46,19 +49,23 @@ def _split(x: np.ndarray, y: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndar
     return np.sort(train), np.sort(val), np.sort(test)
 
 
+def _splits_of(name: str, x: np.ndarray, y: np.ndarray, seed: int) -> DataSplits:
+    """Inputs `x` and labels `y` split 60 / 20 / 20 (stratified by `_split`) as tensors."""
+    tr, va, te = _split(x, y, seed)
+
+    def ds(i: np.ndarray) -> TensorDataset:
+        return TensorDataset(torch.from_numpy(x[i]), torch.from_numpy(y[i]))
+
+    return DataSplits(name, ds(tr), ds(va), ds(te), num_classes=int(y.max()) + 1)
+
+
 def load_digits_splits(seed: int = 0) -> DataSplits:
     """scikit-learn's 1,797 8x8 digit images, scaled to [0, 1], shaped (N, 1, 8, 8)."""
     from sklearn.datasets import load_digits
 
     d = load_digits()
     x = (d.images.astype(np.float32) / 16.0)[:, None, :, :]
-    y = d.target.astype(np.int64)
-    tr, va, te = _split(x, y, seed)
-
-    def ds(i: np.ndarray) -> TensorDataset:
-        return TensorDataset(torch.from_numpy(x[i]), torch.from_numpy(y[i]))
-
-    return DataSplits("digits", ds(tr), ds(va), ds(te), num_classes=10)
+    return _splits_of("digits", x, d.target.astype(np.int64), seed)
 
 
 def _cifar10(seed: int, path: str | Path | None, limit: int | None) -> DataSplits:
@@ -78,31 +85,34 @@ def _digits(seed: int, path: str | Path | None, limit: int | None) -> DataSplits
 
 
 def _mnist1d(seed: int, path: str | Path | None, limit: int | None) -> DataSplits:
-    from codesign.data.mnist1d import DEFAULT_SAMPLES, load_mnist1d_splits
+    """MNIST-1D, generated locally (`limit` examples, default 10,000), then split."""
+    x, y = mnist1d.generate_mnist1d(limit or mnist1d.DEFAULT_SAMPLES)
+    return _splits_of("mnist1d", x, y, seed)
 
-    return load_mnist1d_splits(seed, samples=limit or DEFAULT_SAMPLES)
+
+_GIVE_PATH = "give its local folder with --data PATH"
 
 
 def _need(path: str | Path | None, name: str) -> Path:
     if path is None:
-        raise DataError(
-            f"dataset '{name}' is not on this machine: give its local folder with --data"
-        )
+        raise DataError(f"dataset '{name}' is not on this machine: {_GIVE_PATH}")
     return Path(path)
 
 
-def _mnist1d_installed() -> bool:
-    from codesign.data.mnist1d import mnist1d_installed
+class _Source(NamedTuple):
+    """How a named dataset is loaded, and what makes it available here."""
 
-    return mnist1d_installed()
+    load: Callable[[int, str | Path | None, int | None], DataSplits]
+    needs_path: bool  # read from a folder the user gives with --data
+    installed: Callable[[], bool]  # whether what generates it is installed
+    how: str  # what makes it available, for messages
 
 
-# name -> (loader, needs a --data path, whether what generates it is installed)
 _LOADERS = {
-    "digits": (_digits, False, lambda: True),
-    "mnist1d": (_mnist1d, False, _mnist1d_installed),
-    "cifar10": (_cifar10, True, lambda: True),
-    "speech_commands": (_speech, True, lambda: True),
+    "digits": _Source(_digits, False, lambda: True, "it ships with codesign"),
+    "mnist1d": _Source(_mnist1d, False, mnist1d.mnist1d_installed, mnist1d.INSTALL),
+    "cifar10": _Source(_cifar10, True, lambda: True, _GIVE_PATH),
+    "speech_commands": _Source(_speech, True, lambda: True, _GIVE_PATH),
 }
 
 
@@ -111,24 +121,20 @@ def dataset_available(name: str | None, path: str | Path | None) -> bool:
     installed package), or its folder `path` is given."""
     if name is None or name not in _LOADERS:
         return False
-    _, needs_path, installed = _LOADERS[name]
-    return installed() and (not needs_path or path is not None)
+    src = _LOADERS[name]
+    return src.installed() and (not src.needs_path or path is not None)
 
 
 def dataset_needs_path(name: str | None) -> bool:
     """True for datasets read from a folder the user gives with --data."""
-    return name in _LOADERS and _LOADERS[name][1]
+    return name in _LOADERS and _LOADERS[name].needs_path
 
 
 def how_to_get(name: str | None) -> str:
     """What makes dataset `name` available here, as a short instruction for an error message."""
     if name is None or name not in _LOADERS:
         return "this workload names no dataset codesign can load"
-    if name == "mnist1d":
-        return "install its generator: pip install -e '.[mnist1d]'"
-    if _LOADERS[name][1]:
-        return "give its local folder with --data PATH"
-    return "it ships with codesign"
+    return _LOADERS[name].how
 
 
 def load_dataset(
@@ -140,4 +146,4 @@ def load_dataset(
     """
     if name not in _LOADERS:
         raise DataError(f"unknown dataset '{name}'; known: {', '.join(sorted(_LOADERS))}")
-    return _LOADERS[name][0](seed, path, limit)
+    return _LOADERS[name].load(seed, path, limit)
