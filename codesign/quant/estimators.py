@@ -10,6 +10,7 @@ and weight bit-widths) to an estimated accuracy loss in percentage points below 
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -23,7 +24,7 @@ ESTIMATORS = ("proxy", "supernet", "finetune")
 Configs = list[tuple[list[int], list[int]]]  # (activation bits, weight bits) per candidate
 
 
-class _MemoEstimator:
+class _MemoEstimator(ABC):
     """Scores each distinct candidate once, new ones of a population as one batch.
 
     Subclasses give `_accuracies(configs)`: accuracies in percent for (act bits, weight bits)
@@ -38,8 +39,9 @@ class _MemoEstimator:
         self.weight_bits = tuple(weight_bits)
         self.values: dict[bytes, float] = {}
 
+    @abstractmethod
     def _accuracies(self, configs: Configs) -> list[float]:
-        raise NotImplementedError
+        """Accuracies in percent of `configs`, NaN where one could not be scored."""
 
     def loss(self, act_idx: np.ndarray, weight_idx: np.ndarray) -> np.ndarray:
         """Estimated accuracy loss (pp) of P candidates from [P, L] bit-width indices."""

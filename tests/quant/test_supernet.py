@@ -45,18 +45,13 @@ def test_training_makes_low_bits_usable(trained):
     assert after_high >= after_low - 1.0
 
 
+# the same workload, hardware, seed and supernet steps: a second run finds the checkpoint
+SN_RUN = dict(estimator="supernet", supernet_steps=200, seed=5, pop_size=16, generations=3)
+
+
 @pytest.fixture(scope="module")
 def supernet_run(results_dir, run_explore):
-    return run_explore(
-        estimator="supernet",
-        supernet_steps=200,
-        seed=5,
-        pop_size=16,
-        generations=3,
-        finetune_top=1,
-        finetune_steps=30,
-        out=results_dir / "sn-run",
-    )
+    return run_explore(**SN_RUN, finetune_top=1, finetune_steps=30, out=results_dir / "sn-run")
 
 
 def test_explore_with_supernet_estimator(supernet_run, results_dir, run_explore):
@@ -66,15 +61,7 @@ def test_explore_with_supernet_estimator(supernet_run, results_dir, run_explore)
     assert info["estimator"] == "supernet" and info["status"] == "complete"
     assert not info["supernet"]["cached"]
     assert all(p["est_accuracy"] is not None for p in supernet_run.front)
-    again = run_explore(
-        estimator="supernet",
-        supernet_steps=200,
-        seed=5,
-        pop_size=16,
-        generations=3,
-        finetune_top=0,
-        out=results_dir / "sn-run2",
-    )
+    again = run_explore(**SN_RUN, finetune_top=0, out=results_dir / "sn-run2")
     info2 = json.loads((again.run_dir / "run.json").read_text())
     assert info2["supernet"]["cached"] and info2["supernet"]["path"] == info["supernet"]["path"]
 
