@@ -67,6 +67,27 @@ class LayerSpec:
     source: str = ""  # the torch module path or function that produced this node
     fused: tuple[str, ...] = ()  # module paths folded into this layer (batch-norm, activation)
 
+    @classmethod
+    def square_conv(
+        cls, name: str, K: int, C: int, out: int, filt: int, stride: int, pad: int, inp: int
+    ) -> LayerSpec:
+        """A convolution of one image with square maps, filter, stride and padding: `inp` x
+        `inp` input, `out` x `out` output."""
+        return cls(
+            name,
+            OpKind.CONV,
+            K=K,
+            C=C,
+            OY=out,
+            OX=out,
+            FY=filt,
+            FX=filt,
+            stride=(stride, stride),
+            padding=(pad, pad),
+            input_shape=(1, C, inp, inp),
+            output_shape=(1, K, out, out),
+        )
+
     @property
     def weight_count(self) -> int:
         """Number of weights (bias excluded); 0 for kinds without weights."""

@@ -8,6 +8,7 @@ weight bits w) it counts the elements each memory level reads and writes for eac
   above the per-PE level); input tiles include the sliding-window halo;
 - level l is refilled from level l+1 once per iteration of the loops above it, except that
   the innermost loops at level l+1 that do not index X reuse the resident tile;
+- only real input elements are stored and moved: zero padding is made as the PEs read it;
 - the global buffer multicasts: a spatial dimension that does not index X sends one copy;
 - partial sums are written up when evicted and read back when accumulation goes on.
 
@@ -60,14 +61,20 @@ def _relevance(dw: bool) -> np.ndarray:
 class Traffic:
     """Precision-independent element counts of M mappings of one layer.
 
-    ``rf_reads[M, 3]`` per operand (O counts read + write), ``rf_fills[M, 3]``,
+    ``rf_reads[M, 3]`` per operand (O counts read + write) when every MAC reads its operands
+    from the register files, ``register_run[M, 3]`` how many consecutive MACs of a PE use the
+    same W and I element (a multiplier whose input registers keep the value reads it once per
+    run; 1 for O, whose partial sum is read and written every MAC),
+    ``rf_fills[M, 3]``,
     ``glb_reads[M, 3]``, ``glb_writes[M, 3]``, ``dram_reads[M, 3]``, ``dram_writes[M, 3]``,
     ``o_final[M]`` output elements written off-chip as finished values (the rest of the
-    off-chip output traffic is partial sums), tiles ``pe_tile[M, 3]`` and ``glb_tile[M, 3]``
-    in elements (the largest tile, which must fit), ``iterations[M]`` padded loop iterations,
-    ``active_pes[M]`` PEs the unrolling occupies, ``effective_pes[M]`` the average number of
-    them doing real work (less where an unrolled dimension does not divide the array: the
-    last pass of that loop leaves PEs idle).
+    off-chip output traffic is partial sums), ``o_done_in_pe[M]`` whether the PEs finish
+    every output they hold (no reduction loop runs above their output tile: outputs leave
+    them, and sit in the global buffer, at the activation width), tiles ``pe_tile[M, 3]``
+    and ``glb_tile[M, 3]`` in elements (the largest tile, which must fit), ``iterations[M]``
+    padded loop iterations, ``active_pes[M]`` PEs the unrolling occupies, ``effective_pes[M]``
+    the average number of them doing real work (less where an unrolled dimension does not
+    divide the array: the last pass of that loop leaves PEs idle).
 
     Traffic counts use average tile extents: where a spatial factor does not divide its loop
     bound, the edge tiles are partial and move only real elements (as ZigZag's fractional
@@ -75,12 +82,14 @@ class Traffic:
     """
 
     rf_reads: np.ndarray
+    register_run: np.ndarray
     rf_fills: np.ndarray
     glb_reads: np.ndarray
     glb_writes: np.ndarray
     dram_reads: np.ndarray
     dram_writes: np.ndarray
     o_final: np.ndarray
+    o_done_in_pe: np.ndarray
     pe_tile: np.ndarray
     glb_tile: np.ndarray
     iterations: np.ndarray
@@ -111,26 +120,70 @@ def _tile_sizes(
     return np.stack([w, i, o], axis=1)
 
 
+_POS = np.arange(6)[None, :]
+_INV_ORDER = np.argsort(ORDER_ARRAY, axis=1)  # [3, 6] position of each dim in each order
+
+
+@dataclass(frozen=True)
+class _Loops:
+    """One level's loops of M mappings in their order: ``dims[M, 6]`` innermost first,
+    ``factors[M, 6]`` in that order, ``inverse[M, 6]`` the position of each dim."""
+
+    dims: np.ndarray
+    factors: np.ndarray
+    inverse: np.ndarray
+
+
+def _level_loops(f: np.ndarray, order_idx: np.ndarray) -> _Loops:
+    """The loops f[M, 6] (factors by dim) of one level in the order `order_idx` [M]."""
+    dims = ORDER_ARRAY[order_idx]
+    return _Loops(dims, np.take_along_axis(f, dims, axis=1), _INV_ORDER[order_idx])
+
+
 def _split_level(
-    f: np.ndarray, order_idx: np.ndarray, cut: np.ndarray, relevant: np.ndarray
+    loops: _Loops, cut: np.ndarray, relevant: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Split one level's loops f[M, 6] at an operand's cut[M] (loops innermost first).
+    """Split one level's loops at an operand's cut[M] (loops innermost first).
 
     Returns (inner[M, 6] the factors, by dim, of the loops inside the operand's tile;
     refills[M] how often the tile is loaded: the product of the loops above the cut, less
     the innermost of them that do not index the operand (they reuse the resident tile);
     above[M, 6] the factors, by dim, of the loops above the cut).
     """
-    order = ORDER_ARRAY[order_idx]  # [M, 6] dims, innermost first
-    fo = np.take_along_axis(f, order, axis=1)  # factors in loop order
-    inside = np.arange(6)[None, :] < cut[:, None]
-    inner = np.ones_like(f)
-    np.put_along_axis(inner, order, np.where(inside, fo, 1.0), axis=1)  # back to dims
+    fo = loops.factors
+    inside = _POS < cut[:, None]
+    fin = np.where(inside, fo, 1.0)
     rest = np.where(inside, 1.0, fo)
     # a loop of factor 1 never breaks the chain of reuse
-    chain = np.cumprod(~relevant[order] | (rest == 1), axis=1).astype(bool)
+    chain = np.logical_and.accumulate(~relevant[loops.dims] | (rest == 1), axis=1)
     reuse = np.where(chain, rest, 1.0).prod(axis=1)
-    return inner, rest.prod(axis=1) / reuse, f / inner
+    inner = np.take_along_axis(fin, loops.inverse, axis=1)  # back to dims
+    return inner, rest.prod(axis=1) / reuse, np.take_along_axis(rest, loops.inverse, axis=1)
+
+
+def _register_runs(levels: list[_Loops], rel: np.ndarray) -> np.ndarray:
+    """[M, 3] consecutive MACs of one PE that use the same W and I element: the product of
+    the innermost loops of the whole nest (`levels` 0, 1, 2, each in its order) that do not
+    index the operand, up to the first loop that does (as ZigZag's "MAC-level stationary
+    cycles"); 1 for O."""
+    dims = np.concatenate([lv.dims for lv in levels], axis=1)  # [M, 18]
+    f = np.concatenate([lv.factors for lv in levels], axis=1)
+    # products of the innermost 0..18 loops
+    upto = np.concatenate([np.ones((len(f), 1)), np.cumprod(f, axis=1)], axis=1)
+    runs = np.ones((len(f), 3))
+    for x in (W_, I_):
+        # the first loop that indexes the operand and changes it (a factor-1 loop never does)
+        breaks = rel[x][dims] & (f > 1)
+        first = np.where(breaks.any(axis=1), np.argmax(breaks, axis=1), f.shape[1])
+        runs[:, x] = np.take_along_axis(upto, first[:, None], axis=1)[:, 0]
+    return runs
+
+
+def _done_in_pe(above1: np.ndarray, t2: np.ndarray, rel_o: np.ndarray) -> np.ndarray:
+    """[M] no reduction loop (one that does not index O) with a factor > 1 runs above the
+    per-PE output tile: the level-1 loops above its cut (factors by dim, above1[M, 6]) and
+    every level-2 loop (t2[M, 6])."""
+    return np.prod(np.where(rel_o, 1.0, above1 * t2), axis=1) == 1.0
 
 
 def _padded_input_hw(spec: LayerSpec) -> tuple[int, int]:
@@ -157,6 +210,36 @@ def _tiler(spec: LayerSpec) -> tuple[np.ndarray, bool, Callable[[np.ndarray], np
     return bounds, dw, tiles
 
 
+def _unpadded_fraction(spec: LayerSpec, ext: np.ndarray) -> np.ndarray:
+    """[M] share of real input elements (not zero padding) among those that input tiles of
+    extents ext[M, 6] hold over one pass through the layer. Memories store and move only
+    these: a read outside the tensor returns zero (ZigZag, too, moves the unpadded tensor).
+
+    Along an axis, the padding rows a pass touches (the leading ones, and the trailing ones the
+    last window reaches) sit in its first and last tiles, so the share is
+    1 - touched / (tiles x rows per tile); the axes multiply.
+    """
+    bounds, sy, sx, _ = loop_bounds(spec)
+    in_hw = _padded_input_hw(spec)
+    frac = np.ones(len(ext))
+    axes = ((OY, FY, sy, spec.padding[0], 0), (OX, FX, sx, spec.padding[1], 1))
+    rank = len(spec.input_shape)
+    for o_d, f_d, stride, pad, ax in axes:
+        if pad == 0 or rank < 3 or (rank == 3 and ax == 0):  # a 1-D signal pads only in x
+            continue
+        real = in_hw[ax] - 2 * pad
+        used = (bounds[o_d] - 1) * stride + bounds[f_d]  # padded rows the windows reach
+        touched = pad + max(0, used - pad - real)
+        o, f = ext[:, o_d], ext[:, f_d]
+        if stride <= bounds[f_d]:
+            rows = np.minimum((o - 1) * stride + f, in_hw[ax])
+        else:
+            rows = o * f
+        tiles = (bounds[o_d] / o) * (bounds[f_d] / f)
+        frac *= np.clip(1.0 - touched / (tiles * rows), 0.0, 1.0)
+    return frac
+
+
 def _largest_fitting(fits: np.ndarray) -> np.ndarray:
     """Per row of fits[M, 7] (does the tile spanning c loops fit?), the largest c that fits
     (0 when none does)."""
@@ -175,12 +258,13 @@ def traffic(spec: LayerSpec, m: Mappings) -> Traffic:
     it2 = t[:, :, 2].prod(axis=1)
     cuts = m.cuts()
     n = len(t)
+    levels = [_level_loops(t[:, :, lv], m.order[:, lv]) for lv in range(3)]
     pe_tile, arr_tile, glb_tile, glb_cap = (np.empty((n, 3)) for _ in range(4))
     fills0 = np.empty((n, 3))  # per-PE tile loads, per PE
     fills1 = np.empty((n, 3))  # global-buffer tile loads from DRAM
     for x in range(3):
         # per-PE tile: level 0 and the first cut[x] loops of level 1's order
-        inner, refills, above1 = _split_level(t[:, :, 1], m.order[:, 0], cuts[:, x], rel[x])
+        inner, refills, above1 = _split_level(levels[1], cuts[:, x], rel[x])
         ext_pe = t[:, :, 0] * inner
         pe_tile[:, x] = tiles(ext_pe)[:, x]
         arr_tile[:, x] = tiles(ext_pe * s_eff)[:, x]
@@ -188,15 +272,20 @@ def traffic(spec: LayerSpec, m: Mappings) -> Traffic:
         # level 1 only holds within one level-2 iteration
         fills0[:, x] = refills * it2
         # global-buffer tile: levels 0-1, the array, and the first cut[3 + x] loops of level 2
-        inner2, fills1[:, x], above2 = _split_level(
-            t[:, :, 2], m.order[:, 1], cuts[:, 3 + x], rel[x]
-        )
+        inner2, fills1[:, x], above2 = _split_level(levels[2], cuts[:, 3 + x], rel[x])
         ext_glb = t[:, :, 0] * t[:, :, 1] * inner2
         glb_tile[:, x] = tiles(ext_glb * s_eff)[:, x]
-        glb_cap[:, x] = tiles(ext_glb * s)[:, x]  # the largest tile, for the capacity check
+        # the largest tile, for the capacity check: full spatial factors, but never more of
+        # a loop than it has (a tile spanning all of OX = 14 on 12 columns holds 14, not 24)
+        glb_cap[:, x] = tiles(np.minimum(ext_glb * s, bounds))[:, x]
+        if x == I_:  # shares of real (not padding) elements the input tiles move
+            real_pe = _unpadded_fraction(spec, ext_pe)
+            real_arr = _unpadded_fraction(spec, ext_pe * s_eff)
+            real_glb = _unpadded_fraction(spec, ext_glb * s_eff)
         if x == O_:
             # distinct output tiles: the product of the O-relevant factors above the tile
             distinct0 = np.prod(np.where(rel[O_], above1 * t[:, :, 2], 1.0), axis=1)
+            done = _done_in_pe(above1, t[:, :, 2], rel[O_])
             distinct1 = np.prod(np.where(rel[O_], above2, 1.0), axis=1)
     iterations = padded_macs(m).astype(np.float64)
     pes, pes_eff = s.prod(axis=1), s_eff.prod(axis=1)
@@ -208,18 +297,25 @@ def traffic(spec: LayerSpec, m: Mappings) -> Traffic:
     glb_writes = glb_tile * fills1
     glb_writes[:, O_] = arr_tile[:, O_] * fills0[:, O_]
     dram_reads = glb_tile * fills1
+    # zero padding is made where the array reads it, never stored or moved
+    rf_fills[:, I_] *= real_pe
+    glb_reads[:, I_] *= real_arr
+    glb_writes[:, I_] *= real_glb
+    dram_reads[:, I_] *= real_glb
     dram_reads[:, O_] = glb_tile[:, O_] * np.maximum(fills1[:, O_] - distinct1, 0.0)
     dram_writes = np.zeros_like(dram_reads)
     dram_writes[:, O_] = glb_tile[:, O_] * fills1[:, O_]
     o_final = glb_tile[:, O_] * distinct1
     return Traffic(
         rf_reads,
+        _register_runs(levels, rel),
         rf_fills,
         glb_reads,
         glb_writes,
         dram_reads,
         dram_writes,
         o_final,
+        done,
         pe_tile,
         glb_cap,
         iterations,
@@ -235,8 +331,9 @@ def fill_cuts(
     """`m` with each operand's tiles grown greedily, as ZigZag's memory allocator does: the
     per-PE tile of W, I and O spans as many of level 1's innermost loops as its register
     file holds at (act_bits, weight_bits), then the global-buffer tiles span as many of
-    level 2's loops as the buffer holds (W first, then I, then O)."""
-    _, _, tiles = _tiler(spec)
+    level 2's loops as the buffer holds (W first, then I, then O); outputs the PEs finish
+    take the activation width there."""
+    bounds, dw, tiles = _tiler(spec)
     t = m.temporal.astype(np.float64)
     s = m.spatial.astype(np.float64)
     bits = np.array([weight_bits, act_bits, hw.psum_bits], dtype=np.float64)
@@ -249,11 +346,17 @@ def fill_cuts(
         # extents of the tiles that span the first c loops of the level, c = 0..6
         ext = np.empty((n, 7, 6))
         ext[:, 0] = t[:, :, 0] if lv == 1 else t[:, :, 0] * t[:, :, 1] * s
-        order = ORDER_ARRAY[m.order[:, lv - 1]]  # [n, 6] dims, innermost first
+        order = ORDER_ARRAY[m.order[:, lv]]  # [n, 6] dims, innermost first
         for c in range(6):
             ext[:, c + 1] = ext[:, c]
             ext[rows, c + 1, order[:, c]] *= t[rows, order[:, c], lv]
-        size = tiles(ext.reshape(-1, 6)).reshape(n, 7, 3) * bits  # bits of each tile at each cut
+        # bits of each tile at each cut (a tile never holds more of a loop than it has)
+        size = tiles(np.minimum(ext.reshape(-1, 6), bounds)).reshape(n, 7, 3) * bits
+        if lv == 2:
+            rel_o = _relevance(dw)[O_]
+            _, _, above1 = _split_level(_level_loops(t[:, :, 1], m.order[:, 1]), cut[:, O_], rel_o)
+            done = _done_in_pe(above1, t[:, :, 2], rel_o)
+            size[:, :, O_] *= np.where(done, act_bits / hw.psum_bits, 1.0)[:, None]
         if lv == 1 and not rf.shared:
             for x in range(3):
                 cut[:, lo + x] = _largest_fitting(size[:, :, x] <= rf.capacity_bits[x])
@@ -295,16 +398,17 @@ def evaluate(
     wi = hw.weight_bits.index(weight_bits)
     bits = np.array([weight_bits, act_bits, hw.psum_bits], dtype=np.float64)
     rf, glb, dram = hw.memories
-    rf_bits = (tr.rf_reads * bits).sum(1) + (tr.rf_fills * bits).sum(1)
-    glb_bits = (tr.glb_reads * bits).sum(1) + (tr.glb_writes * bits).sum(1)
+    rf_reads = tr.rf_reads / tr.register_run if hw.input_registers else tr.rf_reads
+    rf_bits = (rf_reads + tr.rf_fills) @ bits
+    # outputs the PEs finish reach the global buffer at the activation width
+    glb_o_bits = np.where(tr.o_done_in_pe, act_bits, hw.psum_bits)
+    glb_moved = tr.glb_reads + tr.glb_writes
+    glb_bits = glb_moved[:, :2] @ bits[:2] + glb_moved[:, O_] * glb_o_bits
     # finished outputs leave at the activation width, partial sums at the psum width
-    o_partial = tr.dram_writes[:, O_] - tr.o_final
     dram_bits = (
-        tr.dram_reads[:, W_] * weight_bits
-        + tr.dram_reads[:, I_] * act_bits
-        + tr.dram_reads[:, O_] * hw.psum_bits
-        + o_partial * hw.psum_bits
-        + tr.o_final * act_bits
+        tr.dram_reads @ bits
+        + tr.dram_writes[:, O_] * hw.psum_bits
+        + tr.o_final * (act_bits - hw.psum_bits)
     )
     level_pj = np.stack(
         [
@@ -325,20 +429,21 @@ def evaluate(
             dram_bits / dram.bandwidth_bits_per_cycle,
         ]
     )
-    pe_bits = tr.pe_tile * bits
     if rf.shared:
-        ok_pe = pe_bits.sum(1) <= rf.capacity_bits[0]
+        ok_pe = tr.pe_tile @ bits <= rf.capacity_bits[0]
     else:
-        ok_pe = (pe_bits <= np.array(rf.capacity_bits)).all(1)
-    ok_glb = (tr.glb_tile * bits).sum(1) <= glb.capacity_bits[0]
+        ok_pe = (tr.pe_tile * bits <= np.array(rf.capacity_bits)).all(1)
+    ok_glb = tr.glb_tile[:, :2] @ bits[:2] + tr.glb_tile[:, O_] * glb_o_bits <= glb.capacity_bits[0]
     util = tr.macs / (cycles * hw.num_pes * hw.macs_per_pe_per_cycle[ai][wi])
     return SpatialCost(energy, mac_pj, level_pj, cycles, compute, dram_bits, util, ok_pe & ok_glb)
 
 
 def compulsory_dram_bits(spec: LayerSpec, act_bits: int, weight_bits: int) -> float:
-    """Off-chip bits no mapping can avoid: every weight, used input and output once."""
+    """Off-chip bits no mapping can avoid: every weight, used (unpadded) input and output once."""
     bounds, _, tiles = _tiler(spec)
-    w, i, o = tiles(bounds[None, :].astype(np.float64))[0]  # the whole layer as one tile
+    whole = bounds[None, :].astype(np.float64)  # the whole layer as one tile
+    w, i, o = tiles(whole)[0]
+    i *= _unpadded_fraction(spec, whole)[0]
     return float(w * weight_bits + i * act_bits + o * act_bits)
 
 

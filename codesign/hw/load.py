@@ -170,6 +170,7 @@ def _load_spatial(path: Path, data: dict) -> SpatialHardware:
         dataflows=tuple(s.dataflows),
         other_ops_per_cycle=s.other_ops_per_cycle,
         other_op_pj=s.other_op_pj,
+        input_registers=s.mac.input_registers,
         source=str(path),
         description=s.description,
     )

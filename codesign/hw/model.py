@@ -82,6 +82,9 @@ class SpatialHardware:
     other_op_pj: float
     source: str = ""
     description: str = ""
+    # the multiplier's input registers keep a weight or input while consecutive MACs use it,
+    # so the register file is read once per run, not per MAC (partial sums: every MAC)
+    input_registers: bool = False
 
     family = "spatial"
 

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PositiveFloat,
+    PositiveInt,
+    StrictBool,
+    model_validator,
+)
 
 SCHEMA_VERSION = 1
 MAX_BITS = 16
@@ -120,6 +128,9 @@ class MacSchema(_Strict):
 
     energy_pj: dict[int, dict[int, PositiveFloat]]
     per_pe_per_cycle: dict[int, dict[int, PositiveFloat]]
+    # true: consecutive MACs that use the same weight or input keep it in the multiplier's
+    # input registers instead of re-reading the register file
+    input_registers: StrictBool = False
 
 
 class SpatialSchema(_Strict):

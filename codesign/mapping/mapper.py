@@ -98,7 +98,7 @@ def map_layer(
     # each sample also with its tiles grown as far as the memories hold them, at the widest
     # and at the narrowest precision (narrow operands fit larger tiles)
     m = concat(
-        m,
+        m.take(np.flatnonzero(m.cuts().any(axis=1))),  # uncut samples: the grown ones dominate
         concat(
             fill_cuts(spec, hw, m, max(hw.act_bits), max(hw.weight_bits)),
             fill_cuts(spec, hw, m, min(hw.act_bits), min(b for b in hw.weight_bits if b > 0)),
@@ -116,6 +116,11 @@ def map_layer(
             for e, cy, _, _ in costs
             for score in (e, cy, e * cy)
         ]
+        # and the best energy of every dataflow at each end of the precision range, so
+        # that each spatial unrolling gets refined, not only the leading one
+        for e, _, _, _ in (costs[0], costs[-1]):
+            for d in range(len(m.names)):
+                picked.append(_best_fresh(np.where(m.dataflow == d, e, np.inf), 1, expanded))
         seeds = np.unique(np.concatenate(picked))
         if len(seeds) == 0:
             break

@@ -5,8 +5,9 @@ A mapping fixes, for the six loop dimensions (K, C, OY, OX, FY, FX):
   factors up to the array size (the dataflow decides which dimensions);
 - temporal tiling factors at the three memory levels (0: per-PE, 1: global buffer,
   2: off-chip), whose product with the spatial factor covers the (padded) loop bound;
-- the loop order at levels 1 and 2, one of three stationarity orders (W, I or O stays
-  resident while the innermost loops, irrelevant to it, run).
+- the loop order at each level, one of three stationarity orders (W, I or O stays
+  resident while the innermost loops, irrelevant to it, run); at the per-PE level it decides
+  which operand the MAC's registers keep across consecutive MACs.
 
 Named dataflows are constraints on that space: the dimensions unrolled spatially and the
 dimensions allowed to iterate inside a PE (level 0).
@@ -35,13 +36,16 @@ DATAFLOWS: dict[str, tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]] =
     "input_stationary": ((C,), (OX, OY), (K,)),
 }
 
-# "unconstrained": no stationarity rule (any loop may iterate inside a PE), over three
-# spatial unrollings; what ZigZag's free search explores. A hardware file opts in by listing it.
+# "unconstrained": no stationarity rule (any loop may iterate inside a PE), over four
+# spatial unrollings; what ZigZag's free search explores. "C|C" reduces partial sums over the
+# whole array (an adder tree across rows and columns, which ZigZag assumes free). A hardware
+# file opts in by listing "unconstrained".
 _ALL = (K, C, OY, OX, FY, FX)
 UNCONSTRAINED = {
     "unconstrained C,FY,FX|K": ((C, FY, FX), (K,), _ALL),
     "unconstrained FY,C|OY,K": ((FY, C), (OY, K), _ALL),
     "unconstrained OX,OY|K": ((OX, OY), (K,), _ALL),
+    "unconstrained C|C": ((C,), (C,), _ALL),
 }
 DATAFLOWS.update(UNCONSTRAINED)
 
@@ -54,13 +58,18 @@ def expand_dataflows(names: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(out))
 
 
-# loop orders at levels 1 and 2, innermost first; named by the operand they keep resident
+# loop orders at each level, innermost first; named by the operand they keep resident, each
+# with the output columns (OX) or the output rows (OY) inner: rows inner lets a tile be a
+# column strip that spans the whole height (a halo is then fetched once per strip, not per row)
 ORDERS = (
-    ("W", (OX, OY, FX, FY, C, K)),  # W-irrelevant OX, OY innermost
-    ("O", (FX, FY, C, OX, OY, K)),  # O-irrelevant C, FY, FX innermost
-    ("I", (K, FX, FY, C, OX, OY)),  # I-irrelevant K innermost
+    ("W-stationary", (OX, OY, FX, FY, C, K)),  # W-irrelevant OX, OY innermost
+    ("O-stationary", (FX, FY, C, OX, OY, K)),  # O-irrelevant C, FY, FX innermost
+    ("I-stationary", (K, FX, FY, C, OX, OY)),  # I-irrelevant K innermost
+    ("W-stationary, rows inner", (OY, OX, FX, FY, C, K)),
+    ("O-stationary, rows inner", (FX, FY, C, OY, OX, K)),
+    ("I-stationary, rows inner", (K, FX, FY, C, OY, OX)),
 )
-ORDER_ARRAY = np.array([o for _, o in ORDERS], dtype=np.intp)  # [3, 6]
+ORDER_ARRAY = np.array([o for _, o in ORDERS], dtype=np.intp)  # [6, 6]
 
 
 def loop_bounds(spec: LayerSpec) -> tuple[np.ndarray, int, int, bool]:
@@ -79,7 +88,7 @@ class Mappings:
     """M mappings of one layer as arrays.
 
     ``spatial[M, 6]`` factors (1 where not unrolled), ``temporal[M, 6, 3]`` factors per level,
-    ``order[M, 2]`` index into `ORDERS` for levels 1 and 2, ``dataflow[M]`` index into
+    ``order[M, 3]`` index into `ORDERS` for levels 0 (per PE), 1 and 2, ``dataflow[M]`` index into
     `names`, the dataflow names. ``cut[M, 6]`` is the per-operand allocation (as ZigZag's):
     columns 0-2 let the per-PE tile of W, I, O also span the first `cut` loops of level 1's
     order (a PE can hold a large weight tile while its input tile stays small); columns 3-5
@@ -127,9 +136,7 @@ class Mappings:
             }
             for lv in range(LEVELS)
         }
-        orders = {
-            levels[lv + 1]: ORDERS[int(self.order[i, lv])][0] + "-stationary" for lv in range(2)
-        }
+        orders = {levels[lv]: ORDERS[int(self.order[i, lv])][0] for lv in range(LEVELS)}
         out = {
             "dataflow": self.names[int(self.dataflow[i])],
             "spatial": sp,
@@ -138,7 +145,7 @@ class Mappings:
         }
         cut = self.cuts()[i]
         for lv, key in ((1, "pe_tile_extra"), (2, "glb_tile_extra")):
-            order = ORDERS[int(self.order[i, lv - 1])][1]
+            order = ORDERS[int(self.order[i, lv])][1]
             extra = {
                 op: [
                     f"{DIMS[d]}{int(self.temporal[i, d, lv])}"
@@ -151,6 +158,27 @@ class Mappings:
             if extra:
                 out[key] = extra
         return out
+
+
+def unrolling(
+    name: str, bounds: np.ndarray, rows: int, cols: int
+) -> tuple[dict[int, int], dict[int, int]]:
+    """Spatial factors {dim: factor} over the rows and over the columns of dataflow `name`:
+    the first dim of a side takes as much of it as the loop allows, the next fill what is
+    left (a dim on both sides splits its loop between them)."""
+    rdims, cdims, _ = DATAFLOWS[name]
+    taken = np.ones(6, dtype=np.int64)
+    sides: list[dict[int, int]] = []
+    for dims, size in ((rdims, rows), (cdims, cols)):
+        side, left = {}, size
+        for d in dims:
+            f = int(min(left, -(-bounds[d] // taken[d])))
+            if f > 1:
+                side[d] = f
+                taken[d] *= f
+                left //= f
+        sides.append(side)
+    return sides[0], sides[1]
 
 
 def _splits(p: int, allow_level0: bool) -> np.ndarray:
@@ -178,15 +206,11 @@ def sample_mappings(
     dataflows = expand_dataflows(tuple(dataflows))
     sp_all, t_all, o_all, df_all, cut_all = [], [], [], [], []
     for di, name in enumerate(dataflows):
-        rdims, cdims, pe_dims = DATAFLOWS[name]
+        pe_dims = DATAFLOWS[name][2]
         s = np.ones(6, dtype=np.int64)
-        for dims, size in ((rdims, rows), (cdims, cols)):
-            left = size
-            for d in dims:
-                f = int(min(left, bounds[d]))
-                if f > 1:
-                    s[d] = f
-                    left //= f
+        for side in unrolling(name, bounds, rows, cols):
+            for d, f in side.items():
+                s[d] *= f
         padded = -(-bounds // s)  # ceil
         per_dim = [_splits(int(padded[d]), d in pe_dims) for d in range(6)]
         n = per_dataflow
@@ -210,7 +234,7 @@ def sample_mappings(
         cut[: 3 * n // 4, 3:] = 0
         cut_all.append(cut)
         t_all.append(t)
-        o_all.append(rng.integers(0, len(ORDERS), (n, 2)))
+        o_all.append(rng.integers(0, len(ORDERS), (n, LEVELS)))
         df_all.append(np.full(n, di))
     return Mappings(
         np.concatenate(sp_all).astype(np.int64),
@@ -247,7 +271,7 @@ def _prime_factors(n: int) -> list[int]:
 def neighbours(m: Mappings, rows: np.ndarray) -> Mappings:
     """Mappings one step away from each of `rows`: a prime factor of one loop moved to an
     adjacent memory level (into the per-PE level only where the dataflow allows it), the
-    loop order of level 1 or 2 changed, or one operand's cut moved by one loop."""
+    loop order of one level changed, or one operand's cut moved by one loop."""
     rows = np.asarray(rows, dtype=np.intp)
     base = m.take(rows)
     cuts = base.cuts()
@@ -272,7 +296,7 @@ def neighbours(m: Mappings, rows: np.ndarray) -> Mappings:
                     temporal.append(t)
                     order.append(base.order[idx])
                     cut.append(cuts[idx])
-    for lv in range(2):
+    for lv in range(LEVELS):
         for o in range(len(ORDERS)):
             idx = np.flatnonzero(base.order[:, lv] != o)
             oo = base.order[idx].copy()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -21,13 +23,16 @@ from codesign.mapping.space import Mappings, loop_bounds, sample_mappings
 from ..strategies import conv_layers
 
 HW = {n: load_hardware(n) for n in ("eyeriss", "tpu_like", "simba_like", "bitfusion")}
+# every unrolling ZigZag's free search may pick, C over the whole array included
+HW["eyeriss unconstrained"] = dataclasses.replace(
+    HW["eyeriss"], dataflows=(*HW["eyeriss"].dataflows, "unconstrained")
+)
+HW["simba registers"] = dataclasses.replace(HW["simba_like"], input_registers=True)
 
 
 def _with_input(spec: LayerSpec) -> LayerSpec:
     if spec.kind == OpKind.LINEAR:
         return spec
-    import dataclasses
-
     return dataclasses.replace(
         spec,
         padding=(spec.FY // 2, spec.FX // 2),
@@ -82,7 +87,7 @@ def test_greedy_cuts_fit_and_never_move_more(spec, hw_name, seed):
     assert (g.cuts()[ok] >= 0).all() and (g.cuts() <= 6).all()
 
 
-def _one(spatial, temporal, order=(0, 0), dataflow=0):
+def _one(spatial, temporal, order=(0, 0, 0), dataflow=0):
     return Mappings(
         np.array([spatial]),
         np.array([temporal]),
@@ -100,7 +105,7 @@ def test_hand_computed_reuse():
     t = np.ones((6, 3), dtype=np.int64)
     t[:, 2] = [4, 2, 2, 2, 1, 1]  # K, C, OY, OX at DRAM level
     # loop order "W-stationary" at DRAM: OX, OY innermost (W irrelevant) then FX, FY, C, K
-    m = _one([1] * 6, t, order=(0, 0))
+    m = _one([1] * 6, t, order=(0, 0, 0))
     tr = traffic(spec, m)
     macs = 4 * 2 * 2 * 2
     assert tr.iterations[0] == macs
@@ -122,7 +127,7 @@ def test_glb_cut_holds_whole_operands_on_chip():
     )
     t = np.ones((6, 3), dtype=np.int64)
     t[:, 2] = [4, 2, 2, 2, 1, 1]
-    base = _one([1] * 6, t, order=(0, 0))
+    base = _one([1] * 6, t, order=(0, 0, 0))
     m = Mappings(
         base.spatial,
         base.temporal,
@@ -177,6 +182,62 @@ def test_quantization_lets_bigger_tiles_fit():
     # global-buffer tile: 73,728 weights + 16,384 inputs + 25,088 16-bit psums
     assert not evaluate(spec, hw, m, 8, 8).valid[0]  # 1,122,304 bits > 884,736
     assert evaluate(spec, hw, m, 2, 2).valid[0]  # 581,632 bits
+
+
+def _small_conv(k=4, c=2, o=2, f=1, pad=0):
+    return LayerSpec.square_conv("l", k, c, o, f, 1, pad, o + f - 1 - 2 * pad)
+
+
+def test_input_registers_read_a_reused_value_once_per_run():
+    # 1x1 conv K=4, C=2, 2x2 output, the whole loop nest inside one PE
+    spec = _small_conv()
+    t = np.ones((6, 3), dtype=np.int64)
+    t[:, 0] = [4, 2, 2, 2, 1, 1]
+    macs = 32
+    # PE order W-stationary: OX, OY innermost, so one weight serves 4 consecutive MACs; the
+    # next loop (C) changes the weight. Inputs change every MAC.
+    tr = traffic(spec, _one([1] * 6, t, order=(0, 0, 0)))
+    assert tuple(tr.register_run[0]) == (4, 1, 1)
+    # I-stationary: K innermost, one input serves 4 MACs; the weight changes every MAC
+    tr_i = traffic(spec, _one([1] * 6, t, order=(2, 0, 0)))
+    assert tuple(tr_i.register_run[0]) == (1, 4, 1)
+    # the register-file energy drops by exactly the skipped weight reads
+    hw = HW["eyeriss"]
+    on, off = (dataclasses.replace(hw, input_registers=r) for r in (True, False))
+    m = _one([1] * 6, t, order=(0, 0, 0))
+    saved = evaluate(spec, off, m, 8, 8).level_pj[0, 0] - evaluate(spec, on, m, 8, 8).level_pj[0, 0]
+    assert saved == pytest.approx((macs - macs / 4) * 8 * hw.memories[0].access_pj_per_bit)
+    # a run continues into the next level when the whole PE level leaves the value alone
+    t2 = np.ones((6, 3), dtype=np.int64)
+    t2[:, 0] = [1, 1, 2, 1, 1, 1]  # OY inside the PE
+    t2[:, 1] = [4, 2, 1, 2, 1, 1]  # then OX innermost at the buffer level (W-stationary)
+    assert traffic(spec, _one([1] * 6, t2, order=(0, 0, 0))).register_run[0, 0] == 4
+
+
+@settings(max_examples=25, deadline=None)
+@given(spec=conv_layers(), seed=st.integers(0, 99))
+def test_input_registers_never_cost_more(spec, seed):
+    spec, hw, m = _sampled(spec, "eyeriss unconstrained", seed, 30)
+    on, off = (dataclasses.replace(hw, input_registers=r) for r in (True, False))
+    tr = traffic(spec, m)
+    assert (tr.register_run >= 1).all() and (tr.register_run[:, 2] == 1).all()
+    c_on, c_off = evaluate(spec, on, m, 8, 8, tr), evaluate(spec, off, m, 8, 8, tr)
+    assert (c_on.energy_pj <= c_off.energy_pj * (1 + 1e-12)).all()
+    assert (c_on.level_pj[:, 1:] == c_off.level_pj[:, 1:]).all()  # only the RF reads change
+
+
+def test_zero_padding_is_never_moved():
+    # 3x3 conv, padding 1, one 4x4 channel in and out
+    spec = _small_conv(k=1, c=1, o=4, f=3, pad=1)
+    assert compulsory_dram_bits(spec, 8, 8) == pytest.approx((9 + 16 + 16) * 8)  # not 6x6
+    t = np.ones((6, 3), dtype=np.int64)
+    t[:, 1] = [1, 1, 4, 4, 3, 3]  # the whole layer in one global-buffer tile
+    tr = traffic(spec, _one([1] * 6, t))
+    assert tr.dram_reads[0, 1] == pytest.approx(16)
+    # two tiles of 2 output rows: padded rows 0-3 and 2-5 hold real rows 0-2 and 1-3
+    t[2, 1], t[2, 2] = 2, 2
+    tr = traffic(spec, _one([1] * 6, t))
+    assert tr.dram_reads[0, 1] == pytest.approx(6 * 4)
 
 
 @pytest.mark.parametrize("name", sorted(HW))

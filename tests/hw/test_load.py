@@ -133,6 +133,7 @@ EYERISS = MPIC.parent / "eyeriss.yaml"
             "pe_array: {rows: 12, colums: 14}",
             r"field 'pe_array.colums': unknown key",
         ),
+        ("input_registers: true", "input_registers: yes please", r"field 'mac.input_registers'"),
     ],
 )
 def test_bad_spatial_file_names_file_and_field(tmp_path, old, new, match):

@@ -85,7 +85,7 @@ def test_unconstrained_dataflow_lets_any_loop_run_inside_a_pe(graphs):
 
     from codesign.mapping.space import expand_dataflows
 
-    assert len(expand_dataflows(("row_stationary", "unconstrained"))) == 4
+    assert len(expand_dataflows(("row_stationary", "unconstrained"))) == 5
     hw = dataclasses.replace(load_hardware("eyeriss"), dataflows=("unconstrained",))
     lm = map_layer(graphs("resnet8")["stack3.conv2"], hw)
     m = lm.mappings
