@@ -127,9 +127,12 @@ COST SEMANTICS of zigzag-dse 3.9.1 (read from zigzag/cost_model, zigzag/mapping)
     across tile boundaries).  Outputs: wr_in_by_low = MACs / (ir loops below);
     rd_out_to_low = psum read-backs = |O| * (ir iterations above - 1);
     precision is O (psum) while a reduction loop is still above, else O_final.
-    Innermost level only: if the data an instance holds fits in one read word,
-    a stationary operand is read once per stationarity period (ZigZag API flag
-    access_same_data_considered_as_no_access=True).
+    Innermost level, W and I only: a value stays at the memory's read port while
+    the innermost loops of the whole nest that do not index it run (ZigZag's
+    mac_level_data_stationary_cycle), so it is read once per such run, provided
+    the read port is at least one element wide (API flag
+    access_same_data_considered_as_no_access=True). Partial sums are read and
+    written every MAC.
     Traffic from/to outside the top memory (DRAM) is not counted: W and I are
     assumed already in DRAM; final outputs are counted as DRAM writes.
   * Word accesses = ceil(elements_per_transfer_period * precision / min_bw)
