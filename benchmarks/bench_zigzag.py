@@ -286,7 +286,7 @@ def main() -> None:
         lm = kept[s.name]
         i = fixed[s.name]
         m1 = lm.mappings.take(np.array([i]))
-        c = evaluate(s, hw, m1, 8, 8, traffic(s, m1))
+        c = evaluate(s, hw, m1, 8, 8, traffic(s, m1, hw.input_registers))
         r = zz[s.name].get("fixed", {})
         if "energy_pj" not in r:
             ta.add_row(

@@ -61,8 +61,8 @@ def _relevance(dw: bool) -> np.ndarray:
 class Traffic:
     """Precision-independent element counts of M mappings of one layer.
 
-    ``rf_reads[M, 3]`` per operand (O counts read + write) when every MAC reads its operands
-    from the register files, ``register_run[M, 3]`` how many consecutive MACs of a PE use the
+    ``rf_reads[M, 3]`` per operand (O counts read + write; once per register run where
+    `input_registers`), ``register_run[M, 3]`` how many consecutive MACs of a PE use the
     same W and I element (a multiplier whose input registers keep the value reads it once per
     run; 1 for O, whose partial sum is read and written every MAC),
     ``rf_fills[M, 3]``,
@@ -96,6 +96,7 @@ class Traffic:
     active_pes: np.ndarray
     effective_pes: np.ndarray
     macs: int
+    input_registers: bool = False  # whether rf_reads count once per register run
 
 
 def _tile_sizes(
@@ -246,8 +247,10 @@ def _largest_fitting(fits: np.ndarray) -> np.ndarray:
     return np.where(fits.any(1), 6 - np.argmax(fits[:, ::-1], axis=1), 0)
 
 
-def traffic(spec: LayerSpec, m: Mappings) -> Traffic:
-    """Element counts at every level for the mappings `m` of layer `spec`."""
+def traffic(spec: LayerSpec, m: Mappings, input_registers: bool = False) -> Traffic:
+    """Element counts at every level for the mappings `m` of layer `spec`, on hardware whose
+    multipliers keep a reused weight or input in an input register (`input_registers`, see
+    `SpatialHardware`) or not."""
     bounds, dw, tiles = _tiler(spec)
     rel = _relevance(dw)
     t = m.temporal.astype(np.float64)
@@ -289,8 +292,27 @@ def traffic(spec: LayerSpec, m: Mappings) -> Traffic:
             distinct1 = np.prod(np.where(rel[O_], above2, 1.0), axis=1)
     iterations = padded_macs(m).astype(np.float64)
     pes, pes_eff = s.prod(axis=1), s_eff.prod(axis=1)
-    work = t.prod(axis=(1, 2)) * pes_eff  # iterations that do real work
-    rf_reads = np.stack([work, work, 2.0 * work], axis=1)
+    steps = t.prod(axis=(1, 2))  # MAC steps of one PE
+    runs = _register_runs(levels, rel)
+    per_mac = runs if input_registers else np.ones_like(runs)  # MACs served by one read
+    byp = m.bypasses()
+    rf_byp, glb_byp = byp[:, :3], byp[:, 3:]
+    if rf_byp.any():
+        # an operand that skips the per-PE memory is fetched from the buffer at every MAC
+        # step (once per register run): the array takes one element per PE and step, shared
+        # where a spatial dimension does not index the operand
+        b = rf_byp
+        step_tile = tiles(s_eff)
+        pe_tile[b] = 0.0
+        arr_tile[b] = step_tile[b]
+        fills0[b] = (steps[:, None] / per_mac)[b]
+        real_arr = np.where(b[:, I_], _unpadded_fraction(spec, s_eff), real_arr)
+        all_o = np.prod(np.where(rel[O_], t.prod(axis=2), 1.0), axis=1)
+        distinct0 = np.where(b[:, O_], all_o, distinct0)
+        done &= ~b[:, O_]
+    work = steps * pes_eff  # iterations that do real work
+    rf_reads = np.stack([work, work, 2.0 * work], axis=1) / per_mac
+    rf_reads[rf_byp] = 0.0
     rf_fills = pe_tile * fills0 * pes_eff[:, None]
     glb_reads = arr_tile * fills0
     glb_reads[:, O_] = arr_tile[:, O_] * np.maximum(fills0[:, O_] - distinct0, 0.0)
@@ -306,9 +328,16 @@ def traffic(spec: LayerSpec, m: Mappings) -> Traffic:
     dram_writes = np.zeros_like(dram_reads)
     dram_writes[:, O_] = glb_tile[:, O_] * fills1[:, O_]
     o_final = glb_tile[:, O_] * distinct1
+    if glb_byp.any():
+        # an operand that skips the buffer moves between DRAM and the array directly
+        b = glb_byp
+        dram_reads[b] = glb_reads[b]
+        dram_writes[:, O_] = np.where(b[:, O_], glb_writes[:, O_], dram_writes[:, O_])
+        o_final = np.where(b[:, O_], arr_tile[:, O_] * distinct0, o_final)
+        glb_reads[b] = glb_writes[b] = glb_cap[b] = 0.0
     return Traffic(
         rf_reads,
-        _register_runs(levels, rel),
+        runs,
         rf_fills,
         glb_reads,
         glb_writes,
@@ -322,6 +351,7 @@ def traffic(spec: LayerSpec, m: Mappings) -> Traffic:
         pes,
         pes_eff,
         layer_macs(bounds),
+        input_registers,
     )
 
 
@@ -341,6 +371,7 @@ def fill_cuts(
     n = len(t)
     rows = np.arange(n)
     cut = np.empty((n, CUTS), dtype=np.int64)
+    byp = m.bypasses()
     for lv in (1, 2):
         lo = 3 * (lv - 1)
         # extents of the tiles that span the first c loops of the level, c = 0..6
@@ -357,6 +388,7 @@ def fill_cuts(
             _, _, above1 = _split_level(_level_loops(t[:, :, 1], m.order[:, 1]), cut[:, O_], rel_o)
             done = _done_in_pe(above1, t[:, :, 2], rel_o)
             size[:, :, O_] *= np.where(done, act_bits / hw.psum_bits, 1.0)[:, None]
+        size *= ~byp[:, None, lo : lo + 3]  # an operand that skips the level takes no room
         if lv == 1 and not rf.shared:
             for x in range(3):
                 cut[:, lo + x] = _largest_fitting(size[:, :, x] <= rf.capacity_bits[x])
@@ -367,7 +399,8 @@ def fill_cuts(
             others = used - size[:, 0, x]
             cut[:, lo + x] = _largest_fitting(size[:, :, x] + others[:, None] <= cap)
             used = others + size[rows, cut[:, lo + x], x]
-    return Mappings(m.spatial, m.temporal, m.order, m.dataflow, m.names, cut)
+    cut[byp] = 0
+    return Mappings(m.spatial, m.temporal, m.order, m.dataflow, m.names, cut, byp)
 
 
 @dataclass(frozen=True)
@@ -393,13 +426,17 @@ def evaluate(
     tr: Traffic | None = None,
 ) -> SpatialCost:
     """Energy, latency and capacity validity of mappings `m` of `spec` at (a, w) bits."""
-    tr = tr if tr is not None else traffic(spec, m)
+    tr = tr if tr is not None else traffic(spec, m, hw.input_registers)
+    if tr.input_registers != hw.input_registers:
+        raise ValueError(
+            f"traffic counted with input_registers={tr.input_registers}, but {hw.name} has "
+            f"{hw.input_registers}"
+        )
     ai = hw.act_bits.index(act_bits)
     wi = hw.weight_bits.index(weight_bits)
     bits = np.array([weight_bits, act_bits, hw.psum_bits], dtype=np.float64)
     rf, glb, dram = hw.memories
-    rf_reads = tr.rf_reads / tr.register_run if hw.input_registers else tr.rf_reads
-    rf_bits = (rf_reads + tr.rf_fills) @ bits
+    rf_bits = (tr.rf_reads + tr.rf_fills) @ bits
     # outputs the PEs finish reach the global buffer at the activation width
     glb_o_bits = np.where(tr.o_done_in_pe, act_bits, hw.psum_bits)
     glb_moved = tr.glb_reads + tr.glb_writes

@@ -151,7 +151,14 @@ def _load_spatial(path: Path, data: dict) -> SpatialHardware:
         )
         mems.append(
             MemoryLevel(
-                m.name, m.per_pe, caps, shared, m.access_pj_per_bit, m.bandwidth_bits_per_cycle
+                m.name,
+                m.per_pe,
+                caps,
+                shared,
+                m.access_pj_per_bit,
+                m.bandwidth_bits_per_cycle,
+                tuple(op in m.bypass for op in OPERANDS),  # type: ignore[arg-type]
+                tuple(op in m.holds for op in OPERANDS),  # type: ignore[arg-type]
             )
         )
     return SpatialHardware(

@@ -57,6 +57,23 @@ class MemoryLevel:
     shared: bool
     access_pj_per_bit: float
     bandwidth_bits_per_cycle: float
+    # W, I, O: whether a mapping may let the operand skip this level (a path around it exists)
+    bypass: tuple[bool, bool, bool] = (False, False, False)
+    # W, I, O: whether the level stores the operand at all (a shared pool may hold only some)
+    holds: tuple[bool, bool, bool] = (True, True, True)
+
+    @property
+    def must_bypass(self) -> tuple[bool, bool, bool]:
+        """W, I, O: the operand has no room here (a per-operand level that does not list it,
+        or a shared pool that does not hold it)."""
+        return tuple(
+            not h or (not self.shared and c == 0) for h, c in zip(self.holds, self.capacity_bits)
+        )  # type: ignore[return-value]
+
+    @property
+    def may_bypass(self) -> tuple[bool, bool, bool]:
+        """W, I, O: the operand may (or must) skip this level."""
+        return tuple(b or m for b, m in zip(self.bypass, self.must_bypass))  # type: ignore[return-value]
 
 
 @dataclass(frozen=True)

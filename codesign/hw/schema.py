@@ -105,13 +105,18 @@ class PeArraySchema(_Strict):
 
 
 class MemorySchema(_Strict):
-    """One memory level. `capacity_bits` per operand (W, I, O) or `shared` by all three."""
+    """One memory level. `capacity_bits` per operand (W, I, O) or `shared` by all three; an
+    operand a per-operand level does not list, or that a shared level does not `hold`, always
+    skips it. `bypass` lists the operands a mapping may let skip the level (the hardware has a
+    path around it)."""
 
     name: str = Field(min_length=1)
     per_pe: bool = False
     capacity_bits: dict[str, float]
     access_pj_per_bit: PositiveFloat
     bandwidth_bits_per_cycle: PositiveFloat
+    bypass: list[Literal["W", "I", "O"]] = Field(default_factory=list)
+    holds: list[Literal["W", "I", "O"]] = Field(default_factory=lambda: ["W", "I", "O"])
 
     @model_validator(mode="after")
     def _check(self) -> MemorySchema:
@@ -161,4 +166,10 @@ class SpatialSchema(_Strict):
             check_bit_table(f"mac.{table_name}", getattr(self.mac, table_name), self.bits)
         if 0 in self.bits.weight:
             raise ValueError("bits.weight: spatial arrays here do not prune channels (no 0)")
+        off_chip = self.memories[2]
+        if off_chip.bypass or len(off_chip.holds) < 3 or set(off_chip.capacity_bits) != {"shared"}:
+            raise ValueError(
+                "memories.2: the off-chip level holds every operand (capacity_bits: {shared: "
+                "...}, no bypass)"
+            )
         return self

@@ -37,6 +37,14 @@ class LayerMappings:
 _CACHE: dict[tuple, LayerMappings] = {}
 
 
+def bypass_options(hw: SpatialHardware) -> tuple[np.ndarray, np.ndarray]:
+    """(the bypasses a mapping may choose, those it must take), each [6] bool over per-PE W,
+    I, O then global-buffer W, I, O."""
+    rf, glb, _ = hw.memories
+    forced = np.array(rf.must_bypass + glb.must_bypass)
+    return np.array(rf.may_bypass + glb.may_bypass) & ~forced, forced
+
+
 def _price(
     spec: LayerSpec, hw: SpatialHardware, m: Mappings, a: int, w: int, tr: Traffic
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -94,7 +102,8 @@ def map_layer(
         return _CACHE[key]
     bounds, _, _, _ = loop_bounds(spec)
     precisions = [(a, w) for a in hw.act_bits for w in hw.weight_bits]
-    m = sample_mappings(bounds, hw.rows, hw.cols, hw.dataflows, samples, seed)
+    bypass_ok, forced = bypass_options(hw)
+    m = sample_mappings(bounds, hw.rows, hw.cols, hw.dataflows, samples, seed, bypass_ok, forced)
     # each sample also with its tiles grown as far as the memories hold them, at the widest
     # and at the narrowest precision (narrow operands fit larger tiles)
     m = concat(
@@ -104,7 +113,7 @@ def map_layer(
             fill_cuts(spec, hw, m, min(hw.act_bits), min(b for b in hw.weight_bits if b > 0)),
         ),
     )
-    tr = traffic(spec, m)
+    tr = traffic(spec, m, hw.input_registers)
     costs = [_price(spec, hw, m, a, w, tr) for a, w in precisions]
     # local search (a beam): from the best not yet expanded mappings at each precision and
     # objective, move one loop factor to an adjacent level, change a loop order or an
@@ -125,10 +134,10 @@ def map_layer(
         if len(seeds) == 0:
             break
         expanded[seeds] = True
-        nb = neighbours(m, seeds)
+        nb = neighbours(m, seeds, bypass_ok)
         if len(nb) == 0:
             break
-        tr_nb = traffic(spec, nb)
+        tr_nb = traffic(spec, nb, hw.input_registers)
         m = concat(m, nb)
         expanded = np.concatenate([expanded, np.zeros(len(nb), dtype=bool)])
         costs = [

@@ -97,6 +97,8 @@ class Mappings:
     order (a PE can hold a large weight tile while its input tile stays small); columns 3-5
     let the global-buffer tile of W, I, O span the first `cut` loops of level 2's order (the
     buffer keeps all of a layer's weights while inputs stream from DRAM, say).
+    ``bypass[M, 6]`` (bool, same layout) lets W, I, O skip the per-PE memory (the MACs read it
+    from the global buffer) or the global buffer (it moves between DRAM and the PEs).
     """
 
     spatial: np.ndarray
@@ -105,6 +107,7 @@ class Mappings:
     dataflow: np.ndarray
     names: tuple[str, ...]
     cut: np.ndarray | None = None  # [M, 6]: level-1 then level-2 loops each operand's tile spans
+    bypass: np.ndarray | None = None  # [M, 6] bool: W, I, O skip the per-PE level, the buffer
 
     def cuts(self) -> np.ndarray:
         """Per-operand cuts [M, 6] (zeros when none were given; a [M, 3] cut is level 1's)."""
@@ -112,6 +115,12 @@ class Mappings:
         if self.cut is not None:
             out[:, : self.cut.shape[1]] = self.cut
         return out
+
+    def bypasses(self) -> np.ndarray:
+        """Per-operand bypass [M, 6] bool (none when not given)."""
+        if self.bypass is None:
+            return np.zeros((len(self.dataflow), CUTS), dtype=bool)
+        return self.bypass.astype(bool, copy=False)
 
     def __len__(self) -> int:
         return len(self.dataflow)
@@ -125,6 +134,7 @@ class Mappings:
             self.dataflow[idx],
             self.names,
             self.cuts()[idx],
+            self.bypasses()[idx],
         )
 
     def describe(self, i: int) -> dict[str, object]:
@@ -160,6 +170,14 @@ class Mappings:
             extra = {op: loops for op, loops in extra.items() if loops}
             if extra:
                 out[key] = extra
+        byp = self.bypasses()[i]
+        skipped = {
+            lv: [op for op, b in zip("WIO", byp[3 * j : 3 * j + 3]) if b]
+            for j, lv in enumerate(("PE", "GLB"))
+        }
+        skipped = {lv: ops for lv, ops in skipped.items() if ops}
+        if skipped:
+            out["bypass"] = skipped
         return out
 
 
@@ -202,13 +220,20 @@ def sample_mappings(
     dataflows: tuple[str, ...],
     per_dataflow: int = 2000,
     seed: int = 0,
+    bypass_ok: np.ndarray | None = None,
+    bypass_forced: np.ndarray | None = None,
 ) -> Mappings:
     """Random mappings of a layer, `per_dataflow` for each allowed dataflow (less for the
     unconstrained unrollings, `UNCONSTRAINED_SHARE`), plus the
-    extremes (everything at DRAM level; as much as possible at the global buffer)."""
+    extremes (everything at DRAM level; as much as possible at the global buffer).
+
+    `bypass_forced[6]` (per-PE W, I, O, then buffer W, I, O) are always set; the optional
+    `bypass_ok[6]` are set at random in half the samples."""
     rng = np.random.default_rng(seed)
     dataflows = expand_dataflows(tuple(dataflows))
-    sp_all, t_all, o_all, df_all, cut_all = [], [], [], [], []
+    sp_all, t_all, o_all, df_all, cut_all, byp_all = [], [], [], [], [], []
+    ok = np.zeros(CUTS, dtype=bool) if bypass_ok is None else np.asarray(bypass_ok, bool)
+    forced = np.zeros(CUTS, dtype=bool) if bypass_forced is None else np.asarray(bypass_forced)
     for di, name in enumerate(dataflows):
         pe_dims = DATAFLOWS[name][2]
         s = np.ones(6, dtype=np.int64)
@@ -237,6 +262,10 @@ def sample_mappings(
         cut[: n // 2] = 0
         cut[: 3 * n // 4, 3:] = 0
         cut_all.append(cut)
+        byp = np.zeros((n, CUTS), dtype=bool)
+        if ok.any():
+            byp[n // 2 :] = (rng.random((n - n // 2, CUTS)) < 0.5) & ok
+        byp_all.append(byp | forced)
         t_all.append(t)
         o_all.append(rng.integers(0, len(ORDERS), (n, LEVELS)))
         df_all.append(np.full(n, di))
@@ -247,6 +276,7 @@ def sample_mappings(
         np.concatenate(df_all),
         tuple(dataflows),
         np.concatenate(cut_all),
+        np.concatenate(byp_all),
     )
 
 
@@ -272,18 +302,20 @@ def _prime_factors(n: int) -> list[int]:
     return sorted(set(out))
 
 
-def neighbours(m: Mappings, rows: np.ndarray) -> Mappings:
+def neighbours(m: Mappings, rows: np.ndarray, bypass_ok: np.ndarray | None = None) -> Mappings:
     """Mappings one step away from each of `rows`: a prime factor of one loop moved to an
     adjacent memory level (into the per-PE level only where the dataflow allows it), the
-    loop order of one level changed, or one operand's cut moved by one loop."""
+    loop order of one level changed, one operand's cut moved by one loop, or one of the
+    optional bypasses `bypass_ok[6]` toggled."""
     rows = np.asarray(rows, dtype=np.intp)
     base = m.take(rows)
     cuts = base.cuts()
+    byp = base.bypasses()
     # which dims may iterate inside a PE, per row
     pe_ok = np.zeros((len(rows), 6), dtype=bool)
     for di, name in enumerate(m.names):
         pe_ok[np.ix_(base.dataflow == di, list(DATAFLOWS[name][2]))] = True
-    src, temporal, order, cut = [], [], [], []
+    src, temporal, order, cut, bypass = [], [], [], [], []
     primes = sorted({p for v in np.unique(base.temporal) for p in _prime_factors(int(v))})
     for d in range(6):
         for a, b in ((0, 1), (1, 0), (1, 2), (2, 1)):
@@ -300,6 +332,7 @@ def neighbours(m: Mappings, rows: np.ndarray) -> Mappings:
                     temporal.append(t)
                     order.append(base.order[idx])
                     cut.append(cuts[idx])
+                    bypass.append(byp[idx])
     for lv in range(LEVELS):
         for o in range(len(ORDERS)):
             idx = np.flatnonzero(base.order[:, lv] != o)
@@ -309,6 +342,7 @@ def neighbours(m: Mappings, rows: np.ndarray) -> Mappings:
             temporal.append(base.temporal[idx])
             order.append(oo)
             cut.append(cuts[idx])
+            bypass.append(byp[idx])
     for x in range(CUTS):
         for step in (-1, 1):
             idx = np.flatnonzero((cuts[:, x] + step >= 0) & (cuts[:, x] + step <= 6))
@@ -318,6 +352,15 @@ def neighbours(m: Mappings, rows: np.ndarray) -> Mappings:
             temporal.append(base.temporal[idx])
             order.append(base.order[idx])
             cut.append(cc)
+            bypass.append(byp[idx])
+    for x in np.flatnonzero(np.zeros(CUTS, bool) if bypass_ok is None else bypass_ok):
+        bb = byp.copy()
+        bb[:, x] = ~bb[:, x]
+        src.append(np.arange(len(rows)))
+        temporal.append(base.temporal)
+        order.append(base.order)
+        cut.append(cuts)
+        bypass.append(bb)
     idx = np.concatenate(src) if src else np.zeros(0, dtype=np.intp)
     if len(idx) == 0:
         return m.take(np.zeros(0, dtype=np.intp))
@@ -328,6 +371,7 @@ def neighbours(m: Mappings, rows: np.ndarray) -> Mappings:
         base.dataflow[idx],
         m.names,
         np.concatenate(cut),
+        np.concatenate(bypass),
     )
 
 
@@ -340,4 +384,5 @@ def concat(a: Mappings, b: Mappings) -> Mappings:
         np.concatenate([a.dataflow, b.dataflow]),
         a.names,
         np.concatenate([a.cuts(), b.cuts()]),
+        np.concatenate([a.bypasses(), b.bypasses()]),
     )

@@ -170,6 +170,9 @@ def pareto_mask(F: np.ndarray, feasible: np.ndarray) -> np.ndarray:
     idx = np.flatnonzero(feasible)
     if len(idx) == 0:
         return mask
-    front = NonDominatedSorting().do(F[idx], only_non_dominated_front=True)
-    mask[idx[front]] = True
+    front = idx[NonDominatedSorting().do(F[idx], only_non_dominated_front=True)]
+    # equal objective vectors do not dominate each other: keep the first evaluated of each
+    front = np.sort(front)
+    _, first = np.unique(F[front], axis=0, return_index=True)
+    mask[front[first]] = True
     return mask

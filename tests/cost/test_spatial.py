@@ -18,6 +18,7 @@ from codesign.cost.spatial import (
     traffic,
 )
 from codesign.hw import load_hardware
+from codesign.mapping.mapper import bypass_options
 from codesign.mapping.space import Mappings, loop_bounds, sample_mappings
 
 from ..strategies import conv_layers
@@ -28,6 +29,14 @@ HW["eyeriss unconstrained"] = dataclasses.replace(
     HW["eyeriss"], dataflows=(*HW["eyeriss"].dataflows, "unconstrained")
 )
 HW["simba registers"] = dataclasses.replace(HW["simba_like"], input_registers=True)
+# every operand may skip the per-PE memory and the buffer
+HW["eyeriss bypass"] = dataclasses.replace(
+    HW["eyeriss"],
+    memories=tuple(
+        dataclasses.replace(mem, bypass=(True, True, True)) if i < 2 else mem
+        for i, mem in enumerate(HW["eyeriss"].memories)
+    ),
+)
 
 
 def _with_input(spec: LayerSpec) -> LayerSpec:
@@ -45,14 +54,15 @@ def _sampled(spec: LayerSpec, hw_name: str, seed: int, n: int):
     spec = _with_input(spec)
     hw = HW[hw_name]
     bounds, _, _, _ = loop_bounds(spec)
-    return spec, hw, sample_mappings(bounds, hw.rows, hw.cols, hw.dataflows, n, seed=seed)
+    ok, forced = bypass_options(hw)
+    return spec, hw, sample_mappings(bounds, hw.rows, hw.cols, hw.dataflows, n, seed, ok, forced)
 
 
 @settings(max_examples=40, deadline=None)
 @given(spec=conv_layers(), hw_name=st.sampled_from(sorted(HW)), seed=st.integers(0, 99))
 def test_physical_bounds_and_monotonicity(spec, hw_name, seed):
     spec, hw, m = _sampled(spec, hw_name, seed, 60)
-    tr = traffic(spec, m)
+    tr = traffic(spec, m, hw.input_registers)
     prev = None
     for bits in (8, 4, 2):  # fewer bits, same mappings
         c = evaluate(spec, hw, m, bits, bits, tr)
@@ -219,11 +229,54 @@ def test_input_registers_read_a_reused_value_once_per_run():
 def test_input_registers_never_cost_more(spec, seed):
     spec, hw, m = _sampled(spec, "eyeriss unconstrained", seed, 30)
     on, off = (dataclasses.replace(hw, input_registers=r) for r in (True, False))
-    tr = traffic(spec, m)
+    tr = traffic(spec, m, True)
     assert (tr.register_run >= 1).all() and (tr.register_run[:, 2] == 1).all()
-    c_on, c_off = evaluate(spec, on, m, 8, 8, tr), evaluate(spec, off, m, 8, 8, tr)
+    c_on, c_off = evaluate(spec, on, m, 8, 8, tr), evaluate(spec, off, m, 8, 8)
     assert (c_on.energy_pj <= c_off.energy_pj * (1 + 1e-12)).all()
     assert (c_on.level_pj[:, 1:] == c_off.level_pj[:, 1:]).all()  # only the RF reads change
+
+
+def _bypassing(m, bits):
+    return Mappings(m.spatial, m.temporal, m.order, m.dataflow, m.names, None, np.array([bits]))
+
+
+def test_bypass_moves_an_operand_around_a_level():
+    # the hand-checked nest of test_hand_computed_reuse: K, C, OY, OX all at DRAM level
+    spec = _small_conv()
+    t = np.ones((6, 3), dtype=np.int64)
+    t[:, 2] = [4, 2, 2, 2, 1, 1]
+    base = _one([1] * 6, t)
+    tr0 = traffic(spec, base)
+    # weights skip the global buffer: DRAM sends the array what the buffer would have sent
+    # (a weight per step: 32 reads, not 8), and the buffer holds and moves no weight
+    tr = traffic(spec, _bypassing(base, [0, 0, 0, 1, 0, 0]))
+    assert tr0.dram_reads[0, 0] == 8 and tr.dram_reads[0, 0] == tr0.glb_reads[0, 0] == 32
+    assert tr.glb_reads[0, 0] == tr.glb_writes[0, 0] == tr.glb_tile[0, 0] == 0
+    assert tr.dram_reads[0, 1] == tr0.dram_reads[0, 1]  # inputs move as before
+    # inputs skip the register file: every MAC reads its input from the buffer, none from RF
+    tr = traffic(spec, _bypassing(base, [0, 1, 0, 0, 0, 0]))
+    assert tr.rf_reads[0, 1] == tr.rf_fills[0, 1] == tr.pe_tile[0, 1] == 0
+    assert tr.glb_reads[0, 1] == 32
+    # outputs skip both: each MAC reads and writes its partial sum in DRAM; 16 outputs, each
+    # finished once
+    tr = traffic(spec, _bypassing(base, [0, 0, 1, 0, 0, 1]))
+    assert tr.dram_writes[0, 2] == 32 and tr.dram_reads[0, 2] == 32 - 16
+    assert tr.o_final[0] == 16 and tr.rf_reads[0, 2] == tr.glb_writes[0, 2] == 0
+
+
+def test_an_operand_a_level_does_not_hold_always_skips_it():
+    # a per-PE memory with room for weights and inputs only: partial sums live in the buffer
+    hw = HW["eyeriss"]
+    rf = dataclasses.replace(hw.memories[0], capacity_bits=(3584.0, 192.0, 0.0))
+    no_psum_rf = dataclasses.replace(hw, memories=(rf, *hw.memories[1:]))
+    assert rf.must_bypass == (False, False, True)
+    from codesign.mapping.mapper import map_layer
+
+    spec = _small_conv(k=16, c=8, o=4, f=3, pad=1)
+    lm = map_layer(spec, no_psum_rf)
+    assert np.isfinite(lm.energy_pj).all()
+    assert lm.mappings.bypasses()[:, 2].all()  # every mapping skips the RF for O
+    assert lm.mappings.describe(int(lm.index[2, 2, 0]))["bypass"]["PE"] == ["O"]
 
 
 def test_zero_padding_is_never_moved():

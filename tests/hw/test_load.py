@@ -134,6 +134,16 @@ EYERISS = MPIC.parent / "eyeriss.yaml"
             r"field 'pe_array.colums': unknown key",
         ),
         ("input_registers: true", "input_registers: yes please", r"field 'mac.input_registers'"),
+        (
+            "    bandwidth_bits_per_cycle: 64                 # [Chen17] 64-bit off-chip bus",
+            "    bandwidth_bits_per_cycle: 64\n    bypass: [W]",
+            r"field 'memories.2': the off-chip level holds every operand",
+        ),
+        (
+            "    bandwidth_bits_per_cycle: 256 ",
+            "    bypass: [X]\n    bandwidth_bits_per_cycle: 256 ",
+            r"field 'memories.1.bypass.0'",
+        ),
     ],
 )
 def test_bad_spatial_file_names_file_and_field(tmp_path, old, new, match):
