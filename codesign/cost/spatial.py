@@ -269,7 +269,7 @@ def traffic(spec: LayerSpec, m: Mappings, input_registers: bool = False) -> Traf
         # per-PE tile: level 0 and the first cut[x] loops of level 1's order
         inner, refills, above1 = _split_level(levels[1], cuts[:, x], rel[x])
         ext_pe = t[:, :, 0] * inner
-        pe_tile[:, x] = tiles(ext_pe)[:, x]
+        pe_tile[:, x] = tiles(np.minimum(ext_pe, bounds))[:, x]  # a loop run past its end
         arr_tile[:, x] = tiles(ext_pe * s_eff)[:, x]
         # refills of the PE tiles forced by level-2 loops are all counted; the reuse at
         # level 1 only holds within one level-2 iteration

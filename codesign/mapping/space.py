@@ -202,6 +202,23 @@ def unrolling(
     return sides[0], sides[1]
 
 
+# imperfect factorisation (as Timeloop allows): a channel loop of awkward length (37 = 512 /
+# 14, a prime) may also run to a rounder length up to this factor longer, its last pass
+# partly idle
+PAD_SLACK = 1.3
+
+
+def _padded_options(p: int) -> list[int]:
+    """Loop lengths a mapping may tile for a loop of `p` iterations: `p` first, then the
+    multiples of 2, 4, 8 and 16 above it within `PAD_SLACK`."""
+    out = {p}
+    for m in (2, 4, 8, 16):
+        q = -(-p // m) * m
+        if p < q <= PAD_SLACK * p:
+            out.add(q)
+    return sorted(out)
+
+
 def _splits(p: int, allow_level0: bool) -> np.ndarray:
     """All (t0, t1, t2) with t0 * t1 * t2 == p (t0 == 1 unless allowed), as an [n, 3] array."""
     divs = [d for d in range(1, p + 1) if p % d == 0]
@@ -241,17 +258,26 @@ def sample_mappings(
             for d, f in side.items():
                 s[d] *= f
         padded = -(-bounds // s)  # ceil
-        per_dim = [_splits(int(padded[d]), d in pe_dims) for d in range(6)]
         n = int(per_dataflow * UNCONSTRAINED_SHARE) if name in UNCONSTRAINED else per_dataflow
         t = np.empty((n, 6, LEVELS), dtype=np.int64)
         half = n // 2
         for d in range(6):
+            exact = _splits(int(padded[d]), d in pe_dims)
+            # (only the channel loops: a tile's size is linear in them, so the idle part of
+            # the last pass averages out exactly; row, column and filter loops shape windows)
+            longer = _padded_options(int(padded[d]))[1:] if d in (K, C) else []
+            rounder = [_splits(q, d in pe_dims) for q in longer]
+            splits = np.concatenate([exact, *rounder])
+            # the exact length and the rounder ones are drawn equally often
+            share = np.full(len(splits), 1.0 / len(exact))
+            if rounder:
+                share[len(exact) :] = 1.0 / (len(splits) - len(exact))
             # half uniform over the splits, half biased to keep data on chip (small DRAM
             # factors), where the good mappings usually are
-            choice = rng.integers(0, len(per_dim[d]), n)
-            w = 1.0 / per_dim[d][:, 2].astype(np.float64) ** 2
-            choice[half:] = rng.choice(len(per_dim[d]), n - half, p=w / w.sum())
-            t[:, d, :] = per_dim[d][choice]
+            on_chip = share / splits[:, 2].astype(np.float64) ** 2
+            choice = rng.choice(len(splits), n, p=share / share.sum())
+            choice[half:] = rng.choice(len(splits), n - half, p=on_chip / on_chip.sum())
+            t[:, d, :] = splits[choice]
         # two structured corners of the space
         t[0, :, :] = 1
         t[0, :, 2] = padded  # everything streamed from DRAM
