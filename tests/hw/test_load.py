@@ -154,3 +154,19 @@ def test_bad_spatial_file_names_file_and_field(tmp_path, old, new, match):
     with pytest.raises(HardwareModelError, match=match) as info:
         load_hardware(path)
     assert str(path) in str(info.value) and "\n" not in str(info.value)
+
+
+def test_the_readme_examples_load(tmp_path):
+    """The hardware files hw_models/README.md shows are valid (its bypass snippet replaces
+    the spatial example's buffer)."""
+    import re
+
+    text = (MPIC.parent / "README.md").read_text()
+    mcu, spatial, bypass = re.findall(r"```yaml\n(.*?)```", text, re.S)
+    for name, body in (("mcu", mcu), ("spatial", spatial)):
+        (tmp_path / f"{name}.yaml").write_text(body)
+        assert load_hardware(tmp_path / f"{name}.yaml").name
+    glb = re.search(r"  - \{name: GLB.*?\}\n", spatial, re.S).group(0)
+    (tmp_path / "bypass.yaml").write_text(spatial.replace(glb, bypass))
+    hw = load_hardware(tmp_path / "bypass.yaml")
+    assert hw.memories[1].bypass == (True, False, False) and hw.input_registers
