@@ -247,93 +247,131 @@ def _largest_fitting(fits: np.ndarray) -> np.ndarray:
     return np.where(fits.any(1), 6 - np.argmax(fits[:, ::-1], axis=1), 0)
 
 
-def traffic(spec: LayerSpec, m: Mappings, input_registers: bool = False) -> Traffic:
-    """Element counts at every level for the mappings `m` of layer `spec`, on hardware whose
-    multipliers keep a reused weight or input in an input register (`input_registers`, see
-    `SpatialHardware`) or not."""
+@dataclass
+class _OperandTiles:
+    """Per-operand tiles of M mappings, in elements, and how often they load: ``pe`` per-PE
+    tile (the largest, for capacity), ``arr`` what the whole array takes per PE-tile load,
+    ``glb`` the global-buffer tile (average), ``glb_cap`` its largest, ``fills0`` PE-tile
+    loads per PE, ``fills1`` buffer-tile loads from DRAM, all [M, 3]; input shares of real
+    (not padding) elements ``real_pe``, ``real_arr``, ``real_glb``; distinct output tiles at
+    the PEs ``distinct0`` and in the buffer ``distinct1``; ``done`` whether the PEs finish
+    each output they hold, all [M]."""
+
+    pe: np.ndarray
+    arr: np.ndarray
+    glb: np.ndarray
+    glb_cap: np.ndarray
+    fills0: np.ndarray
+    fills1: np.ndarray
+    real_pe: np.ndarray
+    real_arr: np.ndarray
+    real_glb: np.ndarray
+    distinct0: np.ndarray
+    distinct1: np.ndarray
+    done: np.ndarray
+
+
+def _operand_tiles(
+    spec: LayerSpec, m: Mappings, levels: list[_Loops], s_eff: np.ndarray
+) -> _OperandTiles:
+    """The tiles of W, I, O of mappings `m` (loops `levels`, average spatial factors s_eff)."""
     bounds, dw, tiles = _tiler(spec)
     rel = _relevance(dw)
     t = m.temporal.astype(np.float64)
     s = m.spatial.astype(np.float64)
-    # average spatial factors: a factor that does not divide its bound leaves the last pass
-    # partly idle, and the partial tiles move only real elements
-    s_eff = np.minimum(s, bounds[None, :] / t.prod(axis=2))
     it2 = t[:, :, 2].prod(axis=1)
     cuts = m.cuts()
     n = len(t)
-    levels = [_level_loops(t[:, :, lv], m.order[:, lv]) for lv in range(3)]
-    pe_tile, arr_tile, glb_tile, glb_cap = (np.empty((n, 3)) for _ in range(4))
-    fills0 = np.empty((n, 3))  # per-PE tile loads, per PE
-    fills1 = np.empty((n, 3))  # global-buffer tile loads from DRAM
+    pe, arr, glb, glb_cap, fills0, fills1 = (np.empty((n, 3)) for _ in range(6))
     for x in range(3):
         # per-PE tile: level 0 and the first cut[x] loops of level 1's order
         inner, refills, above1 = _split_level(levels[1], cuts[:, x], rel[x])
         ext_pe = t[:, :, 0] * inner
-        pe_tile[:, x] = tiles(np.minimum(ext_pe, bounds))[:, x]  # a loop run past its end
-        arr_tile[:, x] = tiles(ext_pe * s_eff)[:, x]
+        pe[:, x] = tiles(np.minimum(ext_pe, bounds))[:, x]  # a loop run past its end
+        arr[:, x] = tiles(ext_pe * s_eff)[:, x]
         # refills of the PE tiles forced by level-2 loops are all counted; the reuse at
         # level 1 only holds within one level-2 iteration
         fills0[:, x] = refills * it2
         # global-buffer tile: levels 0-1, the array, and the first cut[3 + x] loops of level 2
         inner2, fills1[:, x], above2 = _split_level(levels[2], cuts[:, 3 + x], rel[x])
         ext_glb = t[:, :, 0] * t[:, :, 1] * inner2
-        glb_tile[:, x] = tiles(ext_glb * s_eff)[:, x]
+        glb[:, x] = tiles(ext_glb * s_eff)[:, x]
         # the largest tile, for the capacity check: full spatial factors, but never more of
         # a loop than it has (a tile spanning all of OX = 14 on 12 columns holds 14, not 24)
         glb_cap[:, x] = tiles(np.minimum(ext_glb * s, bounds))[:, x]
-        if x == I_:  # shares of real (not padding) elements the input tiles move
-            real_pe = _unpadded_fraction(spec, ext_pe)
-            real_arr = _unpadded_fraction(spec, ext_pe * s_eff)
-            real_glb = _unpadded_fraction(spec, ext_glb * s_eff)
+        if x == I_:
+            real = [_unpadded_fraction(spec, e) for e in (ext_pe, ext_pe * s_eff, ext_glb * s_eff)]
         if x == O_:
             # distinct output tiles: the product of the O-relevant factors above the tile
             distinct0 = np.prod(np.where(rel[O_], above1 * t[:, :, 2], 1.0), axis=1)
             done = _done_in_pe(above1, t[:, :, 2], rel[O_])
             distinct1 = np.prod(np.where(rel[O_], above2, 1.0), axis=1)
-    iterations = padded_macs(m).astype(np.float64)
-    pes, pes_eff = s.prod(axis=1), s_eff.prod(axis=1)
-    steps = t.prod(axis=(1, 2))  # MAC steps of one PE
+    return _OperandTiles(pe, arr, glb, glb_cap, fills0, fills1, *real, distinct0, distinct1, done)
+
+
+def _skip_per_pe(
+    spec: LayerSpec, m: Mappings, tl: _OperandTiles, s_eff: np.ndarray, per_mac: np.ndarray
+) -> None:
+    """Rework `tl` for the operands that skip the per-PE memory: they are fetched from the
+    buffer at every MAC step (once per register run `per_mac`), the array taking one element
+    per PE and step, shared where a spatial dimension does not index the operand."""
+    b = m.bypasses()[:, :3]
+    _, dw, tiles = _tiler(spec)
+    t = m.temporal.astype(np.float64)
+    steps = t.prod(axis=(1, 2))
+    tl.pe[b] = 0.0
+    tl.arr[b] = tiles(s_eff)[b]
+    tl.fills0[b] = (steps[:, None] / per_mac)[b]
+    tl.real_arr = np.where(b[:, I_], _unpadded_fraction(spec, s_eff), tl.real_arr)
+    all_o = np.prod(np.where(_relevance(dw)[O_], t.prod(axis=2), 1.0), axis=1)
+    tl.distinct0 = np.where(b[:, O_], all_o, tl.distinct0)
+    tl.done = tl.done & ~b[:, O_]
+
+
+def traffic(spec: LayerSpec, m: Mappings, input_registers: bool = False) -> Traffic:
+    """Element counts at every level for the mappings `m` of layer `spec`, on hardware whose
+    multipliers keep a reused weight or input in an input register (`input_registers`, see
+    `SpatialHardware`) or not."""
+    bounds, dw, _ = _tiler(spec)
+    rel = _relevance(dw)
+    t = m.temporal.astype(np.float64)
+    s = m.spatial.astype(np.float64)
+    # average spatial factors: a factor that does not divide its bound leaves the last pass
+    # partly idle, and the partial tiles move only real elements
+    s_eff = np.minimum(s, bounds[None, :] / t.prod(axis=2))
+    levels = [_level_loops(t[:, :, lv], m.order[:, lv]) for lv in range(3)]
     runs = _register_runs(levels, rel)
     per_mac = runs if input_registers else np.ones_like(runs)  # MACs served by one read
+    tl = _operand_tiles(spec, m, levels, s_eff)
     byp = m.bypasses()
-    rf_byp, glb_byp = byp[:, :3], byp[:, 3:]
-    if rf_byp.any():
-        # an operand that skips the per-PE memory is fetched from the buffer at every MAC
-        # step (once per register run): the array takes one element per PE and step, shared
-        # where a spatial dimension does not index the operand
-        b = rf_byp
-        step_tile = tiles(s_eff)
-        pe_tile[b] = 0.0
-        arr_tile[b] = step_tile[b]
-        fills0[b] = (steps[:, None] / per_mac)[b]
-        real_arr = np.where(b[:, I_], _unpadded_fraction(spec, s_eff), real_arr)
-        all_o = np.prod(np.where(rel[O_], t.prod(axis=2), 1.0), axis=1)
-        distinct0 = np.where(b[:, O_], all_o, distinct0)
-        done &= ~b[:, O_]
-    work = steps * pes_eff  # iterations that do real work
+    if byp[:, :3].any():
+        _skip_per_pe(spec, m, tl, s_eff, per_mac)
+    pes_eff = s_eff.prod(axis=1)
+    work = t.prod(axis=(1, 2)) * pes_eff  # iterations that do real work
     rf_reads = np.stack([work, work, 2.0 * work], axis=1) / per_mac
-    rf_reads[rf_byp] = 0.0
-    rf_fills = pe_tile * fills0 * pes_eff[:, None]
-    glb_reads = arr_tile * fills0
-    glb_reads[:, O_] = arr_tile[:, O_] * np.maximum(fills0[:, O_] - distinct0, 0.0)
-    glb_writes = glb_tile * fills1
-    glb_writes[:, O_] = arr_tile[:, O_] * fills0[:, O_]
-    dram_reads = glb_tile * fills1
+    rf_reads[byp[:, :3]] = 0.0
+    rf_fills = tl.pe * tl.fills0 * pes_eff[:, None]
+    glb_reads = tl.arr * tl.fills0
+    glb_reads[:, O_] = tl.arr[:, O_] * np.maximum(tl.fills0[:, O_] - tl.distinct0, 0.0)
+    glb_writes = tl.glb * tl.fills1
+    glb_writes[:, O_] = tl.arr[:, O_] * tl.fills0[:, O_]
+    dram_reads = tl.glb * tl.fills1
     # zero padding is made where the array reads it, never stored or moved
-    rf_fills[:, I_] *= real_pe
-    glb_reads[:, I_] *= real_arr
-    glb_writes[:, I_] *= real_glb
-    dram_reads[:, I_] *= real_glb
-    dram_reads[:, O_] = glb_tile[:, O_] * np.maximum(fills1[:, O_] - distinct1, 0.0)
+    rf_fills[:, I_] *= tl.real_pe
+    glb_reads[:, I_] *= tl.real_arr
+    glb_writes[:, I_] *= tl.real_glb
+    dram_reads[:, I_] *= tl.real_glb
+    dram_reads[:, O_] = tl.glb[:, O_] * np.maximum(tl.fills1[:, O_] - tl.distinct1, 0.0)
     dram_writes = np.zeros_like(dram_reads)
-    dram_writes[:, O_] = glb_tile[:, O_] * fills1[:, O_]
-    o_final = glb_tile[:, O_] * distinct1
-    if glb_byp.any():
+    dram_writes[:, O_] = tl.glb[:, O_] * tl.fills1[:, O_]
+    o_final = tl.glb[:, O_] * tl.distinct1
+    glb_cap = tl.glb_cap
+    if byp[:, 3:].any():
         # an operand that skips the buffer moves between DRAM and the array directly
-        b = glb_byp
+        b = byp[:, 3:]
         dram_reads[b] = glb_reads[b]
         dram_writes[:, O_] = np.where(b[:, O_], glb_writes[:, O_], dram_writes[:, O_])
-        o_final = np.where(b[:, O_], arr_tile[:, O_] * distinct0, o_final)
+        o_final = np.where(b[:, O_], tl.arr[:, O_] * tl.distinct0, o_final)
         glb_reads[b] = glb_writes[b] = glb_cap[b] = 0.0
     return Traffic(
         rf_reads,
@@ -344,11 +382,11 @@ def traffic(spec: LayerSpec, m: Mappings, input_registers: bool = False) -> Traf
         dram_reads,
         dram_writes,
         o_final,
-        done,
-        pe_tile,
+        tl.done,
+        tl.pe,
         glb_cap,
-        iterations,
-        pes,
+        padded_macs(m).astype(np.float64),
+        s.prod(axis=1),
         pes_eff,
         layer_macs(bounds),
         input_registers,
