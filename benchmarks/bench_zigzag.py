@@ -36,6 +36,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from resnet18 import RESNET18, layers  # benchmarks/resnet18.py, beside this file
 from rich.console import Console
 from rich.table import Table
 
@@ -47,22 +48,6 @@ from codesign.mapping.space import DIMS, ORDERS, Mappings, loop_bounds, unrollin
 
 ROOT = Path(__file__).resolve().parents[1]
 RUNNER = ROOT / "benchmarks" / "zigzag" / "run_zigzag.py"
-
-# ResNet-18 (He et al. 2016, Table 1) distinct convolutions at 224x224:
-# name, K, C, OY=OX, F, stride, padding, input size
-RESNET18 = [
-    ("conv1", 64, 3, 112, 7, 2, 3, 224),
-    ("conv2_x", 64, 64, 56, 3, 1, 1, 56),
-    ("conv3_1", 128, 64, 28, 3, 2, 1, 56),
-    ("conv3_x", 128, 128, 28, 3, 1, 1, 28),
-    ("conv3_ds", 128, 64, 28, 1, 2, 0, 56),
-    ("conv4_1", 256, 128, 14, 3, 2, 1, 28),
-    ("conv4_x", 256, 256, 14, 3, 1, 1, 14),
-    ("conv4_ds", 256, 128, 14, 1, 2, 0, 28),
-    ("conv5_1", 512, 256, 7, 3, 2, 1, 14),
-    ("conv5_x", 512, 512, 7, 3, 1, 1, 7),
-    ("conv5_ds", 512, 256, 7, 1, 2, 0, 14),
-]
 
 # why the two models knowingly differ, by the component that differs most
 REASONS = {
@@ -84,11 +69,6 @@ NO_FIT = (
     "does not fit: ZigZag sizes partial sums in the global buffer at the final output width "
     "once no reduction loop sits above that level; codesign at the partial-sum width"
 )
-
-
-def layers() -> list[LayerSpec]:
-    """ResNet-18's distinct convolutions as LayerSpecs."""
-    return [LayerSpec.square_conv(*row) for row in RESNET18]
 
 
 def zigzag_accelerator(hw) -> dict:  # noqa: ANN001
