@@ -108,10 +108,8 @@ def map_layer(
     # and at the narrowest precision (narrow operands fit larger tiles)
     m = concat(
         m.take(np.flatnonzero(m.cuts().any(axis=1))),  # uncut samples: the grown ones dominate
-        concat(
-            fill_cuts(spec, hw, m, max(hw.act_bits), max(hw.weight_bits)),
-            fill_cuts(spec, hw, m, min(hw.act_bits), min(b for b in hw.weight_bits if b > 0)),
-        ),
+        fill_cuts(spec, hw, m, max(hw.act_bits), max(hw.weight_bits)),
+        fill_cuts(spec, hw, m, min(hw.act_bits), min(b for b in hw.weight_bits if b > 0)),
     )
     tr = traffic(spec, m, hw.input_registers)
     costs = [_price(spec, hw, m, a, w, tr) for a, w in precisions]

@@ -336,12 +336,11 @@ def neighbours(m: Mappings, rows: np.ndarray, bypass_ok: np.ndarray | None = Non
     rows = np.asarray(rows, dtype=np.intp)
     base = m.take(rows)
     cuts = base.cuts()
-    byp = base.bypasses()
     # which dims may iterate inside a PE, per row
     pe_ok = np.zeros((len(rows), 6), dtype=bool)
     for di, name in enumerate(m.names):
         pe_ok[np.ix_(base.dataflow == di, list(DATAFLOWS[name][2]))] = True
-    src, temporal, order, cut, bypass = [], [], [], [], []
+    moves: list[Mappings] = []  # each a copy of some base rows with one thing changed
     primes = sorted({p for v in np.unique(base.temporal) for p in _prime_factors(int(v))})
     for d in range(6):
         for a, b in ((0, 1), (1, 0), (1, 2), (2, 1)):
@@ -351,64 +350,35 @@ def neighbours(m: Mappings, rows: np.ndarray, bypass_ok: np.ndarray | None = Non
                     ok &= pe_ok[:, d]
                 idx = np.flatnonzero(ok)
                 if len(idx):
-                    t = base.temporal[idx].copy()
-                    t[:, d, a] //= p
-                    t[:, d, b] *= p
-                    src.append(idx)
-                    temporal.append(t)
-                    order.append(base.order[idx])
-                    cut.append(cuts[idx])
-                    bypass.append(byp[idx])
+                    nb = base.take(idx)
+                    nb.temporal[:, d, a] //= p
+                    nb.temporal[:, d, b] *= p
+                    moves.append(nb)
     for lv in range(LEVELS):
         for o in range(len(ORDERS)):
-            idx = np.flatnonzero(base.order[:, lv] != o)
-            oo = base.order[idx].copy()
-            oo[:, lv] = o
-            src.append(idx)
-            temporal.append(base.temporal[idx])
-            order.append(oo)
-            cut.append(cuts[idx])
-            bypass.append(byp[idx])
+            nb = base.take(np.flatnonzero(base.order[:, lv] != o))
+            nb.order[:, lv] = o
+            moves.append(nb)
     for x in range(CUTS):
         for step in (-1, 1):
-            idx = np.flatnonzero((cuts[:, x] + step >= 0) & (cuts[:, x] + step <= 6))
-            cc = cuts[idx].copy()
-            cc[:, x] += step
-            src.append(idx)
-            temporal.append(base.temporal[idx])
-            order.append(base.order[idx])
-            cut.append(cc)
-            bypass.append(byp[idx])
+            nb = base.take(np.flatnonzero((cuts[:, x] + step >= 0) & (cuts[:, x] + step <= 6)))
+            nb.cut[:, x] += step
+            moves.append(nb)
     for x in np.flatnonzero(np.zeros(CUTS, bool) if bypass_ok is None else bypass_ok):
-        bb = byp.copy()
-        bb[:, x] = ~bb[:, x]
-        src.append(np.arange(len(rows)))
-        temporal.append(base.temporal)
-        order.append(base.order)
-        cut.append(cuts)
-        bypass.append(bb)
-    idx = np.concatenate(src) if src else np.zeros(0, dtype=np.intp)
-    if len(idx) == 0:
-        return m.take(np.zeros(0, dtype=np.intp))
-    return Mappings(
-        base.spatial[idx],
-        np.concatenate(temporal),
-        np.concatenate(order),
-        base.dataflow[idx],
-        m.names,
-        np.concatenate(cut),
-        np.concatenate(bypass),
-    )
+        nb = base.take(np.arange(len(rows)))
+        nb.bypass[:, x] = ~nb.bypass[:, x]
+        moves.append(nb)
+    return concat(*moves) if moves else m.take(np.zeros(0, dtype=np.intp))
 
 
-def concat(a: Mappings, b: Mappings) -> Mappings:
-    """Mappings of `a` followed by those of `b`."""
+def concat(*parts: Mappings) -> Mappings:
+    """The mappings of `parts`, one after another (all of one layer's dataflow names)."""
     return Mappings(
-        np.concatenate([a.spatial, b.spatial]),
-        np.concatenate([a.temporal, b.temporal]),
-        np.concatenate([a.order, b.order]),
-        np.concatenate([a.dataflow, b.dataflow]),
-        a.names,
-        np.concatenate([a.cuts(), b.cuts()]),
-        np.concatenate([a.bypasses(), b.bypasses()]),
+        np.concatenate([p.spatial for p in parts]),
+        np.concatenate([p.temporal for p in parts]),
+        np.concatenate([p.order for p in parts]),
+        np.concatenate([p.dataflow for p in parts]),
+        parts[0].names,
+        np.concatenate([p.cuts() for p in parts]),
+        np.concatenate([p.bypasses() for p in parts]),
     )
