@@ -180,11 +180,14 @@ def _register_runs(levels: list[_Loops], rel: np.ndarray) -> np.ndarray:
     return runs
 
 
-def _done_in_pe(above1: np.ndarray, t2: np.ndarray, rel_o: np.ndarray) -> np.ndarray:
-    """[M] no reduction loop (one that does not index O) with a factor > 1 runs above the
-    per-PE output tile: the level-1 loops above its cut (factors by dim, above1[M, 6]) and
-    every level-2 loop (t2[M, 6])."""
-    return np.prod(np.where(rel_o, 1.0, above1 * t2), axis=1) == 1.0
+def _done_in_pe(
+    above1: np.ndarray, t2: np.ndarray, rel_o: np.ndarray, o_skips_pe: np.ndarray
+) -> np.ndarray:
+    """[M] the PEs finish each output they hold: O does not skip the per-PE memory
+    (o_skips_pe[M]), and no reduction loop (one that does not index O) with a factor > 1 runs
+    above the per-PE output tile: the level-1 loops above its cut (factors by dim,
+    above1[M, 6]) and every level-2 loop (t2[M, 6])."""
+    return (np.prod(np.where(rel_o, 1.0, above1 * t2), axis=1) == 1.0) & ~o_skips_pe
 
 
 def _padded_input_hw(spec: LayerSpec) -> tuple[int, int]:
@@ -272,13 +275,17 @@ class _OperandTiles:
 
 
 def _operand_tiles(
-    spec: LayerSpec, m: Mappings, levels: list[_Loops], s_eff: np.ndarray
+    spec: LayerSpec,
+    m: Mappings,
+    t: np.ndarray,
+    s: np.ndarray,
+    s_eff: np.ndarray,
+    levels: list[_Loops],
 ) -> _OperandTiles:
-    """The tiles of W, I, O of mappings `m` (loops `levels`, average spatial factors s_eff)."""
+    """The tiles of W, I, O of mappings `m` (temporal factors t[M, 6, 3], spatial s[M, 6] and
+    their averages s_eff, the loops of each level `levels`)."""
     bounds, dw, tiles = _tiler(spec)
     rel = _relevance(dw)
-    t = m.temporal.astype(np.float64)
-    s = m.spatial.astype(np.float64)
     it2 = t[:, :, 2].prod(axis=1)
     cuts = m.cuts()
     n = len(t)
@@ -304,20 +311,24 @@ def _operand_tiles(
         if x == O_:
             # distinct output tiles: the product of the O-relevant factors above the tile
             distinct0 = np.prod(np.where(rel[O_], above1 * t[:, :, 2], 1.0), axis=1)
-            done = _done_in_pe(above1, t[:, :, 2], rel[O_])
+            done = _done_in_pe(above1, t[:, :, 2], rel[O_], m.bypasses()[:, O_])
             distinct1 = np.prod(np.where(rel[O_], above2, 1.0), axis=1)
     return _OperandTiles(pe, arr, glb, glb_cap, fills0, fills1, *real, distinct0, distinct1, done)
 
 
 def _skip_per_pe(
-    spec: LayerSpec, m: Mappings, tl: _OperandTiles, s_eff: np.ndarray, per_mac: np.ndarray
+    spec: LayerSpec,
+    m: Mappings,
+    tl: _OperandTiles,
+    t: np.ndarray,
+    s_eff: np.ndarray,
+    per_mac: np.ndarray,
 ) -> None:
     """Rework `tl` for the operands that skip the per-PE memory: they are fetched from the
     buffer at every MAC step (once per register run `per_mac`), the array taking one element
     per PE and step, shared where a spatial dimension does not index the operand."""
     b = m.bypasses()[:, :3]
     _, dw, tiles = _tiler(spec)
-    t = m.temporal.astype(np.float64)
     steps = t.prod(axis=(1, 2))
     tl.pe[b] = 0.0
     tl.arr[b] = tiles(s_eff)[b]
@@ -325,7 +336,6 @@ def _skip_per_pe(
     tl.real_arr = np.where(b[:, I_], _unpadded_fraction(spec, s_eff), tl.real_arr)
     all_o = np.prod(np.where(_relevance(dw)[O_], t.prod(axis=2), 1.0), axis=1)
     tl.distinct0 = np.where(b[:, O_], all_o, tl.distinct0)
-    tl.done = tl.done & ~b[:, O_]
 
 
 def traffic(spec: LayerSpec, m: Mappings, input_registers: bool = False) -> Traffic:
@@ -342,10 +352,10 @@ def traffic(spec: LayerSpec, m: Mappings, input_registers: bool = False) -> Traf
     levels = [_level_loops(t[:, :, lv], m.order[:, lv]) for lv in range(3)]
     runs = _register_runs(levels, rel)
     per_mac = runs if input_registers else np.ones_like(runs)  # MACs served by one read
-    tl = _operand_tiles(spec, m, levels, s_eff)
+    tl = _operand_tiles(spec, m, t, s, s_eff, levels)
     byp = m.bypasses()
     if byp[:, :3].any():
-        _skip_per_pe(spec, m, tl, s_eff, per_mac)
+        _skip_per_pe(spec, m, tl, t, s_eff, per_mac)
     pes_eff = s_eff.prod(axis=1)
     work = t.prod(axis=(1, 2)) * pes_eff  # iterations that do real work
     rf_reads = np.stack([work, work, 2.0 * work], axis=1) / per_mac
@@ -424,7 +434,7 @@ def fill_cuts(
         if lv == 2:
             rel_o = _relevance(dw)[O_]
             _, _, above1 = _split_level(_level_loops(t[:, :, 1], m.order[:, 1]), cut[:, O_], rel_o)
-            done = _done_in_pe(above1, t[:, :, 2], rel_o)
+            done = _done_in_pe(above1, t[:, :, 2], rel_o, np.zeros(n, dtype=bool))
             size[:, :, O_] *= np.where(done, act_bits / hw.psum_bits, 1.0)[:, None]
         size *= ~byp[:, None, lo : lo + 3]  # an operand that skips the level takes no room
         if lv == 1 and not rf.shared:
