@@ -434,7 +434,7 @@ def fill_cuts(
         if lv == 2:
             rel_o = _relevance(dw)[O_]
             _, _, above1 = _split_level(_level_loops(t[:, :, 1], m.order[:, 1]), cut[:, O_], rel_o)
-            done = _done_in_pe(above1, t[:, :, 2], rel_o, np.zeros(n, dtype=bool))
+            done = _done_in_pe(above1, t[:, :, 2], rel_o, byp[:, O_])
             size[:, :, O_] *= np.where(done, act_bits / hw.psum_bits, 1.0)[:, None]
         size *= ~byp[:, None, lo : lo + 3]  # an operand that skips the level takes no room
         if lv == 1 and not rf.shared:
