@@ -60,6 +60,7 @@ def test_report_has_hover_with_per_layer_bits(small_run):
     d = small_run.run_dir
     html = (d / "pareto.html").read_text()
     assert "plotly" in html.lower() and "Pareto #0" in html
+    assert "Mappings of the Pareto points" not in html  # an MCU has no mappings
     fig = build_figure(
         json.loads((d / "pareto.json").read_text()), _read_candidates(d / "candidates.csv")
     )

@@ -184,6 +184,61 @@ def _table(pareto: dict[str, Any]) -> str:
     )
 
 
+def _loops(levels: dict[str, dict[str, int]]) -> str:
+    """'PE: OY2 OX4 | GLB: K3 C2 | DRAM: -' from a mapping's per-level factors or names."""
+
+    def text(v: dict[str, int] | str) -> str:
+        return " ".join(f"{d}{f}" for d, f in v.items()) if isinstance(v, dict) else v
+
+    return " | ".join(f"{lv}: {text(v) or '-'}" for lv, v in levels.items())
+
+
+def _mappings(pareto: dict[str, Any]) -> str:
+    """Per Pareto point, each layer's mapping in full (spatial accelerators; '' on MCUs):
+    dataflow, unrolling, tiling and loop order per level, operands that skip a level."""
+    layers = pareto["layers"]
+    parts = []
+    for p in pareto["candidates"]:
+        rows = []
+        for n in layers:
+            mp = p["per_layer"].get(n, {}).get("mapping")
+            if not mp:
+                continue
+            skips = "; ".join(f"{lv}: {' '.join(ops)}" for lv, ops in mp.get("bypass", {}).items())
+            cells = [
+                html.escape(n),
+                f"w{p['weight_bits'][n]}a{p['act_bits'][n]}",
+                html.escape(mp["dataflow"]),
+                " ".join(f"{d}{f}" for d, f in mp["spatial"].items()),
+                _loops(mp["tiling"]),
+                html.escape(_loops(mp["loop_order"])),
+                skips or "-",
+                html.escape(mp.get("choice", "")),
+            ]
+            rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+        if rows:
+            head = [
+                "layer",
+                "bits",
+                "dataflow",
+                "unrolling",
+                "tiling",
+                "loop order",
+                "bypass",
+                "kept as",
+            ]
+            parts.append(
+                f"<details><summary>#{p['rank']}</summary><table><thead><tr>"
+                + "".join(f"<th>{h}</th>" for h in head)
+                + "</tr></thead><tbody>"
+                + "".join(rows)
+                + "</tbody></table></details>"
+            )
+    if not parts:
+        return ""
+    return "<h3>Mappings of the Pareto points</h3>\n" + "\n".join(parts)
+
+
 def write_report(run_dir: str | Path) -> Path:
     """Write ``pareto.html`` in `run_dir` from pareto.json and candidates.csv; returns its path."""
     run_dir = Path(run_dir)
@@ -206,6 +261,7 @@ the menu at the top right switches the x axis. Export a row with
 {body}
 <h3>Pareto front</h3>
 {_table(pareto)}
+{_mappings(pareto)}
 </body></html>
 """
     out = run_dir / "pareto.html"
