@@ -6,11 +6,13 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import Any, get_args, get_origin
 
 import numpy as np
 from rich.console import Console
 from rich.table import Table
 
+from codesign.config import cli_fields
 from codesign.core.errors import CodesignError
 
 MAX_ROWS = 30  # Pareto rows printed; the run directory holds all of them
@@ -23,6 +25,30 @@ def _shape(text: str) -> tuple[int, ...]:
         raise argparse.ArgumentTypeError(
             f"expected comma-separated integers, got '{text}'"
         ) from None
+
+
+def _flag_type(annotation: Any) -> Any:
+    """The argparse type of a config field's annotation (the config validates the rest)."""
+    args = [a for a in get_args(annotation) if a is not type(None)] or [annotation]
+    base = args[0]
+    if base is int:
+        return int
+    if get_origin(base) is tuple:
+        return _shape if get_args(base)[0] is int else str
+    return str
+
+
+def _config_flags(parser: argparse.ArgumentParser) -> None:
+    """One flag per `ExploreConfig` field: --pop-size for pop_size, its description as help."""
+    for name, f in cli_fields().items():
+        default = f.default if f.default is not None else "see help"
+        parser.add_argument(
+            "--" + name.replace("_", "-"),
+            dest=name,
+            type=_flag_type(f.annotation),
+            default=None,
+            help=f"{f.description} (default: {default})",
+        )
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -38,81 +64,20 @@ def _parser() -> argparse.ArgumentParser:
 
     e = sub.add_parser(
         "explore",
-        help="search bit-widths for a workload on a hardware model",
-        description="Extract the workload's layer graph, price every precision on "
-        "the hardware, run NSGA-II, fine-tune the Pareto points, write a report.",
+        help="search bit-widths (and mappings) for a workload on a hardware model",
+        description="Extract the workload's layer graph, price every precision on the "
+        "hardware, search, fine-tune the Pareto points, write a report. Every flag is a field "
+        "of the run's config (codesign.config.ExploreConfig): --config FILE.yaml gives them "
+        "from a file (flags override it); --resume RUN_DIR continues a run that stopped.",
     )
+    e.add_argument("--config", default=None, help="a YAML config file (fields as the flags)")
     e.add_argument(
-        "--hw", required=True, help="hardware YAML (e.g. hw_models/mpic.yaml) or a bundled name"
-    )
-    e.add_argument(
-        "--workload",
-        default="digits_cnn",
-        help="registered workload (see `codesign workloads`) or package.module:function",
-    )
-    e.add_argument(
-        "--input-shape",
-        type=_shape,
+        "--resume",
         default=None,
-        help="input shape incl. batch, e.g. 1,3,32,32 (for a user model)",
+        metavar="RUN_DIR",
+        help="continue the run in RUN_DIR from its last checkpoint (its config must match)",
     )
-    e.add_argument(
-        "--objectives",
-        default=None,
-        help="comma-separated, among accuracy_loss, latency, energy, memory "
-        "(default: accuracy_loss,latency,memory; latency,memory without data)",
-    )
-    e.add_argument("--seed", type=int, default=0, help="random seed (same seed, same front)")
-    e.add_argument("--pop-size", type=int, default=64, help="NSGA-II population size")
-    e.add_argument("--generations", type=int, default=40, help="NSGA-II generations")
-    e.add_argument(
-        "--finetune-top",
-        type=int,
-        default=6,
-        help="Pareto points re-scored by a short quantized fine-tune (0 = none)",
-    )
-    e.add_argument("--finetune-steps", type=int, default=300, help="optimiser steps per fine-tune")
-    e.add_argument(
-        "--recipe",
-        default="qat",
-        help="fine-tune recipe: qat, or kd / progressive / stochastic joined with + "
-        "(default: qat; on digits the others did not beat it, see benchmarks/)",
-    )
-    e.add_argument(
-        "--workers",
-        type=int,
-        default=1,
-        help="Dask LocalCluster worker processes for fine-tunes (1 = in-process)",
-    )
-    e.add_argument(
-        "--scheduler",
-        default=None,
-        help="address of an existing Dask scheduler, e.g. tcp://host:8786",
-    )
-    e.add_argument(
-        "--data",
-        default=None,
-        help="local dataset folder for workloads whose data does not ship with "
-        "codesign (resnet8: CIFAR-10 python batches; dscnn: Speech Commands)",
-    )
-    e.add_argument(
-        "--estimator",
-        choices=("proxy", "supernet", "finetune"),
-        default=None,
-        help="accuracy estimator during the search (default: supernet, the best ranked "
-        "against fine-tunes in benchmarks/bench_estimator_fidelity.py)",
-    )
-    e.add_argument("--supernet-steps", type=int, default=2000, help="supernet training steps")
-    e.add_argument(
-        "--weights",
-        default=None,
-        help="trained full-precision state dict (torch.save) to start from instead "
-        "of training one here",
-    )
-    e.add_argument("--out", default=None, help="run directory (default: results/<run-id>)")
-    e.add_argument(
-        "--results-dir", default="results", help="parent of run directories and the model cache"
-    )
+    _config_flags(e)
 
     w = sub.add_parser(
         "workloads",
@@ -168,6 +133,15 @@ def _parser() -> argparse.ArgumentParser:
     st.add_argument("--results-dir", default="results")
     st.add_argument("--input-shape", type=_shape, default=None)
 
+    ls = sub.add_parser(
+        "runs",
+        help="list the runs in a results folder with their status",
+        description="List every run under RESULTS_DIR: status (a run whose process died shows "
+        "as interrupted; resume it with `codesign explore --resume RUN_DIR`), progress, front.",
+    )
+    ls.add_argument("--results-dir", default="results")
+    ls.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
     r = sub.add_parser(
         "report",
         help="regenerate pareto.html of a run",
@@ -180,29 +154,20 @@ def _parser() -> argparse.ArgumentParser:
 def _cmd_explore(args: argparse.Namespace, console: Console) -> int:
     from codesign.explore import explore
 
-    res = explore(
-        hw=args.hw,
-        workload=args.workload,
-        objectives=args.objectives,
-        seed=args.seed,
-        pop_size=args.pop_size,
-        generations=args.generations,
-        finetune_top=args.finetune_top,
-        finetune_steps=args.finetune_steps,
-        recipe=args.recipe,
-        workers=args.workers,
-        scheduler=args.scheduler,
-        data=args.data,
-        weights=args.weights,
-        estimator=args.estimator,
-        supernet_steps=args.supernet_steps,
-        out=args.out,
-        results_dir=args.results_dir,
-        input_shape=args.input_shape,
-        console=console,
-    )
-    t = Table(title=f"Pareto front: {len(res.front)} points of {res.evaluated} evaluated")
-    has_acc = res.fp_accuracy is not None
+    options = {k: getattr(args, k) for k in cli_fields()}
+    res = explore(args.config, resume=args.resume, console=console, **options)
+    _print_front(res)
+    return 0
+
+
+def _print_front(res: Any) -> None:
+    """The Pareto table of a finished run, and where its files are."""
+    from codesign.hw.family import FAMILIES
+
+    front = res.front
+    family = FAMILIES.get(front.family) if front.family in FAMILIES else None
+    t = Table(title=f"Pareto front: {len(front)} points of {front.evaluated} evaluated")
+    has_acc = front.fp_accuracy is not None
     t.add_column("#", justify="right", no_wrap=True, min_width=3)
     if has_acc:
         t.add_column("est.\nacc %", justify="right", no_wrap=True)
@@ -211,45 +176,66 @@ def _cmd_explore(args: argparse.Namespace, console: Console) -> int:
         t.add_column(col, justify="right", no_wrap=True)
     t.add_column("weight bits\nper layer", no_wrap=True)
     t.add_column("act bits\nper layer", no_wrap=True)
-    spatial = any(p.get("mapping_choice") for p in res.front)
-    if spatial:
+    letters = family.mapping_letters if family is not None else ""
+    has_map = bool(letters) and any(c.mapping for c in front.candidates)
+    if has_map:
         t.add_column("mapping\nper layer", no_wrap=True)
-    shown = res.front
-    if len(shown) > MAX_ROWS:  # a spread along the front, plus every fine-tuned point
-        keep = set(np.linspace(0, len(shown) - 1, MAX_ROWS).round().astype(int).tolist())
-        keep |= {p["rank"] for p in shown if p.get("finetuned_accuracy") is not None}
-        shown = [p for p in shown if p["rank"] in keep]
-        t.caption = f"{len(shown)} of {len(res.front)} points shown; all are in pareto.csv"
-    for p in shown:
-        names = list(p["weight_bits"])
-        wbits = "".join(str(p["weight_bits"][n]) for n in names)
-        abits = "".join(str(p["act_bits"][n]) for n in names)
-        row = [str(p["rank"])]
+    ranks = list(range(len(front)))
+    if len(ranks) > MAX_ROWS:  # a spread along the front, plus every fine-tuned point
+        keep = set(np.linspace(0, len(ranks) - 1, MAX_ROWS).round().astype(int).tolist())
+        keep |= {r for r, c in enumerate(front.candidates) if c.finetuned_accuracy is not None}
+        ranks = sorted(keep)
+        t.caption = f"{len(ranks)} of {len(front)} points shown; all are in pareto.csv"
+    for r in ranks:
+        c = front.candidates[r]
+        row = [str(r)]
         if has_acc:
-            ft = p["finetuned_accuracy"]
-            row += [f"{p['est_accuracy']:.2f}", "-" if ft is None else f"{ft:.2f}"]
+            ft, est = c.finetuned_accuracy, front.est_accuracy(c)
+            row += ["-" if est is None else f"{est:.2f}", "-" if ft is None else f"{ft:.2f}"]
         row += [
-            f"{p['latency_ms']:.3f}",
-            f"{p['energy_uj']:.2f}",
-            f"{p['peak_kb']:.1f}",
-            wbits,
-            abits,
+            f"{c.latency_ms:.3f}",
+            f"{c.energy_uj:.2f}",
+            f"{c.peak_kb:.1f}",
+            "".join(str(b) for b in c.weight_bits),
+            "".join(str(b) for b in c.act_bits),
         ]
-        if spatial:
-            row.append("".join("ELDO"[p["mapping_choice"][n]] for n in names))
+        if has_map:
+            row.append("".join(letters[m] for m in c.mapping or ()))
         t.add_row(*row)
     out = Console() if sys.stdout.isatty() else Console(width=120)  # pipes: no truncation
     out.print(t)
     out.print("bits per layer: one digit per quantizable layer, in execution order")
-    if spatial:
-        out.print(
-            "mapping per layer: the mapper's best for E(nergy), L(atency), "
-            "D (energy-delay), or O (best of another dataflow); details in the report"
-        )
+    if has_map:
+        out.print(family.mapping_legend)
     if has_acc:
-        out.print(f"full precision: {res.fp_accuracy:.2f}% on held-out data")
+        out.print(f"full precision: {front.fp_accuracy:.2f}% on held-out data")
     out.print(f"report: {res.run_dir / 'pareto.html'}")
     out.print(f"export a point: codesign export {res.run_dir} --pick N")
+
+
+def _cmd_runs(args: argparse.Namespace, console: Console) -> int:
+    from codesign.run import list_runs
+
+    rows = list_runs(args.results_dir)
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    t = Table(title=f"runs in {args.results_dir}")
+    for c in ("run", "status", "workload", "hardware", "strategy", "generation", "front"):
+        t.add_column(c)
+    for r in rows:
+        gen = "-" if r["generation"] is None else f"{r['generation']}/{r['generations']}"
+        front = "-" if r["pareto"] is None else f"{r['pareto']} of {r['evaluated']}"
+        t.add_row(
+            Path(r["path"]).name,
+            r["status"],
+            str(r["workload"]),
+            str(r["hardware"]),
+            str(r["strategy"]),
+            gen,
+            front,
+        )
+    Console().print(t)
     return 0
 
 
@@ -353,6 +339,7 @@ def main(argv: list[str] | None = None) -> int:
         "export": _cmd_export,
         "report": _cmd_report,
         "supernet": _cmd_supernet,
+        "runs": _cmd_runs,
     }[args.command]
     try:
         return cmd(args, console)

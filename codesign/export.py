@@ -5,64 +5,71 @@ from __future__ import annotations
 from pathlib import Path
 
 from codesign.core.errors import RunError
-from codesign.explore import FRONT_METRICS
 from codesign.quant.config import LayerQuant, QuantConfig, save_config
-from codesign.run import open_run
+from codesign.run import FRONT_METRICS, open_run
 
 
 def export_config(
     run_dir: str | Path, pick: int, path: str | Path | None = None, fmt: str = "yaml"
 ) -> Path:
-    """Write Pareto point `pick` (its ``#`` / ``rank``) of `run_dir` as a quant config.
+    """Write Pareto point `pick` (its ``#`` / rank) of `run_dir` as a quant config.
 
     The file is YAML or JSON (`fmt`), by default ``<run_dir>/config-<pick>.<fmt>``. Each layer
-    carries its bits, its hardware mapping and its predicted costs. Returns the path written.
+    carries its bits, how it runs on the hardware (its mapping) and its predicted costs.
+    Returns the path written.
     """
+    if fmt not in ("yaml", "json"):
+        raise RunError(f"--format {fmt}: use yaml or json")
     run_dir = Path(run_dir)
-    run = open_run(run_dir)
-    front = run["pareto"]["candidates"]
-    ranks = [p["rank"] for p in front]
-    if pick not in ranks:
-        raise RunError(f"--pick {pick}: {run_dir} has Pareto points #0..#{max(ranks)}")
-    p = front[ranks.index(pick)]
-    specs = {r["name"]: r for r in run["layers"]}
-    hw = run["run"]["hardware"]
+    rd = open_run(run_dir)
+    front = rd.load_front()
+    if not 0 <= pick < len(front):
+        raise RunError(f"--pick {pick}: {run_dir} has Pareto points #0..#{len(front) - 1}")
+    c = front.candidates[pick]
+    specs = {r["name"]: r for r in rd.read_json("layers.json")}
+    info = rd.read_info()
     layers = []
-    for name in run["pareto"]["layers"]:
+    for name, p in zip(front.layers, c.precisions):
         s = specs[name]
-        cost = p["per_layer"].get(name, {})
-        if "mapping" in cost:  # spatial accelerator: dataflow, unrolling, tiling, loop order
-            mapping = {"kind": "spatial", **cost["mapping"]}
-        else:
-            mapping = {
-                "kind": "mcu-kernel",
-                "kernel": "mixed-precision SIMD conv/linear, one call per weight bit-width",
-                "l1_tiles": cost.get("l1_tiles", 1),
+        lc = c.cost.layers.get(name)
+        cost = {}
+        mapping = {}
+        if lc is not None:
+            cost = {
+                "cycles": lc.cycles,
+                "latency_us": lc.latency_s * 1e6,
+                "energy_nj": lc.energy_j * 1e9,
+                "weight_bytes": lc.weight_bytes,
             }
+            mapping = lc.mapping.to_dict() if lc.mapping is not None else {}
         layers.append(
             LayerQuant(
                 name=name,
                 module=s["source"],
                 kind=s["kind"],
-                act_bits=int(p["act_bits"][name]),
-                weight_bits=(int(p["weight_bits"][name]),) * int(s["K"]),
+                act_bits=p.act_bits,
+                weight_bits=p.weight_bits,
                 mapping=mapping,
-                cost={
-                    k: cost[k]
-                    for k in ("cycles", "latency_us", "energy_nj", "weight_bytes")
-                    if k in cost
-                },
+                cost=cost,
             )
         )
-    keys = ("est_accuracy", "finetuned_accuracy", *FRONT_METRICS)
-    predicted = {k: p.get(k) for k in keys}
+    predicted = {
+        "est_accuracy": front.est_accuracy(c),
+        "finetuned_accuracy": c.finetuned_accuracy,
+        **{k: getattr(c, k) for k in FRONT_METRICS},
+    }
+    hw = info.get("hardware", {})
     config = QuantConfig(
-        workload=run["pareto"]["workload"],
+        workload=front.workload,
         layers=tuple(layers),
-        hardware={"name": hw["name"], "family": hw["family"], "file": run["run"]["inputs"]["hw"]},
-        candidate={"run": str(run_dir), "pareto_rank": pick, "id": p["id"], "predicted": predicted},
+        hardware={"name": front.hardware, "family": front.family, "file": hw.get("file")},
+        candidate={
+            "run": str(run_dir),
+            "pareto_rank": pick,
+            "id": c.id,
+            "strategy": c.strategy,
+            "predicted": predicted,
+        },
     )
-    if fmt not in ("yaml", "json"):
-        raise RunError(f"--format {fmt}: use yaml or json")
     out = Path(path) if path is not None else run_dir / f"config-{pick}.{fmt}"
     return save_config(config, out)

@@ -1,15 +1,104 @@
-"""Protocols the stages plug into."""
+"""Protocols the stages plug into: one per extension point (see `codesign.core.registry`)."""
 
 from __future__ import annotations
 
-from typing import Protocol
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from codesign.core.candidates import CandidateBatch
+from codesign.core.types import Configuration, LayerCost, MappingDescription, NetworkCost, Precision
 
+if TYPE_CHECKING:  # value types of the layers above; never imported at run time from here
+    from codesign.core.candidates import Front
+
+
+@runtime_checkable
 class AccuracyEstimator(Protocol):
-    """Estimates how much accuracy a population of configurations loses."""
+    """Estimates how much accuracy a batch of candidate configurations loses."""
 
-    def loss(self, act_idx: np.ndarray, weight_idx: np.ndarray) -> np.ndarray:
-        """Accuracy loss in percentage points for [P, L] indices into the cost tables' bits."""
+    def loss(self, batch: CandidateBatch) -> np.ndarray:
+        """Accuracy loss [P] in percentage points below full precision (NaN: unknown)."""
+        ...
+
+
+class SearchSpace(Protocol):
+    """The genome of a search: bounds and gene types, and how genomes become candidates."""
+
+    n_var: int
+    xl: np.ndarray
+    xu: np.ndarray
+    choice: np.ndarray  # [n_var] bool: the gene is an unordered choice, not an ordered integer
+
+    def decode(self, X: np.ndarray) -> CandidateBatch:
+        """Candidates from genomes ``X[P, n_var]`` (integers within [xl, xu])."""
+        ...
+
+    def seeds(self) -> np.ndarray:
+        """Genomes every search should start from (e.g. every uniform configuration)."""
+        ...
+
+
+class SearchStrategy(Protocol):
+    """A search you can stop: ask for genomes, tell their scores, save and restore its state.
+
+    `ask()` returns ``X[P, n_var]`` or None when the strategy has finished; `tell(X, F, G)`
+    takes objectives ``F[P, M]`` and constraint values ``G[P]`` (<= 0 feasible) of those
+    genomes. `state()` is a picklable snapshot that `restore(state)` resumes from exactly.
+    """
+
+    name: str
+
+    def setup(self, space: SearchSpace, n_obj: int, seed: int) -> None:
+        """Prepare a new search over `space` with `n_obj` objectives."""
+        ...
+
+    def ask(self) -> np.ndarray | None:
+        """The next genomes to evaluate, or None when done."""
+        ...
+
+    def tell(self, X: np.ndarray, F: np.ndarray, G: np.ndarray) -> None:
+        """Report the scores of the genomes from the last `ask`."""
+        ...
+
+    @property
+    def generation(self) -> int:
+        """Generations completed (asked and told)."""
+        ...
+
+    def state(self) -> Any:
+        """A picklable snapshot of everything the search needs to go on (RNG included)."""
+        ...
+
+    def restore(self, state: Any) -> None:
+        """Go back to a snapshot taken by `state()` (after `setup`)."""
+        ...
+
+
+class CostModel(Protocol):
+    """Prices networks on one hardware family: tables for the search, exact prices for fronts."""
+
+    def build_tables(self, graph: Any, hw: Any) -> Any:
+        """`CostTables` of every quantizable layer at every precision (and kept mapping)."""
+        ...
+
+    def price(
+        self, graph: Any, hw: Any, configuration: Configuration | Mapping[str, Precision]
+    ) -> NetworkCost:
+        """Exact cost of one configuration; `ConfigError` naming the layer if it cannot."""
+        ...
+
+    def describe(self, layer_cost: LayerCost) -> MappingDescription | None:
+        """How a priced layer runs, in words (its mapping)."""
+        ...
+
+
+class Exporter(Protocol):
+    """Writes a front's candidate in one target format."""
+
+    name: str
+
+    def export(self, front: Front, rank: int, path: Any) -> Any:
+        """Write candidate `rank` of `front` to `path`; returns what it wrote."""
         ...

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import enum
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 
 class OpKind(str, enum.Enum):
@@ -168,12 +170,107 @@ _UNITS = {
 
 
 @dataclass(frozen=True)
-class Cost:
-    """Cost of one layer (or a whole network) at one precision, on one hardware model."""
+class MappingDescription:
+    """How one layer runs on the hardware, in words a user or a trainer can act on.
+
+    `kind` names the family of mapping ("mcu-kernel": a fixed library kernel tiled into L1;
+    "loop-nest": a spatial accelerator's dataflow, unrolling, tiling, loop order and bypass).
+    `choice` is the kept mapping the search picked ("" where the hardware offers no choice);
+    `details` holds the family's fields as plain JSON values (see `cost/README.md`).
+    """
+
+    kind: str
+    choice: str = ""
+    utilization: float | None = None  # fraction of the peak MACs per cycle actually used
+    details: tuple[tuple[str, Any], ...] = ()
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """One field of `details`."""
+        return dict(self.details).get(key, default)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form: kind, choice, utilization and every detail field at the top level."""
+        out: dict[str, Any] = {"kind": self.kind, **dict(self.details)}
+        if self.choice:
+            out["choice"] = self.choice
+        if self.utilization is not None:
+            out["utilization"] = self.utilization
+        return out
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> MappingDescription:
+        """The inverse of `to_dict`."""
+        rest = {k: v for k, v in d.items() if k not in ("kind", "choice", "utilization")}
+        return cls(d["kind"], d.get("choice", ""), d.get("utilization"), tuple(rest.items()))
+
+
+@dataclass(frozen=True)
+class LayerCost:
+    """Cost of one layer at one precision (and mapping), on one hardware model.
+
+    Units: `cycles` clock cycles, `latency_s` seconds, `energy_j` joules, `weight_bytes` packed
+    weights + per-channel parameters, `act_bytes` input + output activations at their bits.
+    `mapping` says how the layer runs (None for layers without weights).
+    """
 
     cycles: float
     latency_s: float
     energy_j: float
     weight_bytes: float
-    act_bytes: float  # input + output activations of this layer, at their bit-widths
-    extra: dict[str, float] = field(default_factory=dict, compare=False)
+    act_bytes: float
+    mapping: MappingDescription | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class NetworkCost:
+    """Exact cost of one network configuration: per-layer `LayerCost` and network totals.
+
+    `peak_bytes` = `weight_bytes` + `peak_act_bytes` is checked against the hardware's memory
+    limit (`fits`). Units as in `LayerCost`.
+    """
+
+    layers: dict[str, LayerCost]
+    cycles: float
+    latency_s: float
+    energy_j: float
+    weight_bytes: float
+    peak_act_bytes: float
+    memory_limit_bytes: float
+
+    @property
+    def peak_bytes(self) -> float:
+        """Weights plus peak live activations, in bytes."""
+        return self.weight_bytes + self.peak_act_bytes
+
+    @property
+    def fits(self) -> bool:
+        """True when the peak memory fits the hardware's memory limit."""
+        return self.peak_bytes <= self.memory_limit_bytes
+
+
+@dataclass(frozen=True)
+class Configuration:
+    """One network configuration: a `Precision` per quantizable layer and, where the hardware
+    offers a choice, the index of the kept mapping each layer runs (absent: mapping 0)."""
+
+    precisions: Mapping[str, Precision]
+    mapping: Mapping[str, int] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, value: Configuration | Mapping[str, Precision]) -> Configuration:
+        """`value` itself, or a plain layer -> `Precision` mapping wrapped with no mapping."""
+        return value if isinstance(value, Configuration) else cls(dict(value))
+
+
+@dataclass(frozen=True)
+class MapperSettings:
+    """How hard the mapper searches each layer's mapspace (spatial accelerators).
+
+    `samples` random mappings per layer, drawn with `seed`; `refine_rounds` rounds of local
+    search from the `refine_top` best mappings of each precision and objective.
+    """
+
+    samples: int = 1000
+    seed: int = 0
+    refine_rounds: int = 3
+    refine_top: int = 4

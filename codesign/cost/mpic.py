@@ -14,12 +14,21 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 import numpy as np
 
 from codesign.core.errors import ConfigError
-from codesign.core.types import ELEMENTWISE_KINDS, FREE_KINDS, Cost, LayerSpec, OpKind, Precision
+from codesign.core.types import (
+    ELEMENTWISE_KINDS,
+    FREE_KINDS,
+    Configuration,
+    LayerCost,
+    LayerSpec,
+    MappingDescription,
+    NetworkCost,
+    OpKind,
+    Precision,
+)
 from codesign.cost.tables import (
     CHANNEL_PARAM_BITS,
     CostTables,
@@ -28,32 +37,6 @@ from codesign.cost.tables import (
 )
 from codesign.hw.model import McuHardware
 from codesign.workload.graph import LayerGraph
-
-
-@dataclass(frozen=True)
-class NetworkCost:
-    """Exact cost of one network configuration: per-layer `Cost` and network totals.
-
-    `peak_bytes` = `weight_bytes` + `peak_act_bytes` is checked against L2 (`fits`).
-    """
-
-    layers: dict[str, Cost]
-    cycles: float
-    latency_s: float
-    energy_j: float
-    weight_bytes: float
-    peak_act_bytes: float
-    memory_limit_bytes: float
-
-    @property
-    def peak_bytes(self) -> float:
-        """Weights plus peak live activations, in bytes."""
-        return self.weight_bytes + self.peak_act_bytes
-
-    @property
-    def fits(self) -> bool:
-        """True when the peak memory fits in L2."""
-        return self.peak_bytes <= self.memory_limit_bytes
 
 
 def _check_priceable(graph: LayerGraph) -> None:
@@ -152,22 +135,28 @@ def _kept_input_fraction(
     return 1.0
 
 
+KERNEL = "mixed-precision SIMD conv/linear, one call per weight bit-width"
+
+
 def price_network(
-    graph: LayerGraph, hw: McuHardware, assignment: Mapping[str, Precision]
+    graph: LayerGraph, hw: McuHardware, configuration: Configuration | Mapping[str, Precision]
 ) -> NetworkCost:
     """Exact cost of one configuration with per-channel weight bits (0 = pruned channel).
 
-    Returns a `NetworkCost` with a `Cost` per layer (cycles, seconds, joules, weight bytes,
-    activation bytes of its input + output, and `l1_tiles`: how many L1-sized pieces its
-    working set needs) and the network totals.
+    Returns a `NetworkCost` with a `LayerCost` per layer (cycles, seconds, joules, weight
+    bytes, activation bytes of its input + output, and for conv / linear layers a
+    `MappingDescription` of the kernel with `l1_tiles`: how many L1-sized pieces its working
+    set needs) and the network totals. A mapping choice in `configuration` is ignored: an
+    MCU core runs one fixed kernel per layer.
     """
+    assignment = Configuration.of(configuration).precisions
     _check_priceable(graph)
     validate_assignment(graph, hw, assignment)
     tbits, peak_act = activation_storage(
         graph, {n: p.act_bits for n, p in assignment.items()}, max(hw.act_bits)
     )
 
-    layers: dict[str, Cost] = {}
+    layers: dict[str, LayerCost] = {}
     total_cycles = 0.0
     weight_total = 0.0
     for spec in graph.layers:
@@ -193,13 +182,19 @@ def price_network(
         total_cycles += cycles
         weight_total += wbytes
         working = in_bytes + out_bytes + wbytes
-        layers[spec.name] = Cost(
+        kernel = None
+        if spec.kind.has_weights:
+            tiles = max(1, math.ceil(working / hw.l1_bytes))
+            kernel = MappingDescription(
+                "mcu-kernel", details=(("kernel", KERNEL), ("l1_tiles", tiles))
+            )
+        layers[spec.name] = LayerCost(
             cycles=cycles,
             latency_s=cycles / hw.clock_hz,
             energy_j=cycles / hw.clock_hz * hw.power_w,
             weight_bytes=wbytes,
             act_bytes=in_bytes + out_bytes,
-            extra={"l1_tiles": float(max(1, math.ceil(working / hw.l1_bytes)))},
+            mapping=kernel,
         )
     latency = total_cycles / hw.clock_hz
     return NetworkCost(

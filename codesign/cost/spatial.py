@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from codesign.core.types import ELEMENTWISE_KINDS, FREE_KINDS, LayerSpec
+from codesign.core.types import LayerSpec
 from codesign.hw.model import SpatialHardware
 from codesign.mapping.space import (
     CUTS,
@@ -541,130 +541,9 @@ def peak_macs_per_cycle(hw: SpatialHardware, act_bits: int, weight_bits: int) ->
 __all__ = [
     "SpatialCost",
     "Traffic",
-    "build_tables",
     "compulsory_dram_bits",
     "evaluate",
     "fill_cuts",
     "peak_macs_per_cycle",
-    "price_network",
     "traffic",
 ]
-
-
-# ---- whole networks --------------------------------------------------------------------------
-
-
-def _other_layer(spec: LayerSpec, hw: SpatialHardware) -> tuple[float, float]:
-    """(cycles, pJ) of a pooling / elementwise layer: ops on the array, data via the buffer."""
-    if spec.kind in FREE_KINDS:
-        return 0.0, 0.0
-    if spec.kind not in ELEMENTWISE_KINDS:
-        from codesign.core.errors import ConfigError
-
-        raise ConfigError(
-            f"layer '{spec.name}' ({spec.kind.value}): the spatial cost model cannot price it"
-        )
-    moved_bits = (spec.input_elems + spec.output_elems) * max(hw.act_bits)
-    energy = spec.ops * hw.other_op_pj + moved_bits * hw.memories[1].access_pj_per_bit
-    return spec.ops / hw.other_ops_per_cycle, energy
-
-
-def build_tables(graph, hw: SpatialHardware):  # noqa: ANN001, ANN201
-    """Map and price every quantizable layer at every (a, w) pair; returns `CostTables` whose
-    mapping axis holds the mapper's kept mappings (`codesign.mapping.mapper.KEEP`)."""
-    from codesign.cost.tables import CostTables, memory_fields
-    from codesign.mapping.mapper import KEEP, map_layer
-
-    q = graph.quantizable
-    cyc, en = [], []
-    for spec in q:
-        lm = map_layer(spec, hw)
-        cyc.append(lm.cycles)
-        en.append(lm.energy_pj * 1e-12)
-    fixed = [_other_layer(s, hw) for s in graph.layers if not s.kind.has_weights]
-    return CostTables(
-        layer_names=tuple(s.name for s in q),
-        act_bits=hw.act_bits,
-        weight_bits=hw.weight_bits,
-        cycles=np.stack(cyc),
-        energy_j=np.stack(en),
-        fixed_cycles=float(sum(c for c, _ in fixed)),
-        fixed_energy_j=float(sum(e for _, e in fixed)) * 1e-12,
-        clock_hz=hw.clock_hz,
-        memory_limit_bytes=hw.memory_limit_bytes,
-        mapping_names=KEEP,
-        **memory_fields(graph, hw.act_bits, hw.weight_bits),
-    )
-
-
-def price_network(graph, hw: SpatialHardware, assignment, mapping=None):  # noqa: ANN001, ANN201
-    """Exact cost of one configuration; `mapping[name]` picks the kept mapping (default 0).
-
-    Returns `codesign.cost.mpic.NetworkCost`; each layer's `Cost.extra` names its mapping.
-    Weight bits must be uniform within a layer (these arrays have no per-channel kernels).
-    """
-    from codesign.core.errors import ConfigError
-    from codesign.core.types import Cost
-    from codesign.cost.mpic import NetworkCost
-    from codesign.cost.tables import CHANNEL_PARAM_BITS, activation_storage
-    from codesign.mapping.mapper import KEEP, map_layer
-
-    mapping = mapping or {}
-    layers = {}
-    total_cycles = total_pj = weight_bytes = 0.0
-    for spec in graph.layers:
-        if not spec.kind.has_weights:
-            cyc, pj = _other_layer(spec, hw)
-            layers[spec.name] = Cost(cyc, cyc / hw.clock_hz, pj * 1e-12, 0.0, 0.0)
-            total_cycles += cyc
-            total_pj += pj
-            continue
-        if spec.name not in assignment:
-            raise ConfigError(f"layer '{spec.name}': no precision given")
-        p = assignment[spec.name]
-        bits = set(p.weight_bits)
-        if len(bits) != 1:
-            raise ConfigError(
-                f"layer '{spec.name}': {hw.name} needs one weight bit-width per "
-                f"layer, got {sorted(bits)}"
-            )
-        w = bits.pop()
-        if p.act_bits not in hw.act_bits or w not in hw.weight_bits:
-            raise ConfigError(
-                f"layer '{spec.name}': a{p.act_bits}/w{w} not supported by "
-                f"{hw.name} (a {list(hw.act_bits)}, w {list(hw.weight_bits)})"
-            )
-        mi = int(mapping.get(spec.name, 0))
-        if not 0 <= mi < len(KEEP):
-            raise ConfigError(f"layer '{spec.name}': mapping {mi} not in 0..{len(KEEP) - 1}")
-        lm = map_layer(spec, hw)
-        ai, wi = hw.act_bits.index(p.act_bits), hw.weight_bits.index(w)
-        idx = int(lm.index[ai, wi, mi])
-        cyc, pj = float(lm.cycles[ai, wi, mi]), float(lm.energy_pj[ai, wi, mi])
-        wb = spec.K * (spec.weights_per_channel * w + CHANNEL_PARAM_BITS) / 8.0
-        desc = lm.mappings.describe(idx)
-        desc["choice"] = KEEP[mi]
-        layers[spec.name] = Cost(
-            cyc,
-            cyc / hw.clock_hz,
-            pj * 1e-12,
-            wb,
-            (spec.input_elems + spec.output_elems) * p.act_bits / 8.0,
-            extra={"mapping": desc, "utilization": float(lm.utilization[ai, wi, mi])},
-        )
-        total_cycles += cyc
-        total_pj += pj
-        weight_bytes += wb
-    _, peak_act = activation_storage(
-        graph, {n: p.act_bits for n, p in assignment.items()}, max(hw.act_bits)
-    )
-    latency = total_cycles / hw.clock_hz
-    return NetworkCost(
-        layers,
-        total_cycles,
-        latency,
-        total_pj * 1e-12,
-        weight_bytes,
-        peak_act,
-        hw.memory_limit_bytes,
-    )

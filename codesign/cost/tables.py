@@ -3,29 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
-
-@dataclass(frozen=True)
-class NetworkScores:
-    """Costs of P candidate networks, one entry per candidate.
-
-    Units: `cycles` clock cycles, `latency_s` seconds, `energy_j` joules, `weight_bytes`
-    packed weights + per-channel parameters, `peak_act_bytes` the largest set of activation
-    tensors resident at once, `peak_bytes` = weights + peak activations.
-    """
-
-    cycles: np.ndarray
-    latency_s: np.ndarray
-    energy_j: np.ndarray
-    weight_bytes: np.ndarray
-    peak_act_bytes: np.ndarray
-
-    @property
-    def peak_bytes(self) -> np.ndarray:
-        """Weights plus the peak of live activations, in bytes."""
-        return self.weight_bytes + self.peak_act_bytes
+from codesign.core.candidates import CandidateBatch, NetworkScores, index_of
+from codesign.core.errors import ConfigError
 
 
 @dataclass(frozen=True)
@@ -82,7 +65,62 @@ class CostTables:
             )
         return out
 
-    def score(
+    def indices(self, batch: CandidateBatch) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """(act, weight, mapping) indices [P, L] into these tables of a layer-wise batch.
+
+        Raises `ConfigError` for a bit-width the tables do not hold, or for per-channel-group
+        weight bits (these tables price one weight bit-width per layer).
+        """
+        if batch.layer_names != self.layer_names:
+            raise ConfigError("candidate batch and cost tables name different layers")
+        try:
+            w = batch.layer_weight_bits()
+        except ValueError as exc:
+            raise ConfigError(f"cost tables: {exc}") from None
+        a = index_of(batch.act_bits, self.act_bits, "activation")
+        return a, index_of(w, self.weight_bits, "weight"), batch.mapping
+
+    def score(self, batch: CandidateBatch) -> NetworkScores:
+        """Score a batch of P candidate networks (vectorised: gathers and sums)."""
+        return self.score_indices(*self.indices(batch))
+
+    def expected_cost(
+        self, act_probs: Any, weight_probs: Any, map_probs: Any | None = None
+    ) -> dict[str, Any]:
+        """Expected cycles, energy (J) and weight bytes of the network under independent
+        per-layer probabilities ``act_probs[L, A]``, ``weight_probs[L, W]`` and
+        ``map_probs[L, M]`` (uniform over M when None). Differentiable: torch tensors in,
+        torch tensors out (numpy in, numpy out); for gradient-based strategies.
+        """
+        try:
+            import torch
+
+            is_torch = isinstance(act_probs, torch.Tensor)
+        except ImportError:  # pragma: no cover - torch is a dependency
+            is_torch = False
+
+        def arr(x: np.ndarray) -> Any:
+            return torch.as_tensor(x, dtype=act_probs.dtype) if is_torch else x
+
+        M = self.num_mappings
+        mp = arr(np.full((self.num_layers, M), 1.0 / M)) if map_probs is None else map_probs
+        out = {}
+        for name, table, fixed in (
+            ("cycles", self.cycles, self.fixed_cycles),
+            ("energy_j", self.energy_j, self.fixed_energy_j),
+        ):
+            t = arr(table)  # [L, A, W, M]
+            per_layer = (
+                t
+                * act_probs[:, :, None, None]
+                * weight_probs[:, None, :, None]
+                * mp[:, None, None, :]
+            ).sum(axis=(1, 2, 3))
+            out[name] = per_layer.sum() + fixed
+        out["weight_bytes"] = (arr(self.weight_bytes) * weight_probs).sum()
+        return out
+
+    def score_indices(
         self, act_idx: np.ndarray, weight_idx: np.ndarray, map_idx: np.ndarray | None = None
     ) -> NetworkScores:
         """Score P networks from per-layer indices into `act_bits`, `weight_bits` and the

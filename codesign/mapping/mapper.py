@@ -4,17 +4,28 @@ Mappings are sampled once per layer (`sample_mappings`), their element traffic c
 (it does not depend on bit-widths), then priced at every precision pair with array
 operations. Kept per precision: the best mapping for energy, for latency, for energy-delay
 product, and the best energy-delay product of another dataflow; these become the values of
-the search's per-layer mapping gene. Results are cached per (loop nest, hardware).
+the search's per-layer mapping gene.
+
+Results are cached on disk (``<cache_dir>/mappings/<hash>.npz``) under a hash of the loop nest,
+the hardware and the `MapperSettings`, so a second run on the same network maps nothing again;
+a small in-process LRU keeps the most recent layers. The mapper imports the loop-nest model
+(`codesign.cost.spatial`), never the network cost tables.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import json
+import os
+from collections import OrderedDict
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 from codesign.core.errors import ConfigError
-from codesign.core.types import LayerSpec
+from codesign.core.types import LayerSpec, MapperSettings
 from codesign.cost.spatial import Traffic, evaluate, fill_cuts, traffic
 from codesign.hw.model import SpatialHardware
 from codesign.mapping.space import Mappings, concat, loop_bounds, neighbours, sample_mappings
@@ -34,7 +45,22 @@ class LayerMappings:
     utilization: np.ndarray
 
 
-_CACHE: dict[tuple, LayerMappings] = {}
+_LRU: OrderedDict[str, LayerMappings] = OrderedDict()
+_LRU_SIZE = 256
+FORMAT_VERSION = 1  # bump when the mapper's results change for the same inputs
+
+
+class MapperStats:
+    """Counts of layers mapped, found on disk and found in memory since the process started."""
+
+    mapped = 0
+    from_disk = 0
+    from_memory = 0
+
+
+def clear_memory_cache() -> None:
+    """Forget the in-process LRU (the disk cache stays)."""
+    _LRU.clear()
 
 
 def bypass_options(hw: SpatialHardware) -> tuple[np.ndarray, np.ndarray]:
@@ -62,44 +88,101 @@ def _best_fresh(score: np.ndarray, k: int, expanded: np.ndarray) -> np.ndarray:
     return top[np.isfinite(score[top])]
 
 
-def _key(
-    spec: LayerSpec, hw: SpatialHardware, samples: int, seed: int, rounds: int, top: int
-) -> tuple:
-    return (
-        spec.kind,
-        spec.K,
-        spec.C,
-        spec.OY,
-        spec.OX,
-        spec.FY,
-        spec.FX,
-        spec.N,
-        spec.stride,
-        spec.padding,
-        spec.input_shape,
-        hw,
-        samples,
-        seed,
-        rounds,
-        top,
+def mapping_key(spec: LayerSpec, hw: SpatialHardware, settings: MapperSettings) -> str:
+    """Content hash (hex, 20 chars) of what a layer's kept mappings depend on: the loop nest
+    (not the layer's name), the hardware's every field, the mapper settings and version."""
+    nest = {
+        f: getattr(spec, f)
+        for f in ("kind", "N", "K", "C", "OY", "OX", "FY", "FX", "stride", "padding", "groups")
+    }
+    nest["input_shape"] = spec.input_shape
+    hw_doc = dataclasses.asdict(hw)
+    hw_doc.pop("source", None)
+    hw_doc.pop("description", None)
+    doc = {
+        "nest": nest,
+        "hw": hw_doc,
+        "settings": dataclasses.asdict(settings),
+        "version": FORMAT_VERSION,
+    }
+    text = json.dumps(doc, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:20]
+
+
+_ARRAYS = ("spatial", "temporal", "order", "dataflow", "cut", "bypass")
+
+
+def _save(path: Path, lm: LayerMappings) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    m = lm.mappings
+    arrays = {f"m_{k}": getattr(m, k) for k in _ARRAYS}
+    arrays["m_cut"], arrays["m_bypass"] = m.cuts(), m.bypasses()
+    tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp.npz")
+    np.savez(
+        tmp,
+        names=np.array(m.names),
+        energy_pj=lm.energy_pj,
+        cycles=lm.cycles,
+        index=lm.index,
+        utilization=lm.utilization,
+        **arrays,
     )
+    os.replace(tmp, path)
+
+
+def _load(path: Path) -> LayerMappings | None:
+    try:
+        with np.load(path) as z:
+            m = Mappings(
+                *(z[f"m_{k}"] for k in ("spatial", "temporal", "order", "dataflow")),
+                tuple(str(n) for n in z["names"]),
+                z["m_cut"],
+                z["m_bypass"],
+            )
+            return LayerMappings(m, z["energy_pj"], z["cycles"], z["index"], z["utilization"])
+    except (OSError, KeyError, ValueError):  # missing, truncated or foreign: map again
+        return None
 
 
 def map_layer(
     spec: LayerSpec,
     hw: SpatialHardware,
-    samples: int = 1000,
-    seed: int = 0,
-    refine_rounds: int = 3,
-    refine_top: int = 4,
+    settings: MapperSettings | None = None,
+    cache_dir: Path | None = None,
 ) -> LayerMappings:
-    """The kept mappings of `spec` on `hw` at every precision pair (cached).
+    """The kept mappings of `spec` on `hw` at every precision pair.
 
+    Looked up in memory, then under `cache_dir` (when given), else mapped and stored there.
     Raises `ConfigError` naming the layer when no sampled mapping fits the memories.
     """
-    key = _key(spec, hw, samples, seed, refine_rounds, refine_top)
-    if key in _CACHE:
-        return _CACHE[key]
+    settings = settings or MapperSettings()
+    key = mapping_key(spec, hw, settings)
+    if key in _LRU:
+        _LRU.move_to_end(key)
+        MapperStats.from_memory += 1
+        return _LRU[key]
+    path = None if cache_dir is None else Path(cache_dir) / "mappings" / f"{key}.npz"
+    found = _load(path) if path is not None and path.exists() else None
+    if found is not None:
+        MapperStats.from_disk += 1
+        return _remember(key, found)
+    out = _map(spec, hw, settings)
+    MapperStats.mapped += 1
+    if path is not None:
+        _save(path, out)
+    return _remember(key, out)
+
+
+def _remember(key: str, lm: LayerMappings) -> LayerMappings:
+    _LRU[key] = lm
+    while len(_LRU) > _LRU_SIZE:
+        _LRU.popitem(last=False)
+    return lm
+
+
+def _map(spec: LayerSpec, hw: SpatialHardware, settings: MapperSettings) -> LayerMappings:
+    samples, seed = settings.samples, settings.seed
+    refine_rounds, refine_top = settings.refine_rounds, settings.refine_top
     bounds, _, _, _ = loop_bounds(spec)
     precisions = [(a, w) for a in hw.act_bits for w in hw.weight_bits]
     bypass_ok, forced = bypass_options(hw)
@@ -169,6 +252,4 @@ def map_layer(
         energy[ai, wi] = e[picks]
         cycles[ai, wi] = cy[picks]
         util[ai, wi] = ut[picks]
-    out = LayerMappings(m, energy, cycles, index, util)
-    _CACHE[key] = out
-    return out
+    return LayerMappings(m, energy, cycles, index, util)

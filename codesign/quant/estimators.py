@@ -1,7 +1,7 @@
 """Accuracy estimators the search can use, from cheap to faithful.
 
-Each maps a population of per-layer bit-width indices ([P, L] into the cost tables' activation
-and weight bit-widths) to an estimated accuracy loss in percentage points below full precision:
+Each maps a `CandidateBatch` to an estimated accuracy loss in percentage points below full
+precision:
 
 - ``proxy``: per-layer PTQ sensitivity, summed (`SensitivityProxy`, a gather and a sum);
 - ``supernet``: one forward pass of a switchable-precision supernet per distinct candidate;
@@ -16,10 +16,8 @@ from collections.abc import Callable, Sequence
 import numpy as np
 from torch.utils.data import TensorDataset
 
+from codesign.core.candidates import CandidateBatch
 from codesign.quant.supernet import Supernet
-
-ESTIMATORS = ("proxy", "supernet", "finetune")
-
 
 Configs = list[tuple[list[int], list[int]]]  # (activation bits, weight bits) per candidate
 
@@ -31,27 +29,22 @@ class _MemoEstimator(ABC):
     pairs, NaN for a candidate that could not be scored (counted as a total loss).
     """
 
-    def __init__(
-        self, fp_accuracy: float, act_bits: Sequence[int], weight_bits: Sequence[int]
-    ) -> None:
+    def __init__(self, fp_accuracy: float) -> None:
         self.fp_accuracy = fp_accuracy
-        self.act_bits = tuple(act_bits)
-        self.weight_bits = tuple(weight_bits)
         self.values: dict[bytes, float] = {}
 
     @abstractmethod
     def _accuracies(self, configs: Configs) -> list[float]:
         """Accuracies in percent of `configs`, NaN where one could not be scored."""
 
-    def loss(self, act_idx: np.ndarray, weight_idx: np.ndarray) -> np.ndarray:
-        """Estimated accuracy loss (pp) of P candidates from [P, L] bit-width indices."""
-        keys = [
-            np.concatenate([a, w]).astype(np.int16).tobytes() for a, w in zip(act_idx, weight_idx)
-        ]
+    def loss(self, batch: CandidateBatch) -> np.ndarray:
+        """Estimated accuracy loss (pp) of the batch's candidates (per-layer weight bits)."""
+        act, wts = batch.act_bits, batch.layer_weight_bits()
+        keys = [np.concatenate([a, w]).astype(np.int16).tobytes() for a, w in zip(act, wts)]
         todo: dict[bytes, tuple[list[int], list[int]]] = {}
-        for k, a, w in zip(keys, act_idx, weight_idx):
+        for k, a, w in zip(keys, act, wts):
             if k not in self.values and k not in todo:
-                todo[k] = ([self.act_bits[i] for i in a], [self.weight_bits[i] for i in w])
+                todo[k] = ([int(b) for b in a], [int(b) for b in w])
         if todo:
             for k, acc in zip(todo, self._accuracies(list(todo.values()))):
                 self.values[k] = (
@@ -68,10 +61,8 @@ class SupernetEstimator(_MemoEstimator):
         supernet: Supernet,
         data: TensorDataset,
         fp_accuracy: float,
-        act_bits: Sequence[int],
-        weight_bits: Sequence[int],
     ) -> None:
-        super().__init__(fp_accuracy, act_bits, weight_bits)
+        super().__init__(fp_accuracy)
         self.supernet = supernet
         self.data = data
 
@@ -94,10 +85,8 @@ class FinetuneEstimator(_MemoEstimator):
         self,
         run_batch: Callable[[Configs], list[float]],
         fp_accuracy: float,
-        act_bits: Sequence[int],
-        weight_bits: Sequence[int],
     ) -> None:
-        super().__init__(fp_accuracy, act_bits, weight_bits)
+        super().__init__(fp_accuracy)
         self.run_batch = run_batch
 
     def _accuracies(self, configs: Configs) -> list[float]:

@@ -16,6 +16,7 @@ import torch
 from torch import nn
 from torch.utils.data import TensorDataset
 
+from codesign.core.candidates import CandidateBatch, index_of
 from codesign.core.types import LayerSpec
 from codesign.quant.apply import apply_config
 from codesign.quant.config import LayerQuant
@@ -37,8 +38,14 @@ class SensitivityProxy:
     act_drop: np.ndarray
     fp_accuracy: float
 
-    def loss(self, act_idx: np.ndarray, weight_idx: np.ndarray) -> np.ndarray:
-        """Estimated accuracy loss (pp) of P candidates from [P, L] bit-width indices."""
+    def loss(self, batch: CandidateBatch) -> np.ndarray:
+        """Estimated accuracy loss (pp) of the batch's candidates (per-layer weight bits)."""
+        act_idx = index_of(batch.act_bits, self.act_bits, "activation")
+        weight_idx = index_of(batch.layer_weight_bits(), self.weight_bits, "weight")
+        return self.loss_indices(act_idx, weight_idx)
+
+    def loss_indices(self, act_idx: np.ndarray, weight_idx: np.ndarray) -> np.ndarray:
+        """Estimated loss (pp) from [P, L] indices into `act_bits` and `weight_bits`."""
         layers = np.arange(len(self.layer_names))
         total = self.weight_drop[layers, weight_idx].sum(axis=1) + self.act_drop[
             layers, act_idx

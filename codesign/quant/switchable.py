@@ -48,46 +48,55 @@ def export_switchable(run_dir: str | Path, out_dir: str | Path | None = None) ->
     available) with the exported weights. Raises `RunError` when the run has no supernet.
     """
     run_dir = Path(run_dir)
-    run = open_run(run_dir)
-    info = run["run"]
+    rd = open_run(run_dir)
+    info = rd.read_info()
+    front = rd.load_front()
     sn_info = info.get("supernet")
     if not sn_info:
         raise RunError(
-            f"{run_dir}: no supernet in this run (estimator: {info.get('estimator', 'proxy')}); "
+            f"{run_dir}: no supernet in this run (estimator: {info.get('estimator', 'none')}); "
             "run `codesign explore ... --estimator supernet` to get one switchable weight set"
         )
     ckpt = Path(sn_info["path"])
     if not ckpt.exists():
         raise RunError(f"{run_dir}: the run's supernet checkpoint {ckpt} is gone")
     hw = load_hardware(run_dir / "hw.yaml")
-    inputs = info["inputs"]
+    cfg = info["config"]
+    wl = get_workload(
+        cfg["workload"], tuple(cfg["input_shape"]) if cfg.get("input_shape") else None
+    )
+    input_shape = wl.input_shape
     act_set = list(hw.act_bits)
     weight_set = [b for b in hw.weight_bits if b > 0]
-    sn = _supernet_for(inputs["workload"], tuple(inputs["input_shape"]), act_set, weight_set)
+    sn = _supernet_for(cfg["workload"], input_shape, act_set, weight_set)
     sn.load_state_dict(torch.load(ckpt, map_location="cpu", weights_only=True))
     sn.eval()
-    names = run["pareto"]["layers"]
+    names = list(front.layers)
     test = None
-    ds = get_workload(inputs["workload"], tuple(inputs["input_shape"])).dataset
-    if dataset_available(ds, inputs.get("data")):
-        test = load_dataset(ds, seed=0, path=inputs.get("data")).test
+    if dataset_available(wl.dataset, cfg.get("data")):
+        test = load_dataset(wl.dataset, seed=0, path=cfg.get("data")).test
     modes = []
-    for p in run["pareto"]["candidates"]:
-        act = [int(p["act_bits"][n]) for n in names]
-        wts = [int(p["weight_bits"][n]) for n in names]
+    for rank, c in enumerate(front.candidates):
+        act, wts = list(c.act_bits), list(c.weight_bits)
         acc = sn.accuracy(act, wts, test) if test is not None else None
         modes.append(
             {
                 "mode": len(modes),
-                "pareto_rank": p["rank"],
+                "pareto_rank": rank,
                 "act_bits": act,
                 "weight_bits": wts,
-                "mapping": {"kind": "mcu-kernel"},
+                # how each layer runs on this hardware: the kernel on an MCU, the dataflow,
+                # unrolling, tiling and loop order on a spatial accelerator
+                "mapping": {
+                    n: lc.mapping.to_dict()
+                    for n, lc in c.cost.layers.items()
+                    if lc.mapping is not None
+                },
                 "accuracy": acc,
-                "finetuned_accuracy": p.get("finetuned_accuracy"),
-                "latency_ms": p["latency_ms"],
-                "energy_uj": p["energy_uj"],
-                "peak_kb": p["peak_kb"],
+                "finetuned_accuracy": c.finetuned_accuracy,
+                "latency_ms": c.latency_ms,
+                "energy_uj": c.energy_uj,
+                "peak_kb": c.peak_kb,
             }
         )
     out = Path(out_dir) if out_dir is not None else run_dir / "switchable"
@@ -96,9 +105,9 @@ def export_switchable(run_dir: str | Path, out_dir: str | Path | None = None) ->
     doc = {
         "format": FORMAT,
         "version": VERSION,
-        "workload": inputs["workload"],
-        "input_shape": list(inputs["input_shape"]),
-        "hardware": {"name": hw.name, "file": inputs["hw"]},
+        "workload": cfg["workload"],
+        "input_shape": list(input_shape),
+        "hardware": {"name": hw.name, "family": front.family, "file": cfg["hw"]},
         "act_set": act_set,
         "weight_set": weight_set,
         "layers": names,

@@ -1,16 +1,20 @@
-"""Interactive Pareto report (plotly, self-contained HTML: it renders offline)."""
+"""Interactive Pareto report (plotly, self-contained HTML: it renders offline).
+
+It reads the run's `Front` and its evaluated points through `codesign.run`, never the files.
+"""
 
 from __future__ import annotations
 
-import csv
 import html
-import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import plotly.graph_objects as go
 
-from codesign.core.errors import RunError
+from codesign.core.candidates import Candidate, Front
+from codesign.hw.family import FAMILIES
+from codesign.run import open_run
 
 _AXES = [
     ("latency_ms", "latency (ms)"),
@@ -19,75 +23,85 @@ _AXES = [
 ]
 
 
-def _hover(p: dict[str, Any], layers: list[str]) -> str:
-    lines = [f"<b>Pareto #{p['rank']}</b> (candidate {p['id']})"]
-    if p.get("est_accuracy") is not None:
-        ft = p.get("finetuned_accuracy")
+def _describe(front: Front, c: Candidate, layer: str) -> str:
+    """The family's short tag of how `layer` runs ('' when it has none)."""
+    lc = c.cost.layers.get(layer)
+    if lc is None or front.family not in FAMILIES:
+        return ""
+    return FAMILIES.get(front.family).cost_model(None, None).describe(lc)
+
+
+def _hover(front: Front, rank: int) -> str:
+    c = front.candidates[rank]
+    lines = [f"<b>Pareto #{rank}</b> (candidate {c.id}, {c.strategy})"]
+    est = front.est_accuracy(c)
+    if est is not None:
+        ft = c.finetuned_accuracy
         ft_s = f"{ft:.2f}%" if ft is not None else "not fine-tuned"
-        lines.append(f"accuracy: est. {p['est_accuracy']:.2f}%, fine-tuned {ft_s}")
+        lines.append(f"accuracy: est. {est:.2f}%, fine-tuned {ft_s}")
     lines.append(
-        f"latency {p['latency_ms']:.3f} ms, energy {p['energy_uj']:.2f} uJ, "
-        f"peak {p['peak_kb']:.1f} kB (weights {p['weight_kb']:.1f} kB)"
+        f"latency {c.latency_ms:.3f} ms, energy {c.energy_uj:.2f} uJ, "
+        f"peak {c.peak_kb:.1f} kB (weights {c.weight_kb:.1f} kB)"
     )
-    for n in layers:
-        c = p["per_layer"].get(n, {})
-        mp = c.get("mapping")
+    for n, p in zip(front.layers, c.precisions):
+        lc = c.cost.layers.get(n)
         where = ""
-        if mp:
-            sp = " ".join(f"{d}{f}" for d, f in mp["spatial"].items())
-            where = f", {mp['dataflow']} [{sp}], util {c.get('utilization', 0):.0%}"
+        if lc is not None and lc.mapping is not None and lc.mapping.kind == "loop-nest":
+            util = lc.mapping.utilization or 0.0
+            sp = " ".join(f"{d}{f}" for d, f in (lc.mapping.get("spatial") or {}).items())
+            where = f", {lc.mapping.get('dataflow')} [{sp}], util {util:.0%}"
+        cyc = lc.cycles if lc else 0.0
+        nj = lc.energy_j * 1e9 if lc else 0.0
+        wkb = lc.weight_bytes / 1e3 if lc else 0.0
         lines.append(
-            f"{html.escape(n)}: w{p['weight_bits'][n]}/a{p['act_bits'][n]}  "
-            f"{c.get('cycles', 0) / 1e3:.1f} kcyc, {c.get('energy_nj', 0):.0f} nJ, "
-            f"{c.get('weight_bytes', 0) / 1e3:.2f} kB{where}"
+            f"{html.escape(n)}: w{max(p.weight_bits)}/a{p.act_bits}  "
+            f"{cyc / 1e3:.1f} kcyc, {nj:.0f} nJ, {wkb:.2f} kB{where}"
         )
     return "<br>".join(lines)
 
 
-def _read_candidates(path: Path) -> list[dict[str, str]]:
-    if not path.exists():
-        return []
-    with path.open(newline="") as f:
-        return list(csv.DictReader(f))
+def _value(c: Candidate, key: str) -> float:
+    return float(getattr(c, key))
 
 
-def build_figure(pareto: dict[str, Any], candidates: list[dict[str, str]]) -> go.Figure:
-    """The Pareto figure: every feasible candidate, the front, and fine-tuned re-scores."""
-    layers = pareto["layers"]
-    front = pareto["candidates"]
-    fp = pareto.get("fp_accuracy")
+def build_figure(front: Front, points: dict[str, Any]) -> go.Figure:
+    """The Pareto figure: every feasible evaluated candidate (`points`, as
+    `RunDir.evaluated_points` returns them), the front, and fine-tuned re-scores."""
+    fp = front.fp_accuracy
     has_acc = fp is not None
-    feas = [c for c in candidates if c.get("feasible") == "True"]
-
-    def y_of_cand(c: dict[str, str]) -> float:
-        return fp - float(c["est_accuracy_loss_pp"]) if has_acc else float(c["peak_kb"])
-
-    y_front = [p["est_accuracy"] if has_acc else p["peak_kb"] for p in front]
-    ft = [p for p in front if p.get("finetuned_accuracy") is not None]
+    feas = points["feasible"] if len(points.get("id", [])) else np.zeros(0, dtype=bool)
+    y_cloud = (
+        (fp - points["est_accuracy_loss_pp"][feas] if has_acc else points["peak_kb"][feas])
+        if feas.any()
+        else np.zeros(0)
+    )
+    cands = front.candidates
+    y_front = [front.est_accuracy(c) if has_acc else c.peak_kb for c in cands]
+    ft = [r for r, c in enumerate(cands) if c.finetuned_accuracy is not None]
     x0 = _AXES[0][0]
     fig = go.Figure()
     fig.add_trace(
         go.Scattergl(
-            x=[float(c[x0]) for c in feas],
-            y=[y_of_cand(c) for c in feas],
+            x=points[x0][feas] if feas.any() else [],
+            y=y_cloud,
             mode="markers",
-            name=f"evaluated ({len(feas)} feasible)",
+            name=f"evaluated ({int(feas.sum())} feasible)",
             marker={"color": "lightgray", "size": 5},
             hovertemplate="candidate %{text}<extra></extra>",
-            text=[c["id"] for c in feas],
+            text=[str(i) for i in points["id"][feas]] if feas.any() else [],
         )
     )
     fig.add_trace(
         go.Scatter(
-            x=[p[x0] for p in front],
+            x=[_value(c, x0) for c in cands],
             y=y_front,
             mode="markers",
             name="Pareto front (estimate; the front spans every objective, not just these axes)",
-            hovertext=[_hover(p, layers) for p in front],
+            hovertext=[_hover(front, r) for r in range(len(cands))],
             hoverinfo="text",
             marker={
                 "size": 9,
-                "color": [p["peak_kb"] for p in front],
+                "color": [c.peak_kb for c in cands],
                 "colorscale": "Viridis",
                 "colorbar": {"title": "peak kB"},
                 "showscale": True,
@@ -97,12 +111,12 @@ def build_figure(pareto: dict[str, Any], candidates: list[dict[str, str]]) -> go
     if ft:
         fig.add_trace(
             go.Scatter(
-                x=[p[x0] for p in ft],
-                y=[p["finetuned_accuracy"] for p in ft],
+                x=[_value(cands[r], x0) for r in ft],
+                y=[cands[r].finetuned_accuracy for r in ft],
                 mode="markers",
                 name="fine-tuned (held-out)",
                 marker={"symbol": "diamond", "size": 11, "color": "crimson"},
-                hovertext=[_hover(p, layers) for p in ft],
+                hovertext=[_hover(front, r) for r in ft],
                 hoverinfo="text",
             )
         )
@@ -110,9 +124,9 @@ def build_figure(pareto: dict[str, Any], candidates: list[dict[str, str]]) -> go
         fig.add_hline(y=fp, line_dash="dot", annotation_text=f"full precision {fp:.2f}%")
     buttons = []
     for key, label in _AXES:
-        xs = [[float(c[key]) for c in feas], [p[key] for p in front]]
+        xs = [points[key][feas] if feas.any() else [], [_value(c, key) for c in cands]]
         if ft:
-            xs.append([p[key] for p in ft])
+            xs.append([_value(cands[r], key) for r in ft])
         buttons.append(
             {
                 "label": label,
@@ -121,7 +135,7 @@ def build_figure(pareto: dict[str, Any], candidates: list[dict[str, str]]) -> go
             }
         )
     fig.update_layout(
-        title=f"{pareto['workload']} on {pareto['hardware']}: Pareto front",
+        title=f"{front.workload} on {front.hardware}: Pareto front",
         xaxis_title=_AXES[0][1],
         yaxis_title="accuracy (%)" if has_acc else "peak memory (kB)",
         updatemenus=[
@@ -142,39 +156,28 @@ def build_figure(pareto: dict[str, Any], candidates: list[dict[str, str]]) -> go
     return fig
 
 
-def _short_mapping(p: dict[str, Any], layer: str) -> str:
-    """' RS K16xOY14'-style tag of a layer's mapping on a spatial accelerator ('' on MCUs)."""
-    mp = p["per_layer"].get(layer, {}).get("mapping")
-    if not mp:
-        return ""
-    flow = "".join(w[0].upper() for w in mp["dataflow"].split("_")[:2])
-    sp = "x".join(f"{d}{f}" for d, f in mp["spatial"].items())
-    return f" {flow} {sp}"
+def _f(v: float | None, d: int = 2) -> str:
+    return "-" if v is None else f"{v:.{d}f}"
 
 
-def _table(pareto: dict[str, Any]) -> str:
-    layers = pareto["layers"]
+def _table(front: Front) -> str:
     head = ["#", "est. acc %", "fine-tuned %", "latency ms", "energy uJ", "peak kB"] + [
-        html.escape(n) for n in layers
+        html.escape(n) for n in front.layers
     ]
     rows = []
-    for p in pareto["candidates"]:
-
-        def f(v: Any, d: int = 2) -> str:
-            return "-" if v is None else f"{v:.{d}f}"
-
+    for r, c in enumerate(front.candidates):
         cells = [
-            str(p["rank"]),
-            f(p["est_accuracy"]),
-            f(p["finetuned_accuracy"]),
-            f(p["latency_ms"], 3),
-            f(p["energy_uj"]),
-            f(p["peak_kb"], 1),
+            str(r),
+            _f(front.est_accuracy(c)),
+            _f(c.finetuned_accuracy),
+            _f(c.latency_ms, 3),
+            _f(c.energy_uj),
+            _f(c.peak_kb, 1),
         ]
-        cells += [
-            f"w{p['weight_bits'][n]}a{p['act_bits'][n]}{_short_mapping(p, n)}" for n in layers
-        ]
-        rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+        for n, p in zip(front.layers, c.precisions):
+            tag = _describe(front, c, n) if c.mapping is not None else ""
+            cells.append(f"w{max(p.weight_bits)}a{p.act_bits}" + (f" {tag}" if tag else ""))
+        rows.append("<tr>" + "".join(f"<td>{x}</td>" for x in cells) + "</tr>")
     return (
         "<table><thead><tr>"
         + "".join(f"<th>{h}</th>" for h in head)
@@ -184,7 +187,7 @@ def _table(pareto: dict[str, Any]) -> str:
     )
 
 
-def _loops(levels: dict[str, dict[str, int]]) -> str:
+def _loops(levels: dict[str, Any]) -> str:
     """'PE: OY2 OX4 | GLB: K3 C2 | DRAM: -' from a mapping's per-level factors or names."""
 
     def text(v: dict[str, int] | str) -> str:
@@ -193,29 +196,30 @@ def _loops(levels: dict[str, dict[str, int]]) -> str:
     return " | ".join(f"{lv}: {text(v) or '-'}" for lv, v in levels.items())
 
 
-def _mappings(pareto: dict[str, Any]) -> str:
-    """Per Pareto point, each layer's mapping in full (spatial accelerators; '' on MCUs):
-    dataflow, unrolling, tiling and loop order per level, operands that skip a level."""
-    layers = pareto["layers"]
+def _mappings(front: Front) -> str:
+    """Per Pareto point, each layer's loop-nest mapping in full (spatial accelerators; '' on
+    MCUs): dataflow, unrolling, tiling and loop order per level, operands that skip a level."""
     parts = []
-    for p in pareto["candidates"]:
+    for r, c in enumerate(front.candidates):
         rows = []
-        for n in layers:
-            mp = p["per_layer"].get(n, {}).get("mapping")
-            if not mp:
+        for n, p in zip(front.layers, c.precisions):
+            lc = c.cost.layers.get(n)
+            mp = lc.mapping if lc is not None else None
+            if mp is None or mp.kind != "loop-nest":
                 continue
-            skips = "; ".join(f"{lv}: {' '.join(ops)}" for lv, ops in mp.get("bypass", {}).items())
+            byp = mp.get("bypass") or {}
+            skips = "; ".join(f"{lv}: {' '.join(ops)}" for lv, ops in byp.items())
             cells = [
                 html.escape(n),
-                f"w{p['weight_bits'][n]}a{p['act_bits'][n]}",
-                html.escape(mp["dataflow"]),
-                " ".join(f"{d}{f}" for d, f in mp["spatial"].items()),
-                _loops(mp["tiling"]),
-                html.escape(_loops(mp["loop_order"])),
+                f"w{max(p.weight_bits)}a{p.act_bits}",
+                html.escape(str(mp.get("dataflow"))),
+                " ".join(f"{d}{f}" for d, f in (mp.get("spatial") or {}).items()),
+                _loops(mp.get("tiling") or {}),
+                html.escape(_loops(mp.get("loop_order") or {})),
                 skips or "-",
-                html.escape(mp.get("choice", "")),
+                html.escape(mp.choice),
             ]
-            rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+            rows.append("<tr>" + "".join(f"<td>{x}</td>" for x in cells) + "</tr>")
         if rows:
             head = [
                 "layer",
@@ -228,7 +232,7 @@ def _mappings(pareto: dict[str, Any]) -> str:
                 "kept as",
             ]
             parts.append(
-                f"<details><summary>#{p['rank']}</summary><table><thead><tr>"
+                f"<details><summary>#{r}</summary><table><thead><tr>"
                 + "".join(f"<th>{h}</th>" for h in head)
                 + "</tr></thead><tbody>"
                 + "".join(rows)
@@ -240,28 +244,26 @@ def _mappings(pareto: dict[str, Any]) -> str:
 
 
 def write_report(run_dir: str | Path) -> Path:
-    """Write ``pareto.html`` in `run_dir` from pareto.json and candidates.csv; returns its path."""
+    """Write ``pareto.html`` in `run_dir` from its front and evaluated points; returns it."""
     run_dir = Path(run_dir)
-    pf = run_dir / "pareto.json"
-    if not pf.exists():
-        raise RunError(f"{run_dir}: no pareto.json; the run did not reach the Pareto front")
-    pareto = json.loads(pf.read_text())
-    fig = build_figure(pareto, _read_candidates(run_dir / "candidates.csv"))
+    rd = open_run(run_dir)
+    front = rd.load_front()
+    fig = build_figure(front, rd.evaluated_points())
     body = fig.to_html(full_html=False, include_plotlyjs=True)
-    title = f"{html.escape(pareto['workload'])} on {html.escape(pareto['hardware'])}"
+    title = f"{html.escape(front.workload)} on {html.escape(front.hardware)}"
     page = f"""<!DOCTYPE html>
 <html><head><meta charset="utf-8"><title>codesign: {title}</title>
 <style>body{{font-family:sans-serif;margin:2em}} table{{border-collapse:collapse;font-size:13px}}
 td,th{{border:1px solid #ccc;padding:3px 6px;text-align:right}}</style></head>
-<body><h2>{html.escape(pareto["workload"])} on {html.escape(pareto["hardware"])}</h2>
-<p>Objectives: {", ".join(pareto["objectives"])}. Accuracies in percent on held-out data;
-per-layer bits as w(weight)a(activation). Hover a point for its per-layer bits and costs;
-the menu at the top right switches the x axis. Export a row with
-<code>codesign export {html.escape(str(run_dir))} --pick N</code>.</p>
+<body><h2>{title}</h2>
+<p>Objectives: {", ".join(o.value for o in front.objectives)}. Strategy: {front.strategy}.
+Accuracies in percent on held-out data; per-layer bits as w(weight)a(activation). Hover a
+point for its per-layer bits and costs; the menu at the top right switches the x axis. Export
+a row with <code>codesign export {html.escape(str(run_dir))} --pick N</code>.</p>
 {body}
 <h3>Pareto front</h3>
-{_table(pareto)}
-{_mappings(pareto)}
+{_table(front)}
+{_mappings(front)}
 </body></html>
 """
     out = run_dir / "pareto.html"

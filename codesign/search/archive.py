@@ -1,4 +1,9 @@
-"""Every evaluated candidate, deduplicated, with its costs; streamed to CSV as it arrives."""
+"""Every distinct candidate a search evaluated, with its scores; new ones streamed as CSV rows.
+
+The archive is the search's memory: the Pareto front is selected from it, it is checkpointed
+with the strategy after every generation, and `on_new` receives the header and the rows of the
+candidates each batch adds (the run directory appends them to candidates.csv).
+"""
 
 from __future__ import annotations
 
@@ -7,77 +12,168 @@ from typing import Any
 
 import numpy as np
 
-from codesign.cost.tables import CostTables
-from codesign.search.nsga2 import Evaluated
+from codesign.core.candidates import CandidateBatch, Scores
 
 METRICS = ("est_accuracy_loss_pp", "latency_ms", "energy_uj", "peak_kb", "weight_kb")
 
 
 class Archive:
-    """Distinct genomes in order of first evaluation; `on_new` receives CSV rows of new ones."""
+    """Distinct candidates in order of first evaluation.
+
+    Per candidate: ``generation``, the ``strategy`` that proposed it, its bits and mapping
+    (`batch(ids)`), objectives ``F[N, M]`` (display units), ``violation[N]`` of the memory
+    limit in bytes and the metrics of `METRICS`.
+    """
 
     def __init__(
         self,
-        tables: CostTables,
+        layer_names: Sequence[str],
+        has_mapping: bool,
         on_new: Callable[[list[str], list[list[Any]]], None] | None = None,
     ) -> None:
-        self.tables = tables
+        self.layer_names = tuple(layer_names)
+        self.has_mapping = has_mapping
         self.on_new = on_new
-        self.candidates: list[dict[str, Any]] = []
         self._seen: dict[bytes, int] = {}
-        names = tables.layer_names
-        self.header = ["id", "generation", "feasible", *METRICS]
+        self._parts: list[dict[str, Any]] = []
+        self._cat: dict[str, Any] | None = None
+        names = self.layer_names
+        self.header = ["id", "generation", "strategy", "feasible", *METRICS]
         self.header += [f"w:{n}" for n in names] + [f"a:{n}" for n in names]
-        if tables.num_mappings > 1:
+        if has_mapping:
             self.header += [f"m:{n}" for n in names]
 
     def __len__(self) -> int:
-        return len(self.candidates)
+        return len(self._seen)
 
-    def record(self, ev: Evaluated) -> None:
-        """Add the genomes of `ev` not seen before (the pymoo problem's evaluation hook)."""
+    def record(
+        self, generation: int, strategy: str, batch: CandidateBatch, scores: Scores
+    ) -> np.ndarray:
+        """Add the candidates of `batch` not seen before; returns every row's archive id."""
+        keys = batch.keys()
+        ids = np.empty(len(keys), dtype=np.int64)
+        new = []
+        for i, k in enumerate(keys):
+            if k in self._seen:
+                ids[i] = self._seen[k]
+            else:
+                ids[i] = self._seen[k] = len(self._seen)
+                new.append(i)
+        if not new:
+            return ids
+        sel = np.asarray(new)
+        sub = batch.take(sel)
+        c = scores.costs
+        part = {
+            "ids": ids[sel],
+            "generation": np.full(len(sel), generation, dtype=np.int64),
+            "strategy": [strategy] * len(sel),
+            "batch": sub,
+            "F": scores.objectives[sel],
+            "violation": scores.violation[sel],
+            "metrics": np.stack(
+                [
+                    scores.accuracy_loss[sel],
+                    c.latency_s[sel] * 1e3,
+                    c.energy_j[sel] * 1e6,
+                    c.peak_bytes[sel] / 1e3,
+                    c.weight_bytes[sel] / 1e3,
+                ],
+                axis=1,
+            ),
+        }
+        self._parts.append(part)
+        self._cat = None
+        if self.on_new is not None:
+            self.on_new(self.header, self._rows(part))
+        return ids
+
+    def _rows(self, part: dict[str, Any]) -> list[list[Any]]:
+        b: CandidateBatch = part["batch"]
+        w = b.layer_weight_bits()
         rows = []
-        t = self.tables
-        for i in range(len(ev.weight_idx)):
-            parts = [ev.weight_idx[i], ev.act_idx[i]]
-            if ev.map_idx is not None:
-                parts.append(ev.map_idx[i])
-            key = np.concatenate(parts).astype(np.int16).tobytes()
-            if key in self._seen:
-                continue
-            cid = len(self.candidates)
-            self._seen[key] = cid
-            c = {
-                "id": cid,
-                "generation": ev.generation,
-                "feasible": bool(ev.violation[i] <= 0),
-                "est_accuracy_loss_pp": float(ev.accuracy_loss[i]),
-                "latency_ms": float(ev.scores.latency_s[i] * 1e3),
-                "energy_uj": float(ev.scores.energy_j[i] * 1e6),
-                "peak_kb": float(ev.scores.peak_bytes[i] / 1e3),
-                "weight_kb": float(ev.scores.weight_bytes[i] / 1e3),
-                "weight_bits": [t.weight_bits[j] for j in ev.weight_idx[i]],
-                "act_bits": [t.act_bits[j] for j in ev.act_idx[i]],
-                "mapping": [] if ev.map_idx is None else [int(j) for j in ev.map_idx[i]],
-                "F": ev.objectives[i].copy(),
+        for j in range(len(part["ids"])):
+            row = [
+                int(part["ids"][j]),
+                int(part["generation"][j]),
+                part["strategy"][j],
+                bool(part["violation"][j] <= 0),
+                *(float(v) for v in part["metrics"][j]),
+                *(int(v) for v in w[j]),
+                *(int(v) for v in b.act_bits[j]),
+            ]
+            if b.mapping is not None:
+                row += [int(v) for v in b.mapping[j]]
+            rows.append(row)
+        return rows
+
+    def rows(self) -> list[list[Any]]:
+        """Every candidate as a CSV row (`header` order)."""
+        return [r for p in self._parts for r in self._rows(p)]
+
+    def _all(self) -> dict[str, Any]:
+        if self._cat is None:
+            ps = self._parts
+            batches = [p["batch"] for p in ps]
+            self._cat = {
+                "F": np.concatenate([p["F"] for p in ps]),
+                "violation": np.concatenate([p["violation"] for p in ps]),
+                "generation": np.concatenate([p["generation"] for p in ps]),
+                "strategy": [s for p in ps for s in p["strategy"]],
+                "metrics": np.concatenate([p["metrics"] for p in ps]),
+                "act_bits": np.concatenate([b.act_bits for b in batches]),
+                "weight_bits": tuple(
+                    np.concatenate([b.weight_bits[li] for b in batches])
+                    for li in range(len(self.layer_names))
+                ),
+                "mapping": None
+                if batches[0].mapping is None
+                else np.concatenate([b.mapping for b in batches]),
+                "group_sizes": batches[0].group_sizes,
             }
-            self.candidates.append(c)
-            rows.append(
-                [cid, ev.generation, c["feasible"], *(c[m] for m in METRICS)]
-                + c["weight_bits"]
-                + c["act_bits"]
-                + c["mapping"]
-            )
-        if self.on_new is not None and rows:
-            self.on_new(self.header, rows)
+        return self._cat
 
     def objectives(self) -> np.ndarray:
         """Objective matrix [N, M] of every archived candidate."""
-        return np.stack([c["F"] for c in self.candidates])
+        return self._all()["F"]
 
     def feasible(self) -> np.ndarray:
         """Boolean [N]: the candidate fits the memory limit."""
-        return np.array([c["feasible"] for c in self.candidates])
+        return self._all()["violation"] <= 0
+
+    def metric(self, name: str) -> np.ndarray:
+        """One column of `METRICS` for every candidate."""
+        return self._all()["metrics"][:, METRICS.index(name)]
+
+    def generation(self, i: int) -> int:
+        """The generation that first evaluated candidate i."""
+        return int(self._all()["generation"][i])
+
+    def strategy(self, i: int) -> str:
+        """The strategy that proposed candidate i."""
+        return self._all()["strategy"][i]
+
+    def batch(self, ids: Sequence[int] | np.ndarray) -> CandidateBatch:
+        """The candidates `ids` as a batch."""
+        a = self._all()
+        idx = np.asarray(ids, dtype=np.int64)
+        return CandidateBatch(
+            self.layer_names,
+            a["act_bits"][idx],
+            tuple(w[idx] for w in a["weight_bits"]),
+            a["group_sizes"],
+            None if a["mapping"] is None else a["mapping"][idx],
+        )
+
+    def state(self) -> dict[str, Any]:
+        """A picklable snapshot (without the `on_new` hook)."""
+        return {"seen": dict(self._seen), "parts": list(self._parts)}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Go back to a `state()` snapshot."""
+        self._seen = dict(state["seen"])
+        self._parts = list(state["parts"])
+        self._cat = None
 
 
 def pareto_order(F: np.ndarray, ids: np.ndarray, sort_cols: Sequence[int]) -> np.ndarray:

@@ -88,7 +88,13 @@ def get_workload(spec: str, input_shape: tuple[int, ...] | None = None) -> Workl
     fn = getattr(mod, fn_name, None)
     if not callable(fn):
         raise WorkloadError(f"--workload {spec}: module '{mod_name}' has no function '{fn_name}'")
-    built = fn()
+    try:
+        built = fn()
+    except Exception as exc:  # the user's code: any failure is one clear error naming it
+        first = (str(exc).splitlines() or [""])[0]
+        raise WorkloadError(
+            f"--workload {spec}: calling '{fn_name}()' failed: {type(exc).__name__}: {first}"
+        ) from None
     example = None
     if isinstance(built, tuple) and len(built) == 2:
         built, example = built

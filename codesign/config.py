@@ -1,0 +1,239 @@
+"""`ExploreConfig`: the one description of a run.
+
+It is the single source of the `codesign explore` flags (each field is a flag, its description
+the help), of `codesign.explore(...)`'s keyword arguments, of the ``config`` block of run.json
+and of `--config FILE.yaml`; `ExploreConfig.from_run(dir)` reads back what a run ran with.
+Frozen, versioned, and strict: an unknown key or a bad value is one `ConfigError` naming the
+file (or flag) and the field.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from codesign.core.errors import ConfigError
+from codesign.core.types import MapperSettings, Objective
+from codesign.core.yamlio import load_yaml, validation_message
+
+CONFIG_VERSION = 1
+
+# fields that change what a run computes; a resume must match them (the others say where and
+# how fast it runs)
+_RESULT_FIELDS = (
+    "hw",
+    "workload",
+    "input_shape",
+    "objectives",
+    "strategy",
+    "seed",
+    "pop_size",
+    "generations",
+    "estimator",
+    "supernet_steps",
+    "finetune_top",
+    "finetune_steps",
+    "recipe",
+    "data",
+    "weights",
+    "mapper_samples",
+    "mapper_seed",
+    "mapper_refine_rounds",
+    "mapper_refine_top",
+)
+
+_ALIASES = {"accuracy": "accuracy_loss", "acc": "accuracy_loss", "mem": "memory"}
+
+
+def default_threads() -> int:
+    """Torch threads of the main process: half the cores (at least 1, at most 8), so that a
+    run on a shared machine leaves room for the other half."""
+    return max(1, min(8, (os.cpu_count() or 2) // 2))
+
+
+def parse_objectives(spec: str | list[str] | tuple[Any, ...]) -> tuple[Objective, ...]:
+    """Objectives from ``"accuracy_loss,latency"`` or a sequence; `ConfigError` when unknown."""
+    items = spec.split(",") if isinstance(spec, str) else list(spec)
+    out = []
+    for it in items:
+        name = it.value if isinstance(it, Objective) else _ALIASES.get(it.strip(), it.strip())
+        try:
+            out.append(Objective(name))
+        except ValueError:
+            known = ", ".join(o.value for o in Objective)
+            raise ConfigError(
+                f"--objectives: unknown objective '{it}'; choose among {known}"
+            ) from None
+    if len(out) < 2 or len(set(out)) != len(out):
+        raise ConfigError("--objectives: give at least two distinct objectives")
+    return tuple(out)
+
+
+class ExploreConfig(BaseModel):
+    """Everything `codesign explore` needs to run (and to resume) a search."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    version: Literal[1] = Field(1, description="config format version")
+    hw: str = Field(
+        "mpic",
+        description="hardware YAML (e.g. hw_models/mpic.yaml) or a bundled name",
+    )
+    workload: str = Field(
+        "digits_cnn",
+        description="registered workload (see `codesign workloads`) or package.module:function",
+    )
+    input_shape: tuple[int, ...] | None = Field(
+        None, description="input shape incl. batch, e.g. 1,3,32,32 (for a user model)"
+    )
+    objectives: tuple[Objective, ...] | None = Field(
+        None,
+        description="comma-separated, among accuracy_loss, latency, energy, memory (default: "
+        "accuracy_loss and the hardware family's costs; the costs alone without data)",
+    )
+    strategy: str = Field("nsga2", description="search strategy: nsga2 or random")
+    seed: int = Field(0, description="random seed (same seed, same front)")
+    pop_size: int = Field(64, ge=8, description="candidates per generation")
+    generations: int = Field(40, ge=1, description="generations of the search")
+    estimator: str = Field(
+        "supernet",
+        description="accuracy estimator during the search: supernet (the best ranked against "
+        "fine-tunes in benchmarks/bench_estimator_fidelity.py), proxy or finetune",
+    )
+    supernet_steps: int = Field(2000, ge=1, description="supernet training steps")
+    finetune_top: int = Field(
+        6, ge=0, description="Pareto points re-scored by a short quantized fine-tune (0 = none)"
+    )
+    finetune_steps: int = Field(300, ge=1, description="optimiser steps per fine-tune")
+    recipe: str = Field(
+        "qat",
+        description="fine-tune recipe: qat, or kd / progressive / stochastic joined with + "
+        "(on digits the others did not beat qat, see benchmarks/)",
+    )
+    data: str | None = Field(
+        None,
+        description="local dataset folder for workloads whose data does not ship with codesign "
+        "(resnet8: CIFAR-10 python batches; dscnn: Speech Commands)",
+    )
+    weights: str | None = Field(
+        None,
+        description="trained full-precision state dict (torch.save) to start from instead of "
+        "training one here",
+    )
+    workers: int = Field(
+        1, ge=1, description="Dask LocalCluster worker processes for fine-tunes (1 = in-process)"
+    )
+    scheduler: str | None = Field(
+        None, description="address of an existing Dask scheduler, e.g. tcp://host:8786"
+    )
+    threads: int | None = Field(
+        None,
+        ge=1,
+        description="torch threads of the main process (default: half the cores, at least 1); "
+        "each Dask worker uses one",
+    )
+    mapper_samples: int = Field(
+        1000, ge=1, description="mapper: random mappings sampled per layer (spatial hardware)"
+    )
+    mapper_seed: int = Field(0, description="mapper: seed of the sampled mappings")
+    mapper_refine_rounds: int = Field(3, ge=0, description="mapper: rounds of local search")
+    mapper_refine_top: int = Field(
+        4, ge=1, description="mapper: mappings expanded per precision and objective each round"
+    )
+    out: str | None = Field(None, description="run directory (default: results/<run-id>)")
+    results_dir: str = Field(
+        "results", description="parent of run directories, the model and mapping caches"
+    )
+
+    @field_validator("objectives", mode="before")
+    @classmethod
+    def _objectives(cls, v: Any) -> Any:
+        if v is None:
+            return None
+        return parse_objectives(v)
+
+    @field_validator("input_shape", mode="before")
+    @classmethod
+    def _shape(cls, v: Any) -> Any:
+        if isinstance(v, str):
+            try:
+                return tuple(int(x) for x in v.split(","))
+            except ValueError:
+                raise ValueError(f"expected comma-separated integers, got '{v}'") from None
+        return v
+
+    @field_validator("hw", "data", "weights", "out", "results_dir", mode="before")
+    @classmethod
+    def _path(cls, v: Any) -> Any:
+        return str(v) if isinstance(v, Path) else v
+
+    @property
+    def mapper(self) -> MapperSettings:
+        """The mapper settings of this run."""
+        return MapperSettings(
+            self.mapper_samples, self.mapper_seed, self.mapper_refine_rounds, self.mapper_refine_top
+        )
+
+    @property
+    def torch_threads(self) -> int:
+        """`threads`, or the default."""
+        return self.threads if self.threads is not None else default_threads()
+
+    # ---- building and reading back ---------------------------------------------------------
+
+    @classmethod
+    def build(cls, source: str = "arguments", **values: Any) -> ExploreConfig:
+        """Validate `values` (None values are dropped); `ConfigError` naming `source`."""
+        try:
+            return cls.model_validate({k: v for k, v in values.items() if v is not None})
+        except ValidationError as exc:
+            raise ConfigError(validation_message(Path(source), exc)) from None
+
+    @classmethod
+    def from_file(cls, path: str | Path, **overrides: Any) -> ExploreConfig:
+        """A config from a YAML (or JSON) file; `overrides` (not None) replace its values."""
+        p = Path(path)
+        data = load_yaml(p, ConfigError, "config file")
+        if data is None:
+            data = {}
+        if not isinstance(data, dict):
+            raise ConfigError(f"{p}: top level must be a mapping of config fields")
+        data = {**data, **{k: v for k, v in overrides.items() if v is not None}}
+        return cls.build(str(p), **data)
+
+    @classmethod
+    def from_run(cls, run_dir: str | Path) -> ExploreConfig:
+        """The config a run ran with (from its run.json)."""
+        f = Path(run_dir) / "run.json"
+        if not f.exists():
+            from codesign.core.errors import RunError
+
+            raise RunError(f"{run_dir}: no run.json (not a run directory)")
+        try:
+            doc = json.loads(f.read_text())
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"{f}: corrupt JSON: {exc}") from None
+        if "config" not in doc:
+            raise ConfigError(f"{f}: no 'config' (written by an older codesign; rerun it)")
+        return cls.build(f"{f}: config", **doc["config"])
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready values of every field (what run.json and a config file hold)."""
+        d = self.model_dump(mode="json")
+        if d.get("objectives") is not None:
+            d["objectives"] = [str(o) for o in d["objectives"]]
+        return d
+
+    def differences(self, other: ExploreConfig) -> list[str]:
+        """The result-changing fields where `other` differs, as 'field: this -> other'."""
+        a, b = self.to_dict(), other.to_dict()
+        return [f"{k}: {a[k]!r} -> {b[k]!r}" for k in _RESULT_FIELDS if a.get(k) != b.get(k)]
+
+
+def cli_fields() -> dict[str, Any]:
+    """The fields that become `codesign explore` flags (all but `version`), with their info."""
+    return {k: f for k, f in ExploreConfig.model_fields.items() if k != "version"}

@@ -1,0 +1,295 @@
+"""Frozen values the search stages pass each other: candidate batches, scores, candidates, fronts.
+
+A strategy proposes genomes; a `SearchSpace` decodes them into a `CandidateBatch` (bits, not
+gene indices); cost tables and estimators score the batch into `Scores`; the archive keeps every
+distinct candidate; `select_front` turns the non-dominated ones into `Candidate`s, each priced
+exactly per layer (`NetworkCost`), which re-scoring annotates with `Rescore`s. A `Front` is what
+the report, the export and the CLI read back from a run directory.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from codesign.core.types import Configuration, NetworkCost, Objective, Precision
+
+
+def index_of(bits: np.ndarray, values: Sequence[int], what: str = "") -> np.ndarray:
+    """Indices into `values` of every entry of the integer array `bits`; `ConfigError` naming
+    the bit-widths `values` does not hold."""
+    from codesign.core.errors import ConfigError
+
+    bits = np.asarray(bits, dtype=np.int64)
+    lut = np.full(max(max(values), int(bits.max(initial=0))) + 1, -1, dtype=np.intp)
+    lut[list(values)] = np.arange(len(values))
+    idx = lut[bits]
+    if (idx < 0).any():
+        bad = sorted(set(bits[idx < 0].tolist()))
+        raise ConfigError(f"{what} bits {bad} not among {list(values)}".strip())
+    return idx
+
+
+@dataclass(frozen=True)
+class CandidateBatch:
+    """P candidate networks over the L quantizable layers `layer_names`, in bits.
+
+    ``act_bits[P, L]``: bits of each layer's input activations. ``weight_bits[l]`` is
+    ``[P, G_l]``: the weight bits of each of layer l's G_l channel groups, whose sizes (output
+    channels per group) are ``group_sizes[l]``; a layer-wise search has one group per layer.
+    ``mapping[P, L]``: the kept mapping each layer runs (None where the hardware has no choice).
+    """
+
+    layer_names: tuple[str, ...]
+    act_bits: np.ndarray
+    weight_bits: tuple[np.ndarray, ...]
+    group_sizes: tuple[tuple[int, ...], ...]
+    mapping: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return int(self.act_bits.shape[0])
+
+    @classmethod
+    def layerwise(
+        cls,
+        layer_names: Sequence[str],
+        channels: Sequence[int],
+        act_bits: np.ndarray,
+        weight_bits: np.ndarray,
+        mapping: np.ndarray | None = None,
+    ) -> CandidateBatch:
+        """A batch with one weight bit-width per layer (``weight_bits[P, L]``)."""
+        w = np.asarray(weight_bits, dtype=np.int64)
+        return cls(
+            tuple(layer_names),
+            np.asarray(act_bits, dtype=np.int64),
+            tuple(w[:, [i]] for i in range(w.shape[1])),
+            tuple((int(k),) for k in channels),
+            None if mapping is None else np.asarray(mapping, dtype=np.int64),
+        )
+
+    @property
+    def is_layerwise(self) -> bool:
+        """True when every layer has one weight bit-width for all its channels."""
+        return all(len(g) == 1 for g in self.group_sizes)
+
+    def layer_weight_bits(self) -> np.ndarray:
+        """Weight bits [P, L], one per layer; `ValueError` for a per-channel-group batch."""
+        if not self.is_layerwise:
+            raise ValueError("this batch has per-channel-group weight bits, not one per layer")
+        if not self.weight_bits:
+            return np.zeros((len(self), 0), dtype=np.int64)
+        return np.concatenate(self.weight_bits, axis=1)
+
+    def keys(self) -> list[bytes]:
+        """One byte string per candidate, equal exactly when the candidates are equal."""
+        parts = [self.act_bits, *self.weight_bits]
+        if self.mapping is not None:
+            parts.append(self.mapping)
+        return [r.tobytes() for r in np.concatenate(parts, axis=1).astype(np.int16)]
+
+    def precisions(self, i: int) -> tuple[Precision, ...]:
+        """Candidate i as one `Precision` per layer (weight bits expanded to every channel)."""
+        out = []
+        for li, sizes in enumerate(self.group_sizes):
+            wb = self.weight_bits[li][i]
+            per_channel = tuple(int(b) for b, n in zip(wb, sizes) for _ in range(n))
+            out.append(Precision(int(self.act_bits[i, li]), per_channel))
+        return tuple(out)
+
+    def mapping_of(self, i: int) -> tuple[int, ...] | None:
+        """Candidate i's kept-mapping index per layer (None without a mapping gene)."""
+        return None if self.mapping is None else tuple(int(m) for m in self.mapping[i])
+
+    def take(self, idx: np.ndarray) -> CandidateBatch:
+        """The candidates at `idx`."""
+        return CandidateBatch(
+            self.layer_names,
+            self.act_bits[idx],
+            tuple(w[idx] for w in self.weight_bits),
+            self.group_sizes,
+            None if self.mapping is None else self.mapping[idx],
+        )
+
+
+@dataclass(frozen=True)
+class NetworkScores:
+    """Costs of P candidate networks, one entry per candidate.
+
+    Units: `cycles` clock cycles, `latency_s` seconds, `energy_j` joules, `weight_bytes`
+    packed weights + per-channel parameters, `peak_act_bytes` the largest set of activation
+    tensors resident at once, `peak_bytes` = weights + peak activations.
+    """
+
+    cycles: np.ndarray
+    latency_s: np.ndarray
+    energy_j: np.ndarray
+    weight_bytes: np.ndarray
+    peak_act_bytes: np.ndarray
+
+    @property
+    def peak_bytes(self) -> np.ndarray:
+        """Weights plus the peak of live activations, in bytes."""
+        return self.weight_bytes + self.peak_act_bytes
+
+
+def objective_values(
+    objectives: Sequence[Objective], costs: NetworkScores, accuracy_loss: np.ndarray
+) -> np.ndarray:
+    """Matrix [P, M] of objective values in display units (pp, ms, uJ, kB)."""
+    cols = {
+        Objective.ACCURACY_LOSS: accuracy_loss,
+        Objective.LATENCY: costs.latency_s * 1e3,
+        Objective.ENERGY: costs.energy_j * 1e6,
+        Objective.MEMORY: costs.peak_bytes / 1e3,
+    }
+    return np.stack([np.asarray(cols[o], dtype=np.float64) for o in objectives], axis=1)
+
+
+@dataclass(frozen=True)
+class Scores:
+    """What a batch scored: ``objectives[P, M]`` in display units (pp, ms, uJ, kB), the
+    ``violation[P]`` of the memory limit in bytes (<= 0 fits), the raw `costs`, and the
+    estimated ``accuracy_loss[P]`` in percentage points (NaN without an estimator)."""
+
+    objectives: np.ndarray
+    violation: np.ndarray
+    costs: NetworkScores
+    accuracy_loss: np.ndarray
+
+    @property
+    def feasible(self) -> np.ndarray:
+        """Boolean [P]: the candidate fits the memory limit."""
+        return self.violation <= 0
+
+
+@dataclass(frozen=True)
+class Rescore:
+    """One re-scoring of a candidate (a short quantized fine-tune), on held-out data.
+
+    `accuracy` and `ptq_accuracy` in percent (None when it failed, with `reason`); `cached`
+    says the result came from the evaluation cache; `key` is its cache key.
+    """
+
+    method: str
+    recipe: str
+    steps: int
+    split: str
+    status: str
+    accuracy: float | None = None
+    ptq_accuracy: float | None = None
+    cached: bool = False
+    seconds: float | None = None
+    reason: str | None = None
+    key: str = ""
+
+    @property
+    def ok(self) -> bool:
+        """True when the re-scoring finished with an accuracy."""
+        return self.status == "ok" and self.accuracy is not None
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One configuration the search found: where it came from, what it is, what it costs.
+
+    `precisions` and `mapping` follow the front's layer order; `cost` is the exact per-layer
+    price; `est_accuracy_loss` the search's estimate in percentage points (None without one).
+    """
+
+    id: int
+    generation: int
+    strategy: str
+    precisions: tuple[Precision, ...]
+    mapping: tuple[int, ...] | None
+    cost: NetworkCost
+    est_accuracy_loss: float | None = None
+    rescores: tuple[Rescore, ...] = ()
+
+    @property
+    def act_bits(self) -> tuple[int, ...]:
+        """Input activation bits per layer."""
+        return tuple(p.act_bits for p in self.precisions)
+
+    @property
+    def weight_bits(self) -> tuple[int, ...]:
+        """One weight bit-width per layer (the widest, where channels differ)."""
+        return tuple(max(p.weight_bits) for p in self.precisions)
+
+    @property
+    def finetuned(self) -> Rescore | None:
+        """The latest fine-tune that finished, or None."""
+        done = [r for r in self.rescores if r.ok]
+        return done[-1] if done else None
+
+    @property
+    def finetuned_accuracy(self) -> float | None:
+        """Fine-tuned held-out accuracy in percent, or None."""
+        r = self.finetuned
+        return None if r is None else r.accuracy
+
+    @property
+    def latency_ms(self) -> float:
+        """Latency per inference in milliseconds."""
+        return self.cost.latency_s * 1e3
+
+    @property
+    def energy_uj(self) -> float:
+        """Energy per inference in microjoules."""
+        return self.cost.energy_j * 1e6
+
+    @property
+    def peak_kb(self) -> float:
+        """Weights plus peak live activations in kB."""
+        return self.cost.peak_bytes / 1e3
+
+    @property
+    def weight_kb(self) -> float:
+        """Packed weights and per-channel parameters in kB."""
+        return self.cost.weight_bytes / 1e3
+
+    def configuration(self, layers: Sequence[str]) -> Configuration:
+        """This candidate as a `Configuration` over `layers` (the front's layer names)."""
+        maps = {} if self.mapping is None else dict(zip(layers, self.mapping))
+        return Configuration(dict(zip(layers, self.precisions)), maps)
+
+    def with_rescore(self, r: Rescore) -> Candidate:
+        """A copy with `r` added."""
+        return replace(self, rescores=(*self.rescores, r))
+
+
+@dataclass(frozen=True)
+class Front:
+    """The Pareto front of a run: feasible non-dominated candidates, sorted by the first cost.
+
+    `fp_accuracy` is the full-precision model's held-out accuracy in percent (None without
+    data); `memory_limit_bytes` the hardware's limit; `evaluated` how many distinct candidates
+    the search scored.
+    """
+
+    workload: str
+    hardware: str
+    family: str
+    objectives: tuple[Objective, ...]
+    layers: tuple[str, ...]
+    candidates: tuple[Candidate, ...]
+    fp_accuracy: float | None = None
+    memory_limit_bytes: float = float("inf")
+    evaluated: int = 0
+    strategy: str = ""
+    extra: dict = field(default_factory=dict, compare=False)
+
+    def __len__(self) -> int:
+        return len(self.candidates)
+
+    def est_accuracy(self, c: Candidate) -> float | None:
+        """Estimated accuracy of `c` in percent (full precision minus its estimated loss)."""
+        if self.fp_accuracy is None or c.est_accuracy_loss is None:
+            return None
+        return self.fp_accuracy - c.est_accuracy_loss
+
+    def with_candidates(self, candidates: Sequence[Candidate]) -> Front:
+        """A copy holding `candidates` instead."""
+        return replace(self, candidates=tuple(candidates))

@@ -1,0 +1,229 @@
+"""The spatial family: DNN accelerators (Eyeriss-, Simba-, TPU-, BitFusion-like) priced by the
+loop-nest model (`cost/spatial.py`) over the mappings the mapper keeps (`mapping/mapper.py`).
+
+This file sits above both: it turns each layer's kept mappings into the per-layer mapping gene
+of the cost tables, and prices one configuration exactly with the mapping each layer picked.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+
+from codesign.core.errors import ConfigError
+from codesign.core.types import (
+    ELEMENTWISE_KINDS,
+    FREE_KINDS,
+    Configuration,
+    LayerCost,
+    LayerSpec,
+    MapperSettings,
+    MappingDescription,
+    NetworkCost,
+    Objective,
+    Precision,
+)
+from codesign.cost.tables import CHANNEL_PARAM_BITS, CostTables, activation_storage, memory_fields
+from codesign.hw.family import HardwareFamily, register_family
+from codesign.hw.model import MemoryLevel, SpatialHardware
+from codesign.hw.schema import OPERANDS, SpatialSchema
+from codesign.mapping.mapper import KEEP, map_layer
+from codesign.workload.graph import LayerGraph
+
+
+def build(s: SpatialSchema, path: Path) -> SpatialHardware:
+    """The frozen `SpatialHardware` of a validated file."""
+    act, wts = tuple(s.bits.activation), tuple(s.bits.weight)
+    mems = []
+    for m in s.memories:
+        shared = set(m.capacity_bits) == {"shared"}
+        caps = (
+            (float(m.capacity_bits["shared"]),) * 3
+            if shared
+            else tuple(float(m.capacity_bits.get(op, 0.0)) for op in OPERANDS)
+        )
+        mems.append(
+            MemoryLevel(
+                m.name,
+                m.per_pe,
+                caps,
+                shared,
+                m.access_pj_per_bit,
+                m.bandwidth_bits_per_cycle,
+                tuple(op in m.bypass for op in OPERANDS),  # type: ignore[arg-type]
+                tuple(op in m.holds for op in OPERANDS),  # type: ignore[arg-type]
+            )
+        )
+    return SpatialHardware(
+        name=s.name,
+        clock_hz=s.clock_hz,
+        rows=s.pe_array.rows,
+        cols=s.pe_array.cols,
+        act_bits=act,
+        weight_bits=wts,
+        psum_bits=s.psum_bits,
+        mac_energy_pj=tuple(tuple(float(s.mac.energy_pj[a][w]) for w in wts) for a in act),
+        macs_per_pe_per_cycle=tuple(
+            tuple(float(s.mac.per_pe_per_cycle[a][w]) for w in wts) for a in act
+        ),
+        memories=tuple(mems),
+        dataflows=tuple(s.dataflows),
+        other_ops_per_cycle=s.other_ops_per_cycle,
+        other_op_pj=s.other_op_pj,
+        input_registers=s.mac.input_registers,
+        source=str(path),
+        description=s.description,
+    )
+
+
+def _other_layer(spec: LayerSpec, hw: SpatialHardware) -> tuple[float, float]:
+    """(cycles, pJ) of a pooling / elementwise layer: ops on the array, data via the buffer."""
+    if spec.kind in FREE_KINDS:
+        return 0.0, 0.0
+    if spec.kind not in ELEMENTWISE_KINDS:
+        raise ConfigError(
+            f"layer '{spec.name}' ({spec.kind.value}): the spatial cost model cannot price it"
+        )
+    moved_bits = (spec.input_elems + spec.output_elems) * max(hw.act_bits)
+    energy = spec.ops * hw.other_op_pj + moved_bits * hw.memories[1].access_pj_per_bit
+    return spec.ops / hw.other_ops_per_cycle, energy
+
+
+class SpatialCostModel:
+    """Maps each layer once per precision (kept: `KEEP`), then prices networks by gathers.
+
+    `mapper` settings and the `cache_dir` of mapper results are bound at construction, so the
+    tables and the exact prices use the same kept mappings.
+    """
+
+    def __init__(self, mapper: MapperSettings | None = None, cache_dir: Path | None = None) -> None:
+        self.mapper = mapper or MapperSettings()
+        self.cache_dir = cache_dir
+
+    def _map(self, spec: LayerSpec, hw: SpatialHardware):  # noqa: ANN202
+        return map_layer(spec, hw, self.mapper, self.cache_dir)
+
+    def build_tables(self, graph: LayerGraph, hw: SpatialHardware) -> CostTables:
+        """Map and price every quantizable layer at every (a, w) pair; the tables' mapping
+        axis holds the kept mappings (`KEEP`)."""
+        q = graph.quantizable
+        cyc, en = [], []
+        for spec in q:
+            lm = self._map(spec, hw)
+            cyc.append(lm.cycles)
+            en.append(lm.energy_pj * 1e-12)
+        fixed = [_other_layer(s, hw) for s in graph.layers if not s.kind.has_weights]
+        return CostTables(
+            layer_names=tuple(s.name for s in q),
+            act_bits=hw.act_bits,
+            weight_bits=hw.weight_bits,
+            cycles=np.stack(cyc),
+            energy_j=np.stack(en),
+            fixed_cycles=float(sum(c for c, _ in fixed)),
+            fixed_energy_j=float(sum(e for _, e in fixed)) * 1e-12,
+            clock_hz=hw.clock_hz,
+            memory_limit_bytes=hw.memory_limit_bytes,
+            mapping_names=KEEP,
+            **memory_fields(graph, hw.act_bits, hw.weight_bits),
+        )
+
+    def price(
+        self,
+        graph: LayerGraph,
+        hw: SpatialHardware,
+        configuration: Configuration | Mapping[str, Precision],
+    ) -> NetworkCost:
+        """Exact cost of one configuration; each layer runs the kept mapping the
+        configuration picks (0 when absent), described in its `LayerCost.mapping`.
+
+        Weight bits must be uniform within a layer (these arrays have no per-channel kernels).
+        """
+        cfg = Configuration.of(configuration)
+        assignment, mapping = cfg.precisions, cfg.mapping
+        layers = {}
+        total_cycles = total_pj = weight_bytes = 0.0
+        for spec in graph.layers:
+            if not spec.kind.has_weights:
+                cyc, pj = _other_layer(spec, hw)
+                layers[spec.name] = LayerCost(cyc, cyc / hw.clock_hz, pj * 1e-12, 0.0, 0.0)
+                total_cycles += cyc
+                total_pj += pj
+                continue
+            if spec.name not in assignment:
+                raise ConfigError(f"layer '{spec.name}': no precision given")
+            p = assignment[spec.name]
+            bits = set(p.weight_bits)
+            if len(bits) != 1:
+                raise ConfigError(
+                    f"layer '{spec.name}': {hw.name} needs one weight bit-width per "
+                    f"layer, got {sorted(bits)}"
+                )
+            w = bits.pop()
+            if p.act_bits not in hw.act_bits or w not in hw.weight_bits:
+                raise ConfigError(
+                    f"layer '{spec.name}': a{p.act_bits}/w{w} not supported by "
+                    f"{hw.name} (a {list(hw.act_bits)}, w {list(hw.weight_bits)})"
+                )
+            mi = int(mapping.get(spec.name, 0))
+            if not 0 <= mi < len(KEEP):
+                raise ConfigError(f"layer '{spec.name}': mapping {mi} not in 0..{len(KEEP) - 1}")
+            lm = self._map(spec, hw)
+            ai, wi = hw.act_bits.index(p.act_bits), hw.weight_bits.index(w)
+            idx = int(lm.index[ai, wi, mi])
+            cyc, pj = float(lm.cycles[ai, wi, mi]), float(lm.energy_pj[ai, wi, mi])
+            wb = spec.K * (spec.weights_per_channel * w + CHANNEL_PARAM_BITS) / 8.0
+            desc = MappingDescription(
+                "loop-nest",
+                choice=KEEP[mi],
+                utilization=float(lm.utilization[ai, wi, mi]),
+                details=tuple(lm.mappings.describe(idx).items()),
+            )
+            layers[spec.name] = LayerCost(
+                cyc,
+                cyc / hw.clock_hz,
+                pj * 1e-12,
+                wb,
+                (spec.input_elems + spec.output_elems) * p.act_bits / 8.0,
+                mapping=desc,
+            )
+            total_cycles += cyc
+            total_pj += pj
+            weight_bytes += wb
+        _, peak_act = activation_storage(
+            graph, {n: p.act_bits for n, p in assignment.items()}, max(hw.act_bits)
+        )
+        return NetworkCost(
+            layers,
+            total_cycles,
+            total_cycles / hw.clock_hz,
+            total_pj * 1e-12,
+            weight_bytes,
+            peak_act,
+            hw.memory_limit_bytes,
+        )
+
+    def describe(self, layer_cost: LayerCost) -> str:
+        """'RS K16xOY14'-style tag: dataflow initials and spatial unrolling ('' without one)."""
+        m = layer_cost.mapping
+        if m is None or m.kind != "loop-nest":
+            return ""
+        flow = "".join(w[0].upper() for w in str(m.get("dataflow", "")).split("_")[:2])
+        sp = "x".join(f"{d}{f}" for d, f in (m.get("spatial") or {}).items())
+        return f"{flow} {sp}".strip()
+
+
+register_family(
+    HardwareFamily(
+        name="spatial",
+        schema=SpatialSchema,
+        build=build,
+        cost_model=SpatialCostModel,
+        default_objectives=(Objective.ENERGY, Objective.LATENCY),
+        description="spatial DNN accelerator: PE array, memory hierarchy, loop-nest mappings",
+        mapping_legend="mapping per layer: the mapper's best for E(nergy), L(atency), "
+        "D (energy-delay), or O (best of another dataflow); details in the report",
+        mapping_letters="ELDO",
+    )
+)

@@ -1,0 +1,68 @@
+"""The search loop: ask the strategy, decode, score, archive, tell, checkpoint; until done.
+
+The caller owns the loop (pymoo's ask / tell), so a search can stop after any generation and
+resume from its checkpoint with exactly the state it had.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from codesign.core.candidates import CandidateBatch, Scores
+from codesign.core.protocols import SearchSpace, SearchStrategy
+from codesign.search.archive import Archive
+from codesign.search.checkpoint import Checkpointer, set_rng_state
+
+
+def run_search(
+    space: SearchSpace,
+    strategy: SearchStrategy,
+    evaluate: Callable[[CandidateBatch], Scores],
+    archive: Archive,
+    n_obj: int,
+    seed: int,
+    checkpointer: Checkpointer | None = None,
+    resume: dict[str, Any] | None = None,
+    on_generation: Callable[[int], None] | None = None,
+) -> Archive:
+    """Run `strategy` over `space` until it is done; returns the filled `archive`.
+
+    With `resume` (a checkpoint), the strategy, the archive and the global RNG states are
+    restored first and the search goes on from the generation after the checkpoint.
+    `on_generation(n)` is called after each generation with the number completed.
+    """
+    strategy.setup(space, n_obj, seed)
+    if resume is not None:
+        strategy.restore(resume["strategy"])
+        archive.restore(resume["archive"])
+        set_rng_state(resume["rng"])
+        if on_generation is not None:
+            on_generation(strategy.generation)
+    while (X := strategy.ask()) is not None:
+        generation = strategy.generation
+        batch = space.decode(X)
+        scores = evaluate(batch)
+        archive.record(generation, strategy.name, batch, scores)
+        strategy.tell(X, scores.objectives, scores.violation)
+        if checkpointer is not None:
+            checkpointer.save(
+                {
+                    "generation": strategy.generation,
+                    "strategy": strategy.state(),
+                    "archive": archive.state(),
+                    "done": False,
+                }
+            )
+        if on_generation is not None:
+            on_generation(strategy.generation)
+    if checkpointer is not None:
+        checkpointer.save(
+            {
+                "generation": strategy.generation,
+                "strategy": strategy.state(),
+                "archive": archive.state(),
+                "done": True,
+            }
+        )
+    return archive

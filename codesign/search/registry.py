@@ -1,0 +1,17 @@
+"""The registry of search strategies (`--strategy`). Built-ins register in `_builtin`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from codesign.core.registry import Registry
+
+STRATEGIES: Registry[Callable[..., Any]] = Registry(
+    "search strategy", builtin="codesign.search._builtin"
+)
+
+
+def register_strategy(name: str) -> Callable[[Any], Any]:
+    """Decorator: register a strategy class, built as ``cls(pop_size=..., generations=...)``."""
+    return STRATEGIES.register(name)

@@ -1,0 +1,284 @@
+"""Stage 1, `prepare(cfg)`: everything a search needs, built once and checked.
+
+Loads the hardware and the workload, the data when there is some, the full-precision base model
+(the user's weights, or trained once and cached), extracts the layer graph and builds the cost
+tables. Returns a `Context`; every later stage reads it and none changes it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from torch import nn
+
+import codesign
+from codesign.cache import weights_hash
+from codesign.config import ExploreConfig
+from codesign.core.errors import CodesignError, DataError
+from codesign.core.types import Objective
+from codesign.cost.tables import CostTables
+from codesign.data import (
+    DataSplits,
+    dataset_available,
+    dataset_needs_path,
+    how_to_get,
+    load_dataset,
+)
+from codesign.families import build_tables
+from codesign.hw.family import HardwareFamily, family_of
+from codesign.hw.load import load_hardware, resolve_hw_path
+from codesign.quant.evaluate import state_bytes
+from codesign.quant.train import FP_RECIPE, FinetuneRecipe, evaluate, train_full_precision
+from codesign.run import RunDir, save_state_atomic
+from codesign.search.registry import STRATEGIES
+from codesign.workload import Workload, extract, get_workload
+from codesign.workload.graph import LayerGraph
+
+
+def make_progress(console: Console) -> Progress:
+    """The rich progress bars every long stage shows."""
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    )
+
+
+@dataclass
+class Context:
+    """What `prepare` built: read by every later stage.
+
+    `fp_accuracy` is the base model's held-out (test) accuracy in percent, None without data;
+    `base` is (hash, serialised state) of the base weights; `info` is the run.json being
+    written; `fingerprint` the hashes a resume must match.
+    """
+
+    config: ExploreConfig
+    run: RunDir
+    console: Console
+    hardware: Any
+    family: HardwareFamily
+    hw_path: Path
+    workload: Workload
+    graph: LayerGraph
+    tables: CostTables
+    objectives: tuple[Objective, ...]
+    recipe: FinetuneRecipe
+    data: DataSplits | None
+    model: nn.Module
+    fp_accuracy: float | None
+    base: tuple[str, bytes]
+    info: dict[str, Any]
+    fingerprint: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def cache_dir(self) -> Path:
+        """Where models, supernets and mapper results are cached (under the results folder)."""
+        return Path(self.config.results_dir) / "cache"
+
+    @property
+    def channels(self) -> dict[str, int]:
+        """Output channels of every quantizable layer."""
+        return {s.name: s.K for s in self.graph.quantizable}
+
+    def save_info(self) -> None:
+        """Write run.json."""
+        self.run.write_info(self.info)
+
+
+def resolve_objectives(
+    cfg: ExploreConfig, family: HardwareFamily, wl: Workload, has_data: bool, console: Console
+) -> tuple[Objective, ...]:
+    """The run's objectives: the config's, or accuracy loss and the family's cost objectives
+    (the costs alone without data). `CodesignError` when accuracy is asked without data."""
+    if cfg.objectives is None:
+        objs = family.default_objectives
+        if has_data:
+            return (Objective.ACCURACY_LOSS, *objs)
+        console.print(
+            f"[yellow]workload '{wl.name}' has no data here (its dataset, "
+            f"{wl.dataset or 'none'}: {how_to_get(wl.dataset)}): searching the costs "
+            "only; with no accuracy axis the lowest bit-widths win[/]"
+        )
+        return objs
+    if Objective.ACCURACY_LOSS in cfg.objectives and not has_data:
+        raise CodesignError(
+            f"--objectives: accuracy_loss needs data, and workload '{wl.name}' has none here "
+            f"(dataset: {wl.dataset or 'none'}: {how_to_get(wl.dataset)}); choose among latency, "
+            "energy, memory"
+        )
+    return cfg.objectives
+
+
+def check_config(cfg: ExploreConfig) -> FinetuneRecipe:
+    """Checks that need the registries; returns the parsed fine-tune recipe."""
+    from codesign.stages.estimators import ESTIMATORS
+
+    ESTIMATORS.get(cfg.estimator, "--estimator")
+    STRATEGIES.get(cfg.strategy, "--strategy")
+    try:
+        return FinetuneRecipe.parse(cfg.recipe, steps=cfg.finetune_steps)
+    except ValueError as exc:
+        raise CodesignError(f"--recipe {cfg.recipe}: {exc}") from None
+
+
+def _fp_model(
+    workload: Workload, data: DataSplits, seed: int, cache_dir: Path, console: Console
+) -> tuple[nn.Module, Path, bool]:
+    """Train the full-precision model once; later runs load it from the cache."""
+    key = json.dumps(
+        {
+            "workload": workload.name,
+            "data": data.name,
+            "seed": seed,
+            "recipe": FP_RECIPE.__dict__,
+            "torch": torch.__version__,
+            "codesign": codesign.__version__,
+        },
+        sort_keys=True,
+    )
+    digest = hashlib.sha1(key.encode()).hexdigest()[:12]
+    path = cache_dir / f"fp-{workload.name}-{digest}.pt"
+    torch.manual_seed(seed)
+    model = workload.build()
+    if path.exists():
+        try:
+            model.load_state_dict(torch.load(path, weights_only=True))
+            model.eval()
+            console.print(f"full-precision model: loaded from cache [dim]{path}[/]")
+            return model, path, True
+        except Exception as exc:  # a corrupt cache entry is retrained, not fatal
+            console.print(f"[yellow]cache entry {path} unreadable ({exc}); retraining[/]")
+    with console.status(f"training the full-precision {workload.name} ({FP_RECIPE.steps} steps)"):
+        train_full_precision(model, data.train, FP_RECIPE, seed=seed)
+    save_state_atomic(model.state_dict(), path)
+    console.print(f"full-precision model: trained and cached in [dim]{path}[/]")
+    return model, path, False
+
+
+def load_weights(workload: Workload, path: str) -> nn.Module:
+    """The workload's model with a state dict from `path`; `CodesignError` when it does not fit."""
+    model = workload.build()
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise CodesignError(f"--weights {path}: no such file") from None
+    except Exception as exc:  # torch raises several types for a bad file
+        raise CodesignError(
+            f"--weights {path}: not a torch state dict: {exc}".splitlines()[0]
+        ) from None
+    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
+        state = state["state_dict"]
+    try:
+        model.load_state_dict(state)
+    except (RuntimeError, TypeError, AttributeError) as exc:
+        first = str(exc).splitlines()[0]
+        raise CodesignError(f"--weights {path}: does not fit {workload.name}: {first}") from None
+    return model.eval()
+
+
+def base_model(
+    workload: Workload,
+    data: DataSplits | None,
+    seed: int,
+    cache_dir: Path,
+    weights: str | None,
+    console: Console,
+) -> tuple[nn.Module, dict[str, Any]]:
+    """The full-precision model a run starts from, and where it came from.
+
+    The user's `weights` when given; else, with data, trained once and cached under
+    `cache_dir`; else the workload's fresh initialisation (no accuracy axis then).
+    """
+    if weights is not None:
+        model = load_weights(workload, weights)
+        console.print(f"full-precision model: weights from [dim]{weights}[/]")
+        return model, {"weights": weights}
+    if data is None:
+        torch.manual_seed(seed)
+        return workload.build(), {}
+    model, cache_path, cached = _fp_model(workload, data, seed, cache_dir, console)
+    return model, {"cache": str(cache_path), "cached": cached}
+
+
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()[:16]
+
+
+def load_inputs(cfg: ExploreConfig) -> tuple[Any, Path, Workload, bool]:
+    """(hardware, its file, workload, whether its data is here), checked; before any work."""
+    hw_path = resolve_hw_path(cfg.hw)
+    hardware = load_hardware(hw_path)
+    wl = get_workload(cfg.workload, cfg.input_shape)
+    if cfg.data is not None and not Path(cfg.data).exists():
+        raise DataError(f"--data {cfg.data}: no such file or directory")
+    if cfg.data is not None and not dataset_needs_path(wl.dataset):
+        raise CodesignError(
+            f"--data: workload '{wl.name}' does not read a dataset from a path "
+            f"(its data: {wl.dataset or 'none'})"
+        )
+    return hardware, hw_path, wl, dataset_available(wl.dataset, cfg.data)
+
+
+def prepare(
+    cfg: ExploreConfig, run: RunDir, info: dict[str, Any], console: Console, progress: Progress
+) -> Context:
+    """Build the `Context` of a run (see the module docstring)."""
+    recipe = check_config(cfg)
+    hardware, hw_path, wl, has_data = load_inputs(cfg)
+    family = family_of(hardware)
+    objectives = resolve_objectives(cfg, family, wl, has_data, console)
+    torch.manual_seed(cfg.seed)
+    data = load_dataset(wl.dataset, seed=0, path=cfg.data) if has_data else None
+    model, origin = base_model(
+        wl, data, cfg.seed, Path(cfg.results_dir) / "cache", cfg.weights, console
+    )
+    fp_accuracy = evaluate(model, data.test) if data is not None and origin else None
+    if origin:
+        info["fp_model"] = {**origin, "test_accuracy": fp_accuracy}
+    graph = extract(model, wl.example_input(), wl.name)
+    records = graph.to_records()
+    run.write_json("layers.json", records)
+    console.print(graph.summary())
+    cache_dir = Path(cfg.results_dir) / "cache"
+    with console.status(f"pricing every layer on {hardware.name}"):
+        tables = build_tables(graph, hardware, cfg.mapper, cache_dir)
+    base = (weights_hash(model), state_bytes(model))
+    fingerprint = {
+        "hardware": _sha(hw_path.read_bytes()),
+        "workload": _sha(json.dumps(records, sort_keys=True, default=str).encode()),
+        "weights": base[0],
+    }
+    info.update(
+        hardware={"name": hardware.name, "family": family.name, "file": str(hw_path)},
+        objectives=[o.value for o in objectives],
+    )
+    return Context(
+        config=cfg,
+        run=run,
+        console=console,
+        hardware=hardware,
+        family=family,
+        hw_path=hw_path,
+        workload=wl,
+        graph=graph,
+        tables=tables,
+        objectives=objectives,
+        recipe=recipe,
+        data=data,
+        model=model,
+        fp_accuracy=fp_accuracy,
+        base=base,
+        info=info,
+        fingerprint=fingerprint,
+    )
