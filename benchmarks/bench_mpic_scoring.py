@@ -24,7 +24,7 @@ from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
 from codesign.core.types import Precision  # noqa: E402
-from codesign.cost import build_tables, price_network  # noqa: E402
+from codesign.families import build_tables, price_network  # noqa: E402
 from codesign.hw import load_hardware  # noqa: E402
 from codesign.workload import extract, get_workload  # noqa: E402
 
@@ -60,7 +60,7 @@ def main() -> None:
         L = t.num_layers
         wi = rng.integers(0, len(t.weight_bits), (args.population, L))
         ai = rng.integers(0, len(t.act_bits), (args.population, L))
-        vec = _best_rate(lambda t=t, a=ai, w=wi: t.score(a, w), args.population, args.repeats)
+        vec = _best_rate(lambda t=t, a=ai, w=wi: t.score_indices(a, w), args.population, args.repeats)
         n_slow = 50
         assigns = [
             {

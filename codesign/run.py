@@ -411,7 +411,7 @@ def _upgrade_v1(doc: dict[str, Any], layers_json: Path) -> dict[str, Any]:
             v = dict(v)
             if "mapping" in v:
                 v["mapping"] = {
-                    "kind": "loop-nest",
+                    "kind": "spatial",
                     **v["mapping"],
                     "utilization": v.pop("utilization", None),
                 }

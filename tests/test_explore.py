@@ -10,7 +10,8 @@ import torch
 
 import codesign.explore as explore_mod
 from codesign.core.errors import CodesignError
-from codesign.report.html import _read_candidates, build_figure
+from codesign.report.html import build_figure
+from codesign.run import RunDir
 
 from .conftest import SMALL_RUN
 
@@ -30,8 +31,9 @@ def test_run_directory_contents(small_run):
     ):
         assert (d / name).exists(), name
     info = json.loads((d / "run.json").read_text())
-    assert info["status"] == "complete"
-    assert info["inputs"]["seed"] == 3 and info["inputs"]["workload"] == "digits_cnn"
+    assert info["status"] == "complete" and info["format"] == "codesign.run"
+    assert info["config"]["seed"] == 3 and info["config"]["workload"] == "digits_cnn"
+    assert info["fingerprint"]["weights"] and info["fingerprint"]["hardware"]
     assert info["versions"]["torch"] and info["versions"]["pymoo"]
     with (d / "candidates.csv").open() as f:
         rows = list(csv.DictReader(f))
@@ -41,19 +43,23 @@ def test_run_directory_contents(small_run):
 
 
 def test_front_is_sorted_and_finetuned_accuracies_are_real(small_run):
-    front = small_run.front
-    assert [p["rank"] for p in front] == list(range(len(front)))
-    lat = [p["latency_ms"] for p in front]
+    front = small_run.front.candidates
+    lat = [c.latency_ms for c in front]
     assert lat == sorted(lat)
-    done = [p for p in front if p["finetune_status"] == "ok"]
-    assert len(done) == 2
-    for p in done:
+    done = [c for c in front if c.finetuned is not None]
+    # two points spread along the front (one when the estimate leaves a single point)
+    assert len(done) == min(2, len(front)) >= 1
+    for c in done:
         # held-out accuracy of a trained 10-class model: far above chance, at most 100
-        assert 50.0 < p["finetuned_accuracy"] <= 100.0
-        assert p["ptq_accuracy"] is not None
+        assert 50.0 < c.finetuned_accuracy <= 100.0
+        assert c.finetuned.ptq_accuracy is not None and c.finetuned.split == "test"
     assert small_run.fp_accuracy > 90.0
     # every point of the front fits in L2
-    assert all(p["peak_kb"] <= 524.288 for p in front)
+    assert all(c.peak_kb <= 524.288 for c in front)
+    # the front read back from the run directory is the one returned
+    from codesign.run import RunDir
+
+    assert RunDir(small_run.run_dir).load_front() == small_run.front
 
 
 def test_report_has_hover_with_per_layer_bits(small_run):
@@ -61,17 +67,17 @@ def test_report_has_hover_with_per_layer_bits(small_run):
     html = (d / "pareto.html").read_text()
     assert "plotly" in html.lower() and "Pareto #0" in html
     assert "Mappings of the Pareto points" not in html  # an MCU has no mappings
-    fig = build_figure(
-        json.loads((d / "pareto.json").read_text()), _read_candidates(d / "candidates.csv")
-    )
+    rd = RunDir(d)
+    fig = build_figure(rd.load_front(), rd.evaluated_points())
+    front = small_run.front
     front_trace = next(t for t in fig.data if t.name.startswith("Pareto front"))
-    assert len(front_trace.x) == len(small_run.front)
-    for p, hover in zip(small_run.front, front_trace.hovertext):
-        for name in p["weight_bits"]:
-            assert f"{name}: w{p['weight_bits'][name]}/a{p['act_bits'][name]}" in hover
+    assert len(front_trace.x) == len(front)
+    for c, hover in zip(front.candidates, front_trace.hovertext):
+        for name, a, w in zip(front.layers, c.act_bits, c.weight_bits):
+            assert f"{name}: w{w}/a{a}" in hover
     ft = next(t for t in fig.data if t.name.startswith("fine-tuned"))
     assert sorted(ft.y) == sorted(
-        p["finetuned_accuracy"] for p in small_run.front if p["finetuned_accuracy"] is not None
+        c.finetuned_accuracy for c in front.candidates if c.finetuned_accuracy is not None
     )
 
 
@@ -114,22 +120,22 @@ def test_workload_without_data_refuses_accuracy(results_dir, tmp_path, run_explo
     )
     # without an accuracy axis the lowest bits win both latency and memory
     assert res.fp_accuracy is None and len(res.front) == 1
-    assert (
-        set(res.front[0]["weight_bits"].values()) == {2} == set(res.front[0]["act_bits"].values())
-    )
-    assert all(p["finetuned_accuracy"] is None for p in res.front)
+    c = res.front.candidates[0]
+    assert set(c.weight_bits) == {2} == set(c.act_bits)
+    assert all(c.finetuned_accuracy is None for c in res.front.candidates)
 
 
 def test_identical_rerun_reuses_the_cache(small_run, results_dir, run_explore):
     first = json.loads((small_run.run_dir / "run.json").read_text())["finetune"]
-    assert first["computed"] + first["from_cache"] == first["requested"] == 2
+    n = min(2, len(small_run.front))
+    assert first["computed"] + first["from_cache"] == first["requested"] == n
     again = run_explore(**SMALL_RUN, out=results_dir / "small-again")
     info = json.loads((again.run_dir / "run.json").read_text())["finetune"]
-    assert info["computed"] == 0 and info["from_cache"] == 2
-    assert [p["finetuned_accuracy"] for p in again.front] == [
-        p["finetuned_accuracy"] for p in small_run.front
+    assert info["computed"] == 0 and info["from_cache"] == n
+    assert [c.finetuned_accuracy for c in again.front.candidates] == [
+        c.finetuned_accuracy for c in small_run.front.candidates
     ]
-    assert all(p.get("finetune_cached") for p in again.front if p["finetune_status"] == "ok")
+    assert all(c.finetuned.cached for c in again.front.candidates if c.finetuned is not None)
 
 
 def test_resnet8_on_local_cifar_files_with_given_weights(results_dir, tmp_path, run_explore):
@@ -154,8 +160,8 @@ def test_resnet8_on_local_cifar_files_with_given_weights(results_dir, tmp_path, 
     )
     assert res.objectives[0].value == "accuracy_loss"
     assert res.fp_accuracy is not None and 0 <= res.fp_accuracy <= 100
-    done = [p for p in res.front if p["finetune_status"] == "ok"]
-    assert len(done) == 1 and 0 <= done[0]["finetuned_accuracy"] <= 100
+    done = [c for c in res.front.candidates if c.finetuned is not None]
+    assert len(done) == 1 and 0 <= done[0].finetuned_accuracy <= 100
 
 
 def test_data_and_weights_errors(results_dir, tmp_path, run_explore):
@@ -210,8 +216,8 @@ def test_mnist1d_workload_searches_with_real_accuracy(run_explore, results_dir):
     )
     assert res.fp_accuracy > 90.0
     info = json.loads((res.run_dir / "run.json").read_text())
-    assert "accuracy_loss" in info["inputs"]["objectives"]
-    done = [p for p in res.front if p["finetune_status"] == "ok"]
+    assert "accuracy_loss" in info["objectives"]
+    done = [c for c in res.front.candidates if c.finetuned is not None]
     # the cheapest point is w2a2 throughout; after 60 steps it is far from full precision
     # on this harder task, yet well above chance (10 classes)
-    assert len(done) == 1 and 20.0 < done[0]["finetuned_accuracy"] <= 100.0
+    assert len(done) == 1 and 20.0 < done[0].finetuned_accuracy <= 100.0

@@ -174,7 +174,7 @@ class MappingDescription:
     """How one layer runs on the hardware, in words a user or a trainer can act on.
 
     `kind` names the family of mapping ("mcu-kernel": a fixed library kernel tiled into L1;
-    "loop-nest": a spatial accelerator's dataflow, unrolling, tiling, loop order and bypass).
+    "spatial": a spatial accelerator's dataflow, unrolling, tiling, loop order and bypass).
     `choice` is the kept mapping the search picked ("" where the hardware offers no choice);
     `details` holds the family's fields as plain JSON values (see `cost/README.md`).
     """

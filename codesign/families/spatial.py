@@ -175,7 +175,7 @@ class SpatialCostModel:
             cyc, pj = float(lm.cycles[ai, wi, mi]), float(lm.energy_pj[ai, wi, mi])
             wb = spec.K * (spec.weights_per_channel * w + CHANNEL_PARAM_BITS) / 8.0
             desc = MappingDescription(
-                "loop-nest",
+                "spatial",
                 choice=KEEP[mi],
                 utilization=float(lm.utilization[ai, wi, mi]),
                 details=tuple(lm.mappings.describe(idx).items()),
@@ -207,7 +207,7 @@ class SpatialCostModel:
     def describe(self, layer_cost: LayerCost) -> str:
         """'RS K16xOY14'-style tag: dataflow initials and spatial unrolling ('' without one)."""
         m = layer_cost.mapping
-        if m is None or m.kind != "loop-nest":
+        if m is None or m.kind != "spatial":
             return ""
         flow = "".join(w[0].upper() for w in str(m.get("dataflow", "")).split("_")[:2])
         sp = "x".join(f"{d}{f}" for d, f in (m.get("spatial") or {}).items())

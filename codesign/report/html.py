@@ -46,7 +46,7 @@ def _hover(front: Front, rank: int) -> str:
     for n, p in zip(front.layers, c.precisions):
         lc = c.cost.layers.get(n)
         where = ""
-        if lc is not None and lc.mapping is not None and lc.mapping.kind == "loop-nest":
+        if lc is not None and lc.mapping is not None and lc.mapping.kind == "spatial":
             util = lc.mapping.utilization or 0.0
             sp = " ".join(f"{d}{f}" for d, f in (lc.mapping.get("spatial") or {}).items())
             where = f", {lc.mapping.get('dataflow')} [{sp}], util {util:.0%}"
@@ -205,7 +205,7 @@ def _mappings(front: Front) -> str:
         for n, p in zip(front.layers, c.precisions):
             lc = c.cost.layers.get(n)
             mp = lc.mapping if lc is not None else None
-            if mp is None or mp.kind != "loop-nest":
+            if mp is None or mp.kind != "spatial":
                 continue
             byp = mp.get("bypass") or {}
             skips = "; ".join(f"{lv}: {' '.join(ops)}" for lv, ops in byp.items())

@@ -14,8 +14,8 @@ from torch import nn
 
 from codesign.core.errors import ConfigError
 from codesign.core.types import OpKind, Precision
-from codesign.cost import build_tables, price_network
 from codesign.cost.mpic import CHANNEL_PARAM_BITS
+from codesign.families import build_tables, price_network
 from codesign.workload import extract
 from codesign.workload.graph import LayerGraph
 
@@ -98,7 +98,7 @@ def test_vectorised_scores_equal_exact_pricing(mpic, graphs, name, data):
     g = graphs(name)
     t = build_tables(g, mpic)
     w, a = data.draw(genomes(t.num_layers, len(t.weight_bits), len(t.act_bits)))
-    s = t.score(a, w)
+    s = t.score_indices(a, w)
     for p in range(len(w)):
         assign = {
             n: Precision.uniform(t.act_bits[a[p, i]], t.weight_bits[w[p, i]], g[n].K)
@@ -134,8 +134,8 @@ def test_memory_constraint_uses_l2(mpic, graphs):
     g = graphs("mobilenet_v1_025")
     t = build_tables(g, mpic)
     L = t.num_layers
-    hi = t.score(np.full((1, L), 2), np.full((1, L), 2))  # w8 a8
-    lo = t.score(np.zeros((1, L), int), np.zeros((1, L), int))  # w2 a2
+    hi = t.score_indices(np.full((1, L), 2), np.full((1, L), 2))  # w8 a8
+    lo = t.score_indices(np.zeros((1, L), int), np.zeros((1, L), int))  # w2 a2
     assert hi.peak_bytes[0] > lo.peak_bytes[0]
     small = build_tables(g, dataclasses.replace(mpic, l2_bytes=int(lo.peak_bytes[0]) + 1))
     assert small.memory_limit_bytes < hi.peak_bytes[0]

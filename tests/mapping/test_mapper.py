@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from codesign.core.types import Precision
-from codesign.cost import build_tables, price_network
+from codesign.core.types import Configuration, Precision
+from codesign.families import build_tables, price_network
 from codesign.hw import load_hardware
 from codesign.mapping.mapper import KEEP, map_layer
 
@@ -17,7 +17,7 @@ def test_kept_mappings_are_best_for_their_objective(graphs):
     hw = load_hardware("eyeriss")
     spec = graphs("resnet8")["stack2.conv2"]
     lm = map_layer(spec, hw)
-    assert lm is map_layer(spec, hw)  # cached
+    assert lm is map_layer(spec, hw)  # remembered in the process
     e, c = lm.energy_pj, lm.cycles
     assert (e[..., 0] <= e.min(axis=-1) + 1e-9).all()  # "min energy" is the least energy
     assert (c[..., 1] <= c.min(axis=-1) + 1e-9).all()  # "min latency" the least cycles
@@ -37,18 +37,18 @@ def test_tables_and_exact_pricing_agree(graphs):
     L = t.num_layers
     rng = np.random.default_rng(0)
     a, w, m = (rng.integers(0, 3, (4, L)) for _ in range(3))
-    s = t.score(a, w, m)
+    s = t.score_indices(a, w, m)
     for p in range(4):
         assign = {
             n: Precision.uniform(t.act_bits[a[p, i]], t.weight_bits[w[p, i]], g[n].K)
             for i, n in enumerate(t.layer_names)
         }
-        nc = price_network(g, hw, assign, dict(zip(t.layer_names, m[p])))
+        nc = price_network(g, hw, Configuration(assign, dict(zip(t.layer_names, m[p]))))
         assert nc.cycles == pytest.approx(s.cycles[p])
         assert nc.energy_j == pytest.approx(s.energy_j[p])
         assert nc.peak_act_bytes == pytest.approx(s.peak_act_bytes[p])
         for n in t.layer_names:
-            assert nc.layers[n].extra["mapping"]["dataflow"] in hw.dataflows
+            assert nc.layers[n].mapping.get("dataflow") in hw.dataflows
 
 
 def test_explore_on_eyeriss_names_mappings(results_dir, tmp_path, run_explore):
@@ -65,8 +65,8 @@ def test_explore_on_eyeriss_names_mappings(results_dir, tmp_path, run_explore):
         out=tmp_path / "ey",
     )
     assert [o.value for o in res.objectives] == ["accuracy_loss", "energy", "latency"]
-    p = res.front[0]
-    assert set(p["mapping_choice"]) == set(p["weight_bits"])
+    p = res.front.candidates[0]
+    assert p.mapping is not None and len(p.mapping) == len(res.front.layers)
     cfg = load_config(export_config(res.run_dir, 0, tmp_path / "c.yaml"))
     for lq in cfg.layers:
         assert lq.mapping["kind"] == "spatial"
@@ -111,3 +111,57 @@ def test_a_kept_mapping_prices_the_same_alone(graphs):
         alone = evaluate(spec, hw, lm.mappings.take(np.array([i])), 8, 8)
         assert alone.energy_pj[0] == pytest.approx(lm.energy_pj[2, 2, k])
         assert alone.cycles[0] == pytest.approx(lm.cycles[2, 2, k])
+
+
+def test_mapper_results_are_cached_on_disk(graphs, tmp_path):
+    from codesign.core.types import MapperSettings
+    from codesign.mapping import mapper
+
+    hw = load_hardware("eyeriss")
+    spec = graphs("resnet8")["stack2.conv2"]
+    settings = MapperSettings(samples=200, refine_rounds=1)
+    mapper.clear_memory_cache()
+    before = mapper.MapperStats.mapped
+    first = map_layer(spec, hw, settings, tmp_path)
+    assert mapper.MapperStats.mapped == before + 1
+    assert len(list((tmp_path / "mappings").glob("*.npz"))) == 1
+    mapper.clear_memory_cache()
+    disk = mapper.MapperStats.from_disk
+    again = map_layer(spec, hw, settings, tmp_path)
+    assert mapper.MapperStats.mapped == before + 1 and mapper.MapperStats.from_disk == disk + 1
+    assert np.array_equal(first.energy_pj, again.energy_pj)
+    assert np.array_equal(first.index, again.index)
+    # other settings are another key: mapped again, not confused with the first
+    other = map_layer(spec, hw, MapperSettings(samples=100, refine_rounds=1), tmp_path)
+    assert mapper.MapperStats.mapped == before + 2
+    assert len(list((tmp_path / "mappings").glob("*.npz"))) == 2
+    assert other.energy_pj.shape == first.energy_pj.shape
+
+
+def test_no_import_cycle_between_cost_model_and_mapper():
+    import ast
+
+    def imports(path):
+        tree = ast.parse(path.read_text())
+        return {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module} | {
+            a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names
+        }
+
+    pkg = ROOT / "codesign"
+    # the loop-nest model never imports the mapper or the network tables' builders
+    assert not {m for m in imports(pkg / "cost" / "spatial.py") if "mapper" in m or "families" in m}
+    # the mapper never imports the network cost tables or the families
+    assert not {
+        m
+        for m in imports(pkg / "mapping" / "mapper.py")
+        if m.startswith(("codesign.cost.tables", "codesign.families", "codesign.search"))
+    }
+    # no module below the stages imports the stages, explore or the CLI
+    for sub in ("core", "hw", "workload", "cost", "mapping", "quant", "search", "families"):
+        for f in (pkg / sub).glob("*.py"):
+            bad = {
+                m
+                for m in imports(f)
+                if m.startswith(("codesign.stages", "codesign.explore", "codesign.cli"))
+            }
+            assert not bad, f"{f} imports {bad}"

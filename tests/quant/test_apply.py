@@ -20,12 +20,13 @@ def test_export_round_trip(small_run, tmp_path):
     for pick, fmt in ((0, "yaml"), (len(small_run.front) - 1, "json")):
         path = export_config(run, pick, tmp_path / f"c{pick}.{fmt}", fmt)
         cfg = load_config(path)
-        point = small_run.front[pick]
+        point = small_run.front.candidates[pick]
+        bits = dict(zip(small_run.front.layers, point.precisions))
         assert cfg.candidate["pareto_rank"] == pick
         assert cfg.hardware["name"] == "MPIC"
         for lq in cfg.layers:
-            assert set(lq.weight_bits) == {point["weight_bits"][lq.name]}
-            assert lq.act_bits == point["act_bits"][lq.name]
+            assert lq.weight_bits == bits[lq.name].weight_bits
+            assert lq.act_bits == bits[lq.name].act_bits
             assert lq.mapping["kind"] == "mcu-kernel" and lq.cost["cycles"] > 0
         model = get_workload("digits_cnn").build()
         qmodel = apply_config(model, path)
@@ -44,7 +45,7 @@ def test_export_round_trip(small_run, tmp_path):
 def test_export_errors(small_run, tmp_path):
     with pytest.raises(RunError, match="--pick 999"):
         export_config(small_run.run_dir, 999)
-    with pytest.raises(RunError, match="no such run directory"):
+    with pytest.raises(RunError, match="not a run directory"):
         export_config(tmp_path / "missing", 0)
 
 

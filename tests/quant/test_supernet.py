@@ -60,7 +60,10 @@ def test_explore_with_supernet_estimator(supernet_run, results_dir, run_explore)
     info = json.loads((supernet_run.run_dir / "run.json").read_text())
     assert info["estimator"] == "supernet" and info["status"] == "complete"
     assert not info["supernet"]["cached"]
-    assert all(p["est_accuracy"] is not None for p in supernet_run.front)
+    front = supernet_run.front
+    assert all(front.est_accuracy(c) is not None for c in front.candidates)
+    # the supernet trained the steps asked for, not the default 2,000
+    assert info["supernet"]["steps"] == SN_RUN["supernet_steps"] != 2000
     again = run_explore(**SN_RUN, finetune_top=0, out=results_dir / "sn-run2")
     info2 = json.loads((again.run_dir / "run.json").read_text())
     assert info2["supernet"]["cached"] and info2["supernet"]["path"] == info["supernet"]["path"]
@@ -76,7 +79,8 @@ def test_switchable_export_loads_and_switches_modes(supernet_run, tmp_path):
         row = model.set_mode(i)
         acc = evaluate(model, test)
         assert acc == pytest.approx(mode["accuracy"])  # measured again after loading
-        assert row["latency_ms"] == supernet_run.front[i]["latency_ms"]
+        assert row["latency_ms"] == supernet_run.front.candidates[i].latency_ms
+        assert {m["kind"] for m in row["mapping"].values()} == {"mcu-kernel"}
         accs.append(acc)
     assert all(a > 80.0 for a in accs)
     # the cheapest mode within a latency budget
@@ -90,3 +94,29 @@ def test_switchable_export_loads_and_switches_modes(supernet_run, tmp_path):
 def test_switchable_export_needs_a_supernet(small_run):
     with pytest.raises(RunError, match="--estimator supernet"):
         export_switchable(small_run.run_dir)
+
+
+def test_switchable_export_names_spatial_mappings(results_dir, tmp_path, run_explore):
+    from codesign.quant.switchable import export_switchable
+
+    from ..conftest import ROOT
+
+    res = run_explore(
+        hw=ROOT / "hw_models" / "eyeriss.yaml",
+        estimator="supernet",
+        supernet_steps=20,
+        seed=5,
+        pop_size=8,
+        generations=1,
+        finetune_top=0,
+        out=tmp_path / "ey-sn",
+    )
+    out = export_switchable(res.run_dir, tmp_path / "sw")
+    import yaml
+
+    doc = yaml.safe_load((out / "modes.yaml").read_text())
+    assert doc["hardware"]["family"] == "spatial"
+    for mode in doc["modes"]:
+        kinds = {m["kind"] for m in mode["mapping"].values()}
+        assert kinds == {"spatial"}  # was "mcu-kernel" for every run
+        assert all("dataflow" in m for m in mode["mapping"].values())

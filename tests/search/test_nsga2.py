@@ -7,11 +7,13 @@ import dataclasses
 import numpy as np
 import pytest
 
+from codesign.config import parse_objectives
+from codesign.core.candidates import Scores, objective_values
 from codesign.core.errors import CodesignError
 from codesign.core.types import Objective
-from codesign.cost import build_tables
-from codesign.explore import parse_objectives
-from codesign.search.nsga2 import BitWidthProblem, pareto_mask, run_nsga2
+from codesign.families import build_tables
+from codesign.search import STRATEGIES, Archive, LayerwiseSpace, pareto_mask, run_search
+from codesign.search.checkpoint import rng_state
 
 from ..conftest import MPIC
 
@@ -25,24 +27,32 @@ def test_pareto_mask_by_hand():
     assert mask[0] and not mask[4]
 
 
-def _search(tables, seed):
-    seen = []
-    problem = BitWidthProblem(
-        tables, [Objective.LATENCY, Objective.MEMORY], None, on_evaluate=lambda ev: seen.append(ev)
-    )
-    run_nsga2(problem, pop_size=20, generations=6, seed=seed)
-    w = np.concatenate([e.weight_idx for e in seen])
-    a = np.concatenate([e.act_idx for e in seen])
-    F = np.concatenate([e.objectives for e in seen])
-    feas = np.concatenate([e.violation for e in seen]) <= 0
+def _search(tables, seed, strategy="nsga2", objectives=(Objective.LATENCY, Objective.MEMORY)):
+    space = LayerwiseSpace(tables, tuple(1 for _ in tables.layer_names))
+    archive = Archive(tables.layer_names, space.has_mapping)
+
+    def score(batch):
+        costs = tables.score(batch)
+        loss = np.full(len(batch), np.nan)
+        F = objective_values(objectives, costs, loss)
+        return Scores(F, costs.peak_bytes - tables.memory_limit_bytes, costs, loss)
+
+    strat = STRATEGIES.get(strategy)(pop_size=20, generations=6)
+    run_search(space, strat, score, archive, len(objectives), seed)
+    return archive
+
+
+def _front(archive):
+    F, feas = archive.objectives(), archive.feasible()
     m = pareto_mask(F, feas)
-    return {tuple(r) for r in np.hstack([w[m], a[m]])}, F[m]
+    b = archive.batch(np.flatnonzero(m))
+    return {tuple(r) for r in np.hstack([b.layer_weight_bits(), b.act_bits])}, F[m]
 
 
 def test_same_seed_same_front(mpic, graphs):
     tables = build_tables(graphs("resnet8"), mpic)
-    a, fa = _search(tables, 7)
-    b, fb = _search(tables, 7)
+    a, fa = _front(_search(tables, 7))
+    b, fb = _front(_search(tables, 7))
     assert a == b
     assert np.array_equal(np.sort(fa, axis=0), np.sort(fb, axis=0))
 
@@ -51,18 +61,98 @@ def test_search_respects_memory_limit(mpic, graphs):
     g = graphs("mobilenet_v1_025")
     loose = build_tables(g, mpic)
     L = loose.num_layers
-    w8a8 = loose.score(np.full((1, L), 2), np.full((1, L), 2)).peak_bytes[0]
+    w8a8 = loose.score_indices(np.full((1, L), 2), np.full((1, L), 2)).peak_bytes[0]
     limit = int(0.6 * w8a8)
     tables = build_tables(g, dataclasses.replace(mpic, l2_bytes=limit))
-    seen = []
-    problem = BitWidthProblem(tables, [Objective.LATENCY, Objective.ENERGY], None, seen.append)
-    run_nsga2(problem, pop_size=20, generations=5, seed=0)
-    F = np.concatenate([e.objectives for e in seen])
-    viol = np.concatenate([e.violation for e in seen])
-    peak = np.concatenate([e.scores.peak_bytes for e in seen])
-    assert (viol > 0).any() and (viol <= 0).any()
-    m = pareto_mask(F, viol <= 0)
-    assert (peak[m] <= limit).all()
+    archive = _search(tables, 0, objectives=(Objective.LATENCY, Objective.ENERGY))
+    viol = archive.objectives()  # noqa: F841
+    feas = archive.feasible()
+    assert feas.any() and (~feas).any()
+    m = pareto_mask(archive.objectives(), feas)
+    assert (archive.metric("peak_kb")[m] * 1e3 <= limit + 1e-6).all()
+
+
+@pytest.mark.parametrize("strategy", ["nsga2", "random"])
+def test_strategy_stops_and_resumes_exactly(mpic, graphs, strategy):
+    """A search stopped after generation 3 and restored from its state ends exactly as an
+    uninterrupted one (same archive, in the same order)."""
+    import pickle
+
+    tables = build_tables(graphs("resnet8"), mpic)
+    whole = _search(tables, 4, strategy)
+    space = LayerwiseSpace(tables, tuple(1 for _ in tables.layer_names))
+    objectives = (Objective.LATENCY, Objective.MEMORY)
+
+    def score(batch):
+        costs = tables.score(batch)
+        loss = np.full(len(batch), np.nan)
+        F = objective_values(objectives, costs, loss)
+        return Scores(F, costs.peak_bytes - tables.memory_limit_bytes, costs, loss)
+
+    class Stop(Exception):
+        pass
+
+    saved = []
+
+    class Keep:
+        def save(self, state):
+            saved.append(pickle.dumps({**state, "rng": rng_state()}))
+            if state["generation"] == 3:
+                raise Stop
+
+    with pytest.raises(Stop):
+        run_search(
+            space,
+            STRATEGIES.get(strategy)(pop_size=20, generations=6),
+            score,
+            Archive(tables.layer_names, False),
+            2,
+            4,
+            Keep(),
+        )
+    resumed = run_search(
+        space,
+        STRATEGIES.get(strategy)(pop_size=20, generations=6),
+        score,
+        Archive(tables.layer_names, False),
+        2,
+        4,
+        None,
+        pickle.loads(saved[-1]),
+    )
+    assert len(resumed) == len(whole)
+    assert np.array_equal(resumed.objectives(), whole.objectives())
+    assert np.array_equal(
+        resumed.batch(range(len(whole))).act_bits, whole.batch(range(len(whole))).act_bits
+    )
+
+
+def test_random_strategy_draws_new_candidates_each_generation(mpic, graphs):
+    tables = build_tables(graphs("resnet8"), mpic)
+    archive = _search(tables, 1, "random")
+    assert len(archive) == 20 * 6  # no candidate drawn twice
+    gens = [archive.generation(i) for i in range(len(archive))]
+    assert gens == sorted(gens) and set(gens) == set(range(6))
+    assert {archive.strategy(i) for i in range(len(archive))} == {"random"}
+
+
+def test_mapping_genes_are_choices_not_numbers():
+    from pymoo.core.problem import Problem
+
+    from codesign.search.nsga2 import TypedCrossover, TypedMutation
+
+    choice = np.array([False, False, True, True])
+    prob = Problem(n_var=4, n_obj=1, xl=np.zeros(4), xu=np.array([2, 2, 3, 3]))
+    rng = np.random.default_rng(0)
+    X = np.array([[[0, 0, 0, 0]] * 50, [[2, 2, 3, 3]] * 50], dtype=float)
+    Q = TypedCrossover(choice, eta=15)._do(prob, X, random_state=rng)
+    # a choice gene of a child is one parent's value, never a number between them
+    assert set(np.unique(Q[:, :, 2:])) <= {0.0, 3.0}
+    M = TypedMutation(choice, eta=20)._do(prob, np.full((2000, 4), 1.0), random_state=rng)
+    changed = M[:, 2:] != 1.0
+    assert changed.any()
+    # random reset: any other choice, equally likely (1 -> 0, 2, 3), not a small step
+    assert set(np.unique(M[:, 2:][changed])) == {0.0, 2.0, 3.0}
 
 
 def test_explore_determinism_end_to_end(results_dir, run_explore):
@@ -77,7 +167,7 @@ def test_explore_determinism_end_to_end(results_dir, run_explore):
         )
         for i in range(2)
     ]
-    fronts = [[(p["weight_bits"], p["act_bits"], p["latency_ms"]) for p in r.front] for r in runs]
+    fronts = [[(c.weight_bits, c.act_bits, c.latency_ms) for c in r.front.candidates] for r in runs]
     assert fronts[0] == fronts[1] and len(fronts[0]) >= 2
 
 
