@@ -34,6 +34,8 @@ def test_run_directory_contents(small_run):
     assert info["status"] == "complete" and info["format"] == "codesign.run"
     assert info["config"]["seed"] == 3 and info["config"]["workload"] == "digits_cnn"
     assert info["fingerprint"]["weights"] and info["fingerprint"]["hardware"]
+    assert info["threads"] == info["config"]["threads"] or info["config"]["threads"] is None
+    assert info["threads"] >= 1
     assert info["versions"]["torch"] and info["versions"]["pymoo"]
     with (d / "candidates.csv").open() as f:
         rows = list(csv.DictReader(f))
