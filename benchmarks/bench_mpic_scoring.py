@@ -60,7 +60,9 @@ def main() -> None:
         L = t.num_layers
         wi = rng.integers(0, len(t.weight_bits), (args.population, L))
         ai = rng.integers(0, len(t.act_bits), (args.population, L))
-        vec = _best_rate(lambda t=t, a=ai, w=wi: t.score_indices(a, w), args.population, args.repeats)
+        vec = _best_rate(
+            lambda t=t, a=ai, w=wi: t.score_indices(a, w), args.population, args.repeats
+        )
         n_slow = 50
         assigns = [
             {

@@ -380,6 +380,9 @@ def _upgrade_v1(doc: dict[str, Any], layers_json: Path) -> dict[str, Any]:
     out.setdefault("family", "unknown")
     out.setdefault("strategy", "nsga2")
     out["channels"] = {n: channels.get(n, 1) for n in doc["layers"]}
+    run_json = layers_json.with_name("run.json")
+    if "evaluated" not in out and run_json.exists():
+        out["evaluated"] = json.loads(run_json.read_text()).get("summary", {}).get("evaluated", 0)
     cands = []
     for p in doc["candidates"]:
         ft = p.get("finetuned_accuracy")
