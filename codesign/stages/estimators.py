@@ -7,6 +7,7 @@ the Dask evaluator (for estimators that fine-tune) and the progress display.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from rich.progress import Progress
 
@@ -20,9 +21,11 @@ from codesign.quant.evaluate import FinetuneTask, make_task
 from codesign.quant.proxy import measure_sensitivity
 from codesign.quant.supernet import SupernetSchedule, load_or_train_supernet
 from codesign.quant.train import evaluate
-from codesign.stages.prepare import Context
 
-Builder = Callable[[Context, DaskEvaluator, Progress], AccuracyEstimator]
+if TYPE_CHECKING:  # the stages' context; prepare imports this module, never the reverse
+    from codesign.stages.prepare import Context
+
+Builder = Callable[["Context", DaskEvaluator, Progress], AccuracyEstimator]
 ESTIMATORS: Registry[Builder] = Registry("estimator")
 
 

@@ -38,6 +38,7 @@ from codesign.quant.evaluate import state_bytes
 from codesign.quant.train import FP_RECIPE, FinetuneRecipe, evaluate, train_full_precision
 from codesign.run import RunDir, save_state_atomic
 from codesign.search.registry import STRATEGIES
+from codesign.stages.estimators import ESTIMATORS
 from codesign.workload import Workload, extract, get_workload
 from codesign.workload.graph import LayerGraph
 
@@ -122,8 +123,6 @@ def resolve_objectives(
 
 def check_config(cfg: ExploreConfig) -> FinetuneRecipe:
     """Checks that need the registries; returns the parsed fine-tune recipe."""
-    from codesign.stages.estimators import ESTIMATORS
-
     ESTIMATORS.get(cfg.estimator, "--estimator")
     STRATEGIES.get(cfg.strategy, "--strategy")
     try:
