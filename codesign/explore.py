@@ -33,7 +33,7 @@ from codesign.report.html import write_report
 from codesign.run import RunDir, open_run, package_versions
 from codesign.search.checkpoint import Checkpointer
 from codesign.stages import make_estimator, make_progress, prepare, rescore, search, select_front
-from codesign.stages.prepare import base_model
+from codesign.stages.prepare import Inputs, base_model, load_inputs
 from codesign.workload import extract, get_workload
 
 
@@ -122,12 +122,13 @@ def explore(
     else:
         cfg = ExploreConfig.build("arguments", **options)
     torch.set_num_threads(cfg.torch_threads)
+    inputs: Inputs | None = None  # loaded here only when the run directory needs their names
     if cfg.out is not None:
         run_path = Path(cfg.out)
     else:
-        hw_name = load_hardware(resolve_hw_path(cfg.hw)).name
-        wl_name = get_workload(cfg.workload, cfg.input_shape).name
-        run_path = Path(cfg.results_dir) / RunDir.new_id(wl_name, hw_name)
+        inputs = load_inputs(cfg)
+        name = RunDir.new_id(inputs.workload.name, inputs.hardware.name)
+        run_path = Path(cfg.results_dir) / name
     run = RunDir(run_path)
     info: dict[str, Any] = {
         "status": "running",
@@ -144,7 +145,7 @@ def explore(
         run.write_info(info)
     console.print(f"run directory: [bold]{run_path}[/]")
     try:
-        return _run(cfg, run, info, prior, console)
+        return _run(cfg, inputs, run, info, prior, console)
     except BaseException as exc:
         info["status"] = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
         info["error"] = f"{type(exc).__name__}: {exc}"
@@ -156,7 +157,12 @@ def explore(
 
 
 def _run(
-    cfg: ExploreConfig, run: RunDir, info: dict[str, Any], prior: dict[str, Any], console: Console
+    cfg: ExploreConfig,
+    inputs: Inputs | None,
+    run: RunDir,
+    info: dict[str, Any],
+    prior: dict[str, Any],
+    console: Console,
 ) -> RunResult:
     cache = EvalCache(Path(cfg.results_dir) / "evals.sqlite")
     try:
@@ -164,7 +170,7 @@ def _run(
             DaskEvaluator(cache, cfg.workers, cfg.scheduler) as ev,
             make_progress(console) as prog,
         ):
-            ctx = prepare(cfg, run, info, console, prog)
+            ctx = prepare(cfg, run, info, console, prog, inputs)
             if prior:
                 _check_fingerprint(run.path, prior.get("fingerprint", {}), ctx.fingerprint)
             info["fingerprint"] = ctx.fingerprint

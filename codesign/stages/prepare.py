@@ -11,7 +11,7 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 from rich.console import Console
@@ -214,8 +214,19 @@ def _sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()[:16]
 
 
-def load_inputs(cfg: ExploreConfig) -> tuple[Any, Path, Workload, bool]:
-    """(hardware, its file, workload, whether its data is here), checked; before any work."""
+class Inputs(NamedTuple):
+    """What a config names, loaded and checked: the hardware, its file, the workload, and
+    whether the workload's data is here."""
+
+    hardware: Any
+    hw_path: Path
+    workload: Workload
+    has_data: bool
+
+
+def load_inputs(cfg: ExploreConfig) -> Inputs:
+    """The `Inputs` of `cfg`, checked before any work (once per run: a user's workload
+    function is called here and nowhere else)."""
     hw_path = resolve_hw_path(cfg.hw)
     hardware = load_hardware(hw_path)
     wl = get_workload(cfg.workload, cfg.input_shape)
@@ -226,15 +237,21 @@ def load_inputs(cfg: ExploreConfig) -> tuple[Any, Path, Workload, bool]:
             f"--data: workload '{wl.name}' does not read a dataset from a path "
             f"(its data: {wl.dataset or 'none'})"
         )
-    return hardware, hw_path, wl, dataset_available(wl.dataset, cfg.data)
+    return Inputs(hardware, hw_path, wl, dataset_available(wl.dataset, cfg.data))
 
 
 def prepare(
-    cfg: ExploreConfig, run: RunDir, info: dict[str, Any], console: Console, progress: Progress
+    cfg: ExploreConfig,
+    run: RunDir,
+    info: dict[str, Any],
+    console: Console,
+    progress: Progress,
+    inputs: Inputs | None = None,
 ) -> Context:
-    """Build the `Context` of a run (see the module docstring)."""
+    """Build the `Context` of a run (see the module docstring); `inputs` when the caller
+    loaded them already."""
     recipe = check_config(cfg)
-    hardware, hw_path, wl, has_data = load_inputs(cfg)
+    hardware, hw_path, wl, has_data = inputs or load_inputs(cfg)
     family = family_of(hardware)
     objectives = resolve_objectives(cfg, family, wl, has_data, console)
     torch.manual_seed(cfg.seed)
