@@ -6,13 +6,34 @@ resume from its checkpoint with exactly the state it had.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from codesign.core.candidates import CandidateBatch, Scores
-from codesign.core.protocols import SearchSpace, SearchStrategy
+import numpy as np
+
+from codesign.core.candidates import CandidateBatch, Scores, objective_values
+from codesign.core.protocols import AccuracyEstimator, SearchSpace, SearchStrategy
+from codesign.core.types import Objective
+from codesign.cost.tables import CostTables
 from codesign.search.archive import Archive
 from codesign.search.checkpoint import Checkpointer, set_rng_state
+
+
+def scorer(
+    tables: CostTables,
+    objectives: Sequence[Objective],
+    estimator: AccuracyEstimator | None = None,
+) -> Callable[[CandidateBatch], Scores]:
+    """The function that scores a batch: the cost tables' gathers, the estimator's loss (NaN
+    without one), the objectives in display units and the memory limit's violation."""
+
+    def score(batch: CandidateBatch) -> Scores:
+        costs = tables.score(batch)
+        loss = estimator.loss(batch) if estimator is not None else np.full(len(batch), np.nan)
+        F = objective_values(objectives, costs, loss)
+        return Scores(F, costs.peak_bytes - tables.memory_limit_bytes, costs, loss)
+
+    return score
 
 
 def run_search(

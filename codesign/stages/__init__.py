@@ -14,11 +14,8 @@ from rich.progress import Progress
 
 from codesign.core.candidates import (
     Candidate,
-    CandidateBatch,
     Front,
     Rescore,
-    Scores,
-    objective_values,
 )
 from codesign.core.errors import CodesignError
 from codesign.core.protocols import AccuracyEstimator
@@ -28,7 +25,7 @@ from codesign.families import price_network
 from codesign.quant.evaluate import FinetuneTask
 from codesign.search.archive import Archive, pareto_order
 from codesign.search.checkpoint import Checkpointer
-from codesign.search.loop import run_search
+from codesign.search.loop import run_search, scorer
 from codesign.search.pareto import pareto_mask
 from codesign.search.registry import STRATEGIES
 from codesign.search.space import LayerwiseSpace
@@ -45,19 +42,6 @@ __all__ = [
     "search",
     "select_front",
 ]
-
-
-def scorer(ctx: Context, estimator: AccuracyEstimator | None):  # noqa: ANN201
-    """The function that scores a batch: cost tables, the estimator, objectives, the limit."""
-    tables = ctx.tables
-
-    def score(batch: CandidateBatch) -> Scores:
-        costs = tables.score(batch)
-        loss = estimator.loss(batch) if estimator is not None else np.full(len(batch), np.nan)
-        F = objective_values(ctx.objectives, costs, loss)
-        return Scores(F, costs.peak_bytes - tables.memory_limit_bytes, costs, loss)
-
-    return score
 
 
 def search(
@@ -101,7 +85,7 @@ def search(
     return run_search(
         space,
         strategy,
-        scorer(ctx, estimator),
+        scorer(ctx.tables, ctx.objectives, estimator),
         archive,
         len(ctx.objectives),
         cfg.seed,

@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 
 from codesign.config import parse_objectives
-from codesign.core.candidates import Scores, objective_values
 from codesign.core.errors import CodesignError
 from codesign.core.types import Objective
 from codesign.families import build_tables
 from codesign.search import STRATEGIES, Archive, LayerwiseSpace, pareto_mask, run_search
 from codesign.search.checkpoint import rng_state
+from codesign.search.loop import scorer
 
 from ..conftest import MPIC
 
@@ -30,15 +30,8 @@ def test_pareto_mask_by_hand():
 def _search(tables, seed, strategy="nsga2", objectives=(Objective.LATENCY, Objective.MEMORY)):
     space = LayerwiseSpace(tables, tuple(1 for _ in tables.layer_names))
     archive = Archive(tables.layer_names, space.has_mapping)
-
-    def score(batch):
-        costs = tables.score(batch)
-        loss = np.full(len(batch), np.nan)
-        F = objective_values(objectives, costs, loss)
-        return Scores(F, costs.peak_bytes - tables.memory_limit_bytes, costs, loss)
-
     strat = STRATEGIES.get(strategy)(pop_size=20, generations=6)
-    run_search(space, strat, score, archive, len(objectives), seed)
+    run_search(space, strat, scorer(tables, objectives), archive, len(objectives), seed)
     return archive
 
 
@@ -65,7 +58,6 @@ def test_search_respects_memory_limit(mpic, graphs):
     limit = int(0.6 * w8a8)
     tables = build_tables(g, dataclasses.replace(mpic, l2_bytes=limit))
     archive = _search(tables, 0, objectives=(Objective.LATENCY, Objective.ENERGY))
-    viol = archive.objectives()  # noqa: F841
     feas = archive.feasible()
     assert feas.any() and (~feas).any()
     m = pareto_mask(archive.objectives(), feas)
@@ -81,13 +73,7 @@ def test_strategy_stops_and_resumes_exactly(mpic, graphs, strategy):
     tables = build_tables(graphs("resnet8"), mpic)
     whole = _search(tables, 4, strategy)
     space = LayerwiseSpace(tables, tuple(1 for _ in tables.layer_names))
-    objectives = (Objective.LATENCY, Objective.MEMORY)
-
-    def score(batch):
-        costs = tables.score(batch)
-        loss = np.full(len(batch), np.nan)
-        F = objective_values(objectives, costs, loss)
-        return Scores(F, costs.peak_bytes - tables.memory_limit_bytes, costs, loss)
+    score = scorer(tables, (Objective.LATENCY, Objective.MEMORY))
 
     class Stop(Exception):
         pass
