@@ -6,7 +6,9 @@ from pathlib import Path
 
 from codesign.core.errors import RunError
 from codesign.quant.config import LayerQuant, QuantConfig, save_config
-from codesign.run import FRONT_METRICS, open_run
+from codesign.run import FRONT_METRICS, layer_cost_to_dict, open_run
+
+_COST_KEYS = ("cycles", "latency_us", "energy_nj", "weight_bytes")
 
 
 def export_config(
@@ -32,16 +34,9 @@ def export_config(
     for name, p in zip(front.layers, c.precisions):
         s = specs[name]
         lc = c.cost.layers.get(name)
-        cost = {}
-        mapping = {}
-        if lc is not None:
-            cost = {
-                "cycles": lc.cycles,
-                "latency_us": lc.latency_s * 1e6,
-                "energy_nj": lc.energy_j * 1e9,
-                "weight_bytes": lc.weight_bytes,
-            }
-            mapping = lc.mapping.to_dict() if lc.mapping is not None else {}
+        figures = layer_cost_to_dict(lc) if lc is not None else {}
+        mapping = figures.get("mapping", {})
+        cost = {k: figures[k] for k in _COST_KEYS if k in figures}
         layers.append(
             LayerQuant(
                 name=name,

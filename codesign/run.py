@@ -291,7 +291,9 @@ def list_runs(results_dir: str | Path) -> list[dict[str, Any]]:
 # ---- front <-> JSON -------------------------------------------------------------------------
 
 
-def _layer_cost_to_dict(lc: LayerCost) -> dict[str, Any]:
+def layer_cost_to_dict(lc: LayerCost) -> dict[str, Any]:
+    """A layer's cost as JSON figures (cycles, latency_us, energy_nj, weight_bytes, act_bytes)
+    and its mapping, as pareto.json holds it."""
     out = {
         "cycles": lc.cycles,
         "latency_us": lc.latency_s * 1e6,
@@ -351,7 +353,7 @@ def front_to_dict(front: Front, channels: dict[str, int]) -> dict[str, Any]:
                     "peak_act_bytes": cost.peak_act_bytes,
                     "memory_limit_bytes": cost.memory_limit_bytes,
                 },
-                "per_layer": {n: _layer_cost_to_dict(lc) for n, lc in cost.layers.items()},
+                "per_layer": {n: layer_cost_to_dict(lc) for n, lc in cost.layers.items()},
             }
         )
     return {

@@ -252,8 +252,7 @@ class Candidate:
 
     def configuration(self, layers: Sequence[str]) -> Configuration:
         """This candidate as a `Configuration` over `layers` (the front's layer names)."""
-        maps = {} if self.mapping is None else dict(zip(layers, self.mapping))
-        return Configuration(dict(zip(layers, self.precisions)), maps)
+        return Configuration.over(layers, self.precisions, self.mapping)
 
     def with_rescore(self, r: Rescore) -> Candidate:
         """A copy with `r` added."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -255,6 +255,18 @@ class Configuration:
 
     precisions: Mapping[str, Precision]
     mapping: Mapping[str, int] = field(default_factory=dict)
+
+    @classmethod
+    def over(
+        cls,
+        layers: Sequence[str],
+        precisions: Sequence[Precision],
+        mapping: Sequence[int] | None = None,
+    ) -> Configuration:
+        """The configuration giving `layers` their `precisions` (and kept `mapping`), in order."""
+        return cls(
+            dict(zip(layers, precisions)), {} if mapping is None else dict(zip(layers, mapping))
+        )
 
     @classmethod
     def of(cls, value: Configuration | Mapping[str, Precision]) -> Configuration:

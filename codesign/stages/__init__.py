@@ -118,10 +118,7 @@ def select_front(ctx: Context, archive: Archive, has_estimate: bool) -> Front:
         cid = int(cid)
         precisions = batch.precisions(j)
         mapping = batch.mapping_of(j)
-        names = tables.layer_names
-        config = Configuration(
-            dict(zip(names, precisions)), {} if mapping is None else dict(zip(names, mapping))
-        )
+        config = Configuration.over(tables.layer_names, precisions, mapping)
         c = Candidate(
             id=cid,
             generation=archive.generation(cid),
