@@ -120,7 +120,9 @@ class NetworkScores:
 
     Units: `cycles` clock cycles, `latency_s` seconds, `energy_j` joules, `weight_bytes`
     packed weights + per-channel parameters, `peak_act_bytes` the largest set of activation
-    tensors resident at once, `peak_bytes` = weights + peak activations.
+    tensors resident at once, `peak_bytes` = weights + peak activations. ``severed[P]`` (None
+    where no candidate prunes) is True where pruning left some layer no channel: the network
+    is cut, so the candidate is infeasible.
     """
 
     cycles: np.ndarray
@@ -128,6 +130,7 @@ class NetworkScores:
     energy_j: np.ndarray
     weight_bytes: np.ndarray
     peak_act_bytes: np.ndarray
+    severed: np.ndarray | None = None
 
     @property
     def peak_bytes(self) -> np.ndarray:

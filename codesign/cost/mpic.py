@@ -3,8 +3,10 @@
 Following Risso et al. 2022: a layer whose output channels carry different weight bit-widths
 runs as one kernel call per bit-width, so its cycles are the sum over channels of
 ``MACs per channel / MACs-per-cycle(activation bits, that channel's weight bits)``. A pruned
-(0-bit) channel costs no cycles and no memory, and shrinks the input channels of the conv /
-linear layer that reads it. Energy is average power x latency. Memory counts packed weights
+(0-bit) channel costs no cycles and no memory, and is removed from every layer that reads it,
+through residual adds, concatenations, depthwise and grouped convs (`codesign.cost.channels`):
+readers' MACs and weights shrink, pooling and adds run over fewer channels, activation tensors
+hold fewer channels. Energy is average power x latency. Memory counts packed weights
 (a 4-bit weight takes half a byte) plus a 32-bit bias and a 32-bit requantisation scale per
 kept output channel (integer-only inference, Jacob et al. CVPR 2018), and the activation
 tensors alive at each step, each stored at the widest activation bit-width of its readers.
@@ -29,10 +31,12 @@ from codesign.core.types import (
     OpKind,
     Precision,
 )
+from codesign.cost.channels import build_plan, live_sets
 from codesign.cost.tables import (
     CHANNEL_PARAM_BITS,
     CostTables,
     activation_storage,
+    channel_fields,
     memory_fields,
 )
 from codesign.hw.model import McuHardware
@@ -56,8 +60,9 @@ def _fixed_cycles(spec: LayerSpec, hw: McuHardware) -> float:
 def build_tables(graph: LayerGraph, hw: McuHardware) -> CostTables:
     """Price every quantizable layer of `graph` at every (activation, weight) bit pair of `hw`.
 
-    Returns `CostTables` whose searchable weight bit-widths exclude 0 (a whole layer cannot be
-    pruned); per-channel pruning is priced by `price_network`.
+    Returns `CostTables` whose weight bit-widths exclude 0 (a whole layer cannot be pruned);
+    they score per-channel bits with pruning too (`CostTables.score_channels`), equal to
+    `price_network`.
     """
     _check_priceable(graph)
     q = graph.quantizable
@@ -78,6 +83,9 @@ def build_tables(graph: LayerGraph, hw: McuHardware) -> CostTables:
         clock_hz=hw.clock_hz,
         memory_limit_bytes=float(hw.l2_bytes),
         **memory_fields(graph, hw.act_bits, w_search),
+        **channel_fields(
+            graph, {s.name: _fixed_cycles(s, hw) for s in graph.layers}, hw.power_w / hw.clock_hz
+        ),
     )
 
 
@@ -111,30 +119,6 @@ def validate_assignment(
             raise ConfigError(f"layer '{spec.name}': every channel pruned; the network is cut")
 
 
-def _kept_input_fraction(
-    graph: LayerGraph, name: str, assignment: Mapping[str, Precision]
-) -> float:
-    """Fraction of input channels of conv / linear `name` that survive pruning upstream.
-
-    Follows the input back through pooling, padding and fused ops to a weighted producer; an
-    add or concat stops the walk (the residual keeps every channel).
-    """
-    spec = graph[name]
-    if spec.kind == OpKind.DWCONV:
-        return 1.0  # its own K channels are what it keeps; handled by its own weight bits
-    preds = graph.producers(name)
-    while len(preds) == 1:
-        p = graph[preds[0]]
-        if p.kind.has_weights:
-            bits = assignment[p.name].weight_bits
-            return sum(1 for b in bits if b > 0) / len(bits)
-        if p.kind in (OpKind.MAXPOOL, OpKind.AVGPOOL, OpKind.PAD, OpKind.RESHAPE):
-            preds = graph.producers(p.name)
-            continue
-        break
-    return 1.0
-
-
 KERNEL = "mixed-precision SIMD conv/linear, one call per weight bit-width"
 
 
@@ -152,32 +136,40 @@ def price_network(
     assignment = Configuration.of(configuration).precisions
     _check_priceable(graph)
     validate_assignment(graph, hw, assignment)
+    kept, in_frac, alive = live_sets(
+        build_plan(graph),
+        {n: {k for k, b in enumerate(p.weight_bits) if b > 0} for n, p in assignment.items()},
+        {s.name: s.K for s in graph.quantizable},
+    )
+    for name, k in kept.items():
+        if not k:
+            raise ConfigError(
+                f"layer '{name}': pruning upstream leaves it no channel; the network is cut"
+            )
     tbits, peak_act = activation_storage(
-        graph, {n: p.act_bits for n, p in assignment.items()}, max(hw.act_bits)
+        graph, {n: p.act_bits for n, p in assignment.items()}, max(hw.act_bits), alive
     )
 
     layers: dict[str, LayerCost] = {}
     total_cycles = 0.0
     weight_total = 0.0
     for spec in graph.layers:
-        out_bytes = spec.output_elems * tbits[spec.name] / 8.0
+        out_bytes = spec.output_elems * tbits[spec.name] * alive[spec.name] / 8.0
         in_bytes = sum(
-            spec_in_elems * tbits[p] / 8.0
-            for p, spec_in_elems in ((p, graph[p].output_elems) for p in graph.producers(spec.name))
+            graph[p].output_elems * tbits[p] * alive[p] / 8.0 for p in graph.producers(spec.name)
         )
         if spec.kind.has_weights:
             p = assignment[spec.name]
-            frac = _kept_input_fraction(graph, spec.name, assignment)
-            macs_per_ch = spec.macs / spec.K * frac
             cycles = 0.0
             wbytes = 0.0
-            for w in p.weight_bits:
-                if w == 0:
-                    continue
-                cycles += macs_per_ch / hw.throughput(p.act_bits, w)
-                wbytes += (spec.weights_per_channel * frac * w + CHANNEL_PARAM_BITS) / 8.0
+            for k in sorted(kept[spec.name]):
+                frac = in_frac[spec.name][k]
+                cycles += spec.macs / spec.K * frac / hw.throughput(p.act_bits, p.weight_bits[k])
+                wbytes += (
+                    spec.weights_per_channel * frac * p.weight_bits[k] + CHANNEL_PARAM_BITS
+                ) / 8.0
         else:
-            cycles = _fixed_cycles(spec, hw)
+            cycles = _fixed_cycles(spec, hw) * alive[spec.name]
             wbytes = 0.0
         total_cycles += cycles
         weight_total += wbytes

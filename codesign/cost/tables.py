@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -9,6 +10,7 @@ import numpy as np
 
 from codesign.core.candidates import CandidateBatch, NetworkScores, index_of
 from codesign.core.errors import ConfigError
+from codesign.cost.channels import ChannelPlan, build_plan, propagate
 
 
 @dataclass(frozen=True)
@@ -26,6 +28,15 @@ class CostTables:
       layers whose activation bits set its storage width (the widest reader wins);
       ``tensor_default_bits[j]`` where no quantizable layer reads it (network output)
     - ``live[t, j]``: tensor j resident while step t runs
+
+    Per-channel weight bits (0 = pruned) are scored where the family's cost is linear in a
+    layer's channels (MCU cores: one kernel call per bit-width): then `plan` says how pruned
+    channels propagate (`codesign.cost.channels`), ``channels[l]`` and
+    ``weights_per_channel[l]`` size each layer, ``node_fixed_*[n]`` price each weightless node
+    of the plan at full width (scaled by its alive channels), ``tensor_nodes[j]`` is the plan
+    node that produces tensor j, and ``prunable[l]`` says whether layer l may drop channels
+    (not the layers whose outputs are the network's outputs). Otherwise `plan` is None and
+    `channel_refusal` says why.
     """
 
     layer_names: tuple[str, ...]
@@ -44,6 +55,14 @@ class CostTables:
     clock_hz: float
     memory_limit_bytes: float
     mapping_names: tuple[str, ...] = ("fixed kernel",)
+    channels: np.ndarray | None = None
+    weights_per_channel: np.ndarray | None = None
+    plan: ChannelPlan | None = None
+    node_fixed_cycles: np.ndarray | None = None
+    node_fixed_energy_j: np.ndarray | None = None
+    tensor_nodes: np.ndarray | None = None
+    prunable: tuple[bool, ...] = ()
+    channel_refusal: str = "these cost tables price one weight bit-width per layer"
 
     @property
     def num_mappings(self) -> int:
@@ -65,6 +84,11 @@ class CostTables:
             )
         return out
 
+    @property
+    def channelwise(self) -> bool:
+        """True when these tables price per-channel weight bits (see `channel_refusal`)."""
+        return self.plan is not None
+
     def indices(self, batch: CandidateBatch) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         """(act, weight, mapping) indices [P, L] into these tables of a layer-wise batch.
 
@@ -81,8 +105,86 @@ class CostTables:
         return a, index_of(w, self.weight_bits, "weight"), batch.mapping
 
     def score(self, batch: CandidateBatch) -> NetworkScores:
-        """Score a batch of P candidate networks (vectorised: gathers and sums)."""
-        return self.score_indices(*self.indices(batch))
+        """Score a batch of P candidate networks (vectorised: gathers and sums).
+
+        A batch with one weight bit-width per layer is three gathers; per-channel weight bits
+        (0 = pruned) go through `score_channels`.
+        """
+        if batch.is_layerwise and (not batch.weight_bits or min(
+            int(w.min(initial=1)) for w in batch.weight_bits
+        ) > 0):
+            return self.score_indices(*self.indices(batch))
+        return self.score_channels(batch)
+
+    def score_channels(self, batch: CandidateBatch) -> NetworkScores:
+        """Score P candidates with per-channel weight bits, pruned channels propagated.
+
+        Per layer l with activation index a and channel k at weight bits w_k alive on a
+        fraction f_k of its inputs: cycles = sum_k f_k * cycles[l, a, w_k] / K_l (0 bits: 0);
+        weight bytes = sum over kept k of (wpc_l * f_k * w_k + 64) / 8; every weightless node
+        and activation tensor scales by its alive channels. Equal to the family's exact
+        `price` on every candidate (tested).
+        """
+        if self.plan is None:
+            raise ConfigError(self.channel_refusal)
+        if batch.layer_names != self.layer_names:
+            raise ConfigError("candidate batch and cost tables name different layers")
+        P = len(batch)
+        a = index_of(batch.act_bits, self.act_bits, "activation")
+        m = np.zeros_like(a) if batch.mapping is None else np.asarray(batch.mapping, np.intp)
+        bits = [self.channel_bits(batch, li) for li in range(self.num_layers)]
+        for li, b in enumerate(bits):
+            if not self.prunable[li] and (b == 0).any():
+                raise ConfigError(
+                    f"layer '{self.layer_names[li]}': its outputs are the network's outputs; "
+                    "its channels cannot be pruned"
+                )
+        lut = np.zeros(max(max(self.weight_bits), max(int(b.max()) for b in bits)) + 1, np.intp)
+        lut[list(self.weight_bits)] = np.arange(len(self.weight_bits))
+        bad = {int(v) for b in bits for v in np.unique(b) if v and v not in self.weight_bits}
+        if bad:
+            raise ConfigError(f"weight bits {sorted(bad)} not among {[0, *self.weight_bits]}")
+        lv = propagate(self.plan, [b > 0 for b in bits])
+        cycles = np.zeros(P)
+        energy = np.zeros(P)
+        wbytes = np.zeros(P)
+        for li in range(self.num_layers):
+            K = int(self.channels[li])
+            keep, frac, b = lv.keep[li], lv.in_frac[li], bits[li]
+            w = lut[b]  # [P, K]
+            al = a[:, li][:, None]
+            ml = m[:, li][:, None]
+            share = np.where(keep, frac, 0.0) / K
+            cycles += (self.cycles[li][al, w, ml] * share).sum(axis=1)
+            energy += (self.energy_j[li][al, w, ml] * share).sum(axis=1)
+            wbytes += (
+                np.where(keep, self.weights_per_channel[li] * frac * b + CHANNEL_PARAM_BITS, 0.0)
+            ).sum(axis=1) / 8.0
+        cycles += lv.node_frac @ self.node_fixed_cycles
+        energy += lv.node_frac @ self.node_fixed_energy_j
+        tfrac = lv.node_frac[:, self.tensor_nodes]
+        tbytes = self.tensor_bits(a) * self.tensor_elems * tfrac / 8.0
+        peak_act = (tbytes @ self.live.T.astype(np.float64)).max(axis=1)
+        severed = np.array([~k.any(axis=1) for k in lv.keep]).any(axis=0) if lv.keep else None
+        return NetworkScores(
+            cycles=cycles,
+            latency_s=cycles / self.clock_hz,
+            energy_j=energy,
+            weight_bytes=wbytes,
+            peak_act_bytes=peak_act,
+            severed=severed,
+        )
+
+    def channel_bits(self, batch: CandidateBatch, li: int) -> np.ndarray:
+        """Weight bits [P, K_l] of every output channel of layer `li` (groups expanded)."""
+        sizes = np.asarray(batch.group_sizes[li], dtype=np.intp)
+        if int(sizes.sum()) != int(self.channels[li]):
+            raise ConfigError(
+                f"layer '{self.layer_names[li]}': channel groups cover {int(sizes.sum())} "
+                f"channels, the layer has {int(self.channels[li])}"
+            )
+        w = np.asarray(batch.weight_bits[li], dtype=np.int64)
+        return w if len(sizes) == sizes.sum() else np.repeat(w, sizes, axis=1)
 
     def expected_cost(
         self, act_probs: Any, weight_probs: Any, map_probs: Any | None = None
@@ -191,6 +293,8 @@ def memory_fields(graph, act_bits: tuple[int, ...], weight_bits: tuple[int, ...]
         dtype=np.float64,
     )
     return {
+        "channels": k.astype(np.int64),
+        "weights_per_channel": wpc,
         "weight_bytes": weight_bytes,
         "tensor_names": tuple(tensors),
         "tensor_elems": elems,
@@ -200,10 +304,51 @@ def memory_fields(graph, act_bits: tuple[int, ...], weight_bits: tuple[int, ...]
     }
 
 
-def activation_storage(graph, act_bits: dict[str, int], input_bits: int) -> tuple[dict, float]:  # noqa: ANN001
+def channel_fields(graph, node_cycles: dict[str, float], cycles_to_joules: float) -> dict:  # noqa: ANN001
+    """The per-channel part of `CostTables` for a family whose layer cost is linear in its
+    channels: the pruning plan, each weightless node's cycles (`node_cycles`, at full width)
+    and energy (cycles x `cycles_to_joules`), and which layers may prune."""
+    q = graph.quantizable
+    plan = build_plan(graph)
+    tensors, _ = graph.liveness()
+    fixed = np.array([node_cycles.get(n.name, 0.0) for n in plan.nodes], dtype=np.float64)
+    outputs = {n for n in graph.order if not graph.consumers(n)}
+    return {
+        "plan": plan,
+        "node_fixed_cycles": fixed,
+        "node_fixed_energy_j": fixed * cycles_to_joules,
+        "tensor_nodes": np.array([plan.index[t] for t in tensors], dtype=np.intp),
+        "prunable": tuple(_feeds_only_layers(graph, s.name, outputs) for s in q),
+    }
+
+
+def _feeds_only_layers(graph, name: str, outputs: set[str]) -> bool:  # noqa: ANN001
+    """False when the output of `name` reaches a network output through pass-through nodes
+    only (its channels are the network's outputs, which pruning must not remove)."""
+    stack, seen = [name], set()
+    while stack:
+        n = stack.pop()
+        if n in seen:
+            continue
+        seen.add(n)
+        if n in outputs:
+            return False
+        for c in graph.consumers(n):
+            if not graph[c].kind.has_weights:
+                stack.append(c)
+    return True
+
+
+def activation_storage(
+    graph,  # noqa: ANN001
+    act_bits: dict[str, int],
+    input_bits: int,
+    alive: Mapping[str, float] | None = None,
+) -> tuple[dict, float]:
     """Exact activation memory of one configuration.
 
-    `act_bits` gives each quantizable layer's input bits. Returns (storage bits of every
+    `act_bits` gives each quantizable layer's input bits; `alive` the fraction of each
+    node's output channels that pruning leaves (1 when absent). Returns (storage bits of every
     layer's output tensor, keyed by layer, reshapes sharing their input's; the peak bytes of
     activation tensors resident at once). A tensor is stored at the widest bits of the
     quantizable layers that read it; the network input with none at `input_bits`, any other
@@ -223,5 +368,8 @@ def activation_storage(graph, act_bits: dict[str, int], input_bits: int) -> tupl
     for n in graph.order:  # reshapes alias the tensor they read
         if n not in bits:
             bits[n] = bits[graph.producers(n)[0]]
-    tbytes = np.array([graph.tensor_elems(t) * bits[t] / 8.0 for t in tensors])
+    alive = alive or {}
+    tbytes = np.array(
+        [graph.tensor_elems(t) * bits[t] * alive.get(t, 1.0) / 8.0 for t in tensors]
+    )
     return bits, float((live.astype(np.float64) @ tbytes).max())

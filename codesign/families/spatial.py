@@ -126,6 +126,12 @@ class SpatialCostModel:
             clock_hz=hw.clock_hz,
             memory_limit_bytes=hw.memory_limit_bytes,
             mapping_names=KEEP,
+            channel_refusal=(
+                f"{hw.name} (spatial family) runs one weight bit-width per layer: its PE "
+                "array's cost is not linear in a layer's channels, and its weight bits have no "
+                "0 (pruning); per-channel bits are priced on MCU-family hardware such as "
+                "hw_models/mpic.yaml. Use --granularity layer"
+            ),
             **memory_fields(graph, hw.act_bits, hw.weight_bits),
         )
 
