@@ -174,7 +174,13 @@ def _print_front(res: Any) -> None:
         t.add_column("tuned\nacc %", justify="right", no_wrap=True)
     for col in ("latency\nms", "energy\nuJ", "peak\nkB"):
         t.add_column(col, justify="right", no_wrap=True)
-    t.add_column("weight bits\nper layer", no_wrap=True)
+    per_channel = any(len(set(p.weight_bits)) > 1 for c in front.candidates for p in c.precisions)
+    if per_channel:
+        t.add_column("weights\nkB", justify="right", no_wrap=True)
+        t.add_column("pruned\nch %", justify="right", no_wrap=True)
+        t.add_column("mean w bits\nper layer", no_wrap=True)
+    else:
+        t.add_column("weight bits\nper layer", no_wrap=True)
     t.add_column("act bits\nper layer", no_wrap=True)
     letters = family.mapping_letters if family is not None else ""
     has_map = bool(letters) and any(c.mapping for c in front.candidates)
@@ -196,15 +202,26 @@ def _print_front(res: Any) -> None:
             f"{c.latency_ms:.3f}",
             f"{c.energy_uj:.2f}",
             f"{c.peak_kb:.1f}",
-            "".join(str(b) for b in c.weight_bits),
-            "".join(str(b) for b in c.act_bits),
         ]
+        if per_channel:
+            bits = [b for p in c.precisions for b in p.weight_bits]
+            row += [
+                f"{c.weight_kb:.2f}",
+                f"{100.0 * bits.count(0) / len(bits):.0f}",
+                " ".join(f"{np.mean(p.weight_bits):.1f}" for p in c.precisions),
+            ]
+        else:
+            row.append("".join(str(b) for b in c.weight_bits))
+        row.append("".join(str(b) for b in c.act_bits))
         if has_map:
             row.append("".join(letters[m] for m in c.mapping or ()))
         t.add_row(*row)
     out = Console() if sys.stdout.isatty() else Console(width=120)  # pipes: no truncation
     out.print(t)
-    out.print("bits per layer: one digit per quantizable layer, in execution order")
+    out.print(
+        "bits per layer: one entry per quantizable layer, in execution order"
+        + ("; mean weight bits over its channels, 0 for a pruned one" if per_channel else "")
+    )
     if has_map:
         out.print(family.mapping_legend)
     if has_acc:

@@ -30,6 +30,7 @@ _RESULT_FIELDS = (
     "input_shape",
     "objectives",
     "strategy",
+    "granularity",
     "seed",
     "pop_size",
     "generations",
@@ -73,6 +74,17 @@ def parse_objectives(spec: str | list[str] | tuple[Any, ...]) -> tuple[Objective
     return tuple(out)
 
 
+def parse_granularity(spec: str) -> tuple[str, int]:
+    """('layer', 0), ('channel', 1) or ('group', G) from 'layer', 'channel' or 'group:G';
+    `ValueError` otherwise."""
+    if spec in ("layer", "channel"):
+        return spec, 0 if spec == "layer" else 1
+    kind, _, g = spec.partition(":")
+    if kind == "group" and g.isdigit() and int(g) >= 1:
+        return "group", int(g)
+    raise ValueError(f"expected layer, channel or group:G (G >= 1 channels), got '{spec}'")
+
+
 class ExploreConfig(BaseModel):
     """Everything `codesign explore` needs to run (and to resume) a search."""
 
@@ -95,7 +107,13 @@ class ExploreConfig(BaseModel):
         description="comma-separated, among accuracy_loss, latency, energy, memory (default: "
         "accuracy_loss and the hardware family's costs; the costs alone without data)",
     )
-    strategy: str = Field("nsga2", description="search strategy: nsga2 or random")
+    strategy: str = Field("nsga2", description="search strategy: nsga2, random or dnas")
+    granularity: str = Field(
+        "layer",
+        description="weight bits per layer, per channel (channel: per layer, how many channels "
+        "at each bit-width, 0 = pruned, the least important channels lowest), or per group "
+        "of G output channels (group:G)",
+    )
     seed: int = Field(0, description="random seed (same seed, same front)")
     pop_size: int = Field(64, ge=8, description="candidates per generation")
     generations: int = Field(40, ge=1, description="generations of the search")
@@ -155,6 +173,12 @@ class ExploreConfig(BaseModel):
         if v is None:
             return None
         return parse_objectives(v)
+
+    @field_validator("granularity", mode="before")
+    @classmethod
+    def _granularity(cls, v: Any) -> Any:
+        parse_granularity(str(v))
+        return str(v)
 
     @field_validator("input_shape", mode="before")
     @classmethod

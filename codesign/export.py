@@ -46,6 +46,7 @@ def export_config(
                 weight_bits=p.weight_bits,
                 mapping=mapping,
                 cost=cost,
+                fused=tuple(s.get("fused", ())),
             )
         )
     predicted = {

@@ -84,7 +84,10 @@ def build_tables(graph: LayerGraph, hw: McuHardware) -> CostTables:
         memory_limit_bytes=float(hw.l2_bytes),
         **memory_fields(graph, hw.act_bits, w_search),
         **channel_fields(
-            graph, {s.name: _fixed_cycles(s, hw) for s in graph.layers}, hw.power_w / hw.clock_hz
+            graph,
+            {s.name: _fixed_cycles(s, hw) for s in graph.layers},
+            hw.power_w / hw.clock_hz,
+            can_prune=0 in hw.weight_bits,
         ),
     )
 

@@ -133,18 +133,19 @@ class CostTables:
         a = index_of(batch.act_bits, self.act_bits, "activation")
         m = np.zeros_like(a) if batch.mapping is None else np.asarray(batch.mapping, np.intp)
         bits = [self.channel_bits(batch, li) for li in range(self.num_layers)]
-        for li, b in enumerate(bits):
-            if not self.prunable[li] and (b == 0).any():
+        lv = propagate(self.plan, [b > 0 for b in bits])
+        severed = np.array([~k.any(axis=1) for k in lv.keep]).any(axis=0)
+        for li, b in enumerate(bits):  # (a cut network zeroes everything after the cut)
+            if not self.prunable[li] and ((b == 0).any(axis=1) & ~severed).any():
                 raise ConfigError(
-                    f"layer '{self.layer_names[li]}': its outputs are the network's outputs; "
-                    "its channels cannot be pruned"
+                    f"layer '{self.layer_names[li]}': its outputs are the network's outputs "
+                    "or the hardware has no 0-bit weights; its channels cannot be pruned"
                 )
         lut = np.zeros(max(max(self.weight_bits), max(int(b.max()) for b in bits)) + 1, np.intp)
         lut[list(self.weight_bits)] = np.arange(len(self.weight_bits))
         bad = {int(v) for b in bits for v in np.unique(b) if v and v not in self.weight_bits}
         if bad:
             raise ConfigError(f"weight bits {sorted(bad)} not among {[0, *self.weight_bits]}")
-        lv = propagate(self.plan, [b > 0 for b in bits])
         cycles = np.zeros(P)
         energy = np.zeros(P)
         wbytes = np.zeros(P)
@@ -165,7 +166,6 @@ class CostTables:
         tfrac = lv.node_frac[:, self.tensor_nodes]
         tbytes = self.tensor_bits(a) * self.tensor_elems * tfrac / 8.0
         peak_act = (tbytes @ self.live.T.astype(np.float64)).max(axis=1)
-        severed = np.array([~k.any(axis=1) for k in lv.keep]).any(axis=0) if lv.keep else None
         return NetworkScores(
             cycles=cycles,
             latency_s=cycles / self.clock_hz,
@@ -173,6 +173,23 @@ class CostTables:
             weight_bytes=wbytes,
             peak_act_bytes=peak_act,
             severed=severed,
+        )
+
+    def canonical(self, batch: CandidateBatch) -> CandidateBatch:
+        """`batch` with one weight bit-width per channel, and 0 on every channel pruning
+        upstream leaves without input (a depthwise channel whose input channel is pruned, a
+        grouped conv's group with every input pruned): the configuration the exported model
+        computes and the cost tables price."""
+        if self.plan is None:
+            raise ConfigError(self.channel_refusal)
+        bits = [self.channel_bits(batch, li) for li in range(self.num_layers)]
+        lv = propagate(self.plan, [b > 0 for b in bits])
+        return CandidateBatch(
+            batch.layer_names,
+            batch.act_bits,
+            tuple(np.where(k, b, 0) for k, b in zip(lv.keep, bits)),
+            tuple((1,) * int(k) for k in self.channels),
+            batch.mapping,
         )
 
     def channel_bits(self, batch: CandidateBatch, li: int) -> np.ndarray:
@@ -304,10 +321,16 @@ def memory_fields(graph, act_bits: tuple[int, ...], weight_bits: tuple[int, ...]
     }
 
 
-def channel_fields(graph, node_cycles: dict[str, float], cycles_to_joules: float) -> dict:  # noqa: ANN001
+def channel_fields(
+    graph,  # noqa: ANN001
+    node_cycles: dict[str, float],
+    cycles_to_joules: float,
+    can_prune: bool,
+) -> dict:
     """The per-channel part of `CostTables` for a family whose layer cost is linear in its
     channels: the pruning plan, each weightless node's cycles (`node_cycles`, at full width)
-    and energy (cycles x `cycles_to_joules`), and which layers may prune."""
+    and energy (cycles x `cycles_to_joules`), and which layers may prune (none unless
+    `can_prune`: the hardware file lists 0 among its weight bits)."""
     q = graph.quantizable
     plan = build_plan(graph)
     tensors, _ = graph.liveness()
@@ -318,7 +341,9 @@ def channel_fields(graph, node_cycles: dict[str, float], cycles_to_joules: float
         "node_fixed_cycles": fixed,
         "node_fixed_energy_j": fixed * cycles_to_joules,
         "tensor_nodes": np.array([plan.index[t] for t in tensors], dtype=np.intp),
-        "prunable": tuple(_feeds_only_layers(graph, s.name, outputs) for s in q),
+        "prunable": tuple(
+            can_prune and _feeds_only_layers(graph, s.name, outputs) for s in q
+        ),
     }
 
 

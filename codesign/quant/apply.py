@@ -10,7 +10,7 @@ from torch import nn
 
 from codesign.core.errors import ConfigError
 from codesign.quant.config import LayerQuant, QuantConfig, load_config
-from codesign.quant.fakequant import QuantLayer, quant_layers
+from codesign.quant.fakequant import PrunedNorm, QuantLayer, quant_layers
 
 
 def _set_submodule(root: nn.Module, path: str, new: nn.Module) -> None:
@@ -33,7 +33,8 @@ def apply_config(
     go back to full precision), so one model serves every candidate of a search. Activation
     step sizes initialise on the first forward pass (run a calibration batch before training
     or evaluating). Raises `ConfigError` when a named module is missing, is not conv / linear,
-    or has another channel count.
+    or has another channel count. The batch-norm among a layer's `fused` modules is wrapped so
+    that its pruned (0-bit) channels come out exactly 0.
     """
     if isinstance(config, (str, Path)):
         config = load_config(config)
@@ -64,5 +65,15 @@ def apply_config(
         if existing is not None:
             existing.set_bits(lq.act_bits, wb)
         else:
-            _set_submodule(out, path, QuantLayer(m, lq.act_bits, wb))
+            existing = QuantLayer(m, lq.act_bits, wb)
+            _set_submodule(out, path, existing)
+        for fpath in lq.fused:  # the batch-norm after the layer zeroes its pruned channels
+            try:
+                norm = out.get_submodule(fpath)
+            except AttributeError:
+                raise ConfigError(f"layer '{lq.name}': model has no module '{fpath}'") from None
+            if isinstance(norm, PrunedNorm):
+                norm.attach(existing)
+            elif isinstance(norm, nn.modules.batchnorm._BatchNorm):
+                _set_submodule(out, fpath, PrunedNorm(norm, existing))
     return out

@@ -16,6 +16,8 @@ Format ``codesign.quant-config`` version 1 (YAML or JSON, same fields)::
         channels: 16                # output channels (checked against the model)
         mapping: {...}              # hardware mapping of this layer (free-form, documented)
         cost: {...}                 # predicted per-layer costs (free-form)
+        fused: ["1", "2"]           # optional: modules folded into the layer (batch-norm,
+                                    # activation); its batch-norm outputs 0 on pruned channels
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ class _LayerSchema(BaseModel):
     channels: int = Field(ge=1)
     mapping: dict[str, Any] = Field(default_factory=dict)
     cost: dict[str, Any] = Field(default_factory=dict)
+    fused: list[str] = Field(default_factory=list)
 
 
 class _ConfigSchema(BaseModel):
@@ -69,6 +72,7 @@ class LayerQuant:
     weight_bits: tuple[int, ...]
     mapping: dict[str, Any] = field(default_factory=dict, compare=False)
     cost: dict[str, Any] = field(default_factory=dict, compare=False)
+    fused: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -101,6 +105,7 @@ class QuantConfig:
                     "channels": len(lq.weight_bits),
                     "mapping": lq.mapping,
                     "cost": lq.cost,
+                    **({"fused": list(lq.fused)} if lq.fused else {}),
                 }
             )
         return {
@@ -133,7 +138,10 @@ def config_from_dict(data: Any, source: str = "<config>") -> QuantConfig:
         if any(not 0 <= b <= 16 for b in wb):
             raise ConfigError(f"{source}: field 'layers.{i}.weight_bits': bit-widths must be 0..16")
         layers.append(
-            LayerQuant(ls.name, ls.module, ls.kind, ls.act_bits, tuple(wb), ls.mapping, ls.cost)
+            LayerQuant(
+                ls.name, ls.module, ls.kind, ls.act_bits, tuple(wb), ls.mapping, ls.cost,
+                tuple(ls.fused),
+            )
         )
     return QuantConfig(s.workload, tuple(layers), s.hardware, s.candidate)
 

@@ -19,7 +19,9 @@ from torch.utils.data import TensorDataset
 from codesign.core.candidates import CandidateBatch
 from codesign.quant.supernet import Supernet
 
-Configs = list[tuple[list[int], list[int]]]  # (activation bits, weight bits) per candidate
+# (activation bits per layer, weight bits per layer: an int, or a tuple with one entry per
+# output channel, 0 = pruned) per candidate
+Configs = list[tuple[list[int], list[int | tuple[int, ...]]]]
 
 
 class _MemoEstimator(ABC):
@@ -38,13 +40,18 @@ class _MemoEstimator(ABC):
         """Accuracies in percent of `configs`, NaN where one could not be scored."""
 
     def loss(self, batch: CandidateBatch) -> np.ndarray:
-        """Estimated accuracy loss (pp) of the batch's candidates (per-layer weight bits)."""
-        act, wts = batch.act_bits, batch.layer_weight_bits()
-        keys = [np.concatenate([a, w]).astype(np.int16).tobytes() for a, w in zip(act, wts)]
-        todo: dict[bytes, tuple[list[int], list[int]]] = {}
-        for k, a, w in zip(keys, act, wts):
+        """Estimated accuracy loss (pp) of the batch's candidates (per-layer or per-channel
+        weight bits)."""
+        keys = batch.keys()
+        layerwise = batch.is_layerwise
+        todo: dict[bytes, tuple[list[int], list]] = {}
+        for i, k in enumerate(keys):
             if k not in self.values and k not in todo:
-                todo[k] = ([int(b) for b in a], [int(b) for b in w])
+                act = [int(b) for b in batch.act_bits[i]]
+                if layerwise:
+                    todo[k] = (act, [int(w[i, 0]) for w in batch.weight_bits])
+                else:
+                    todo[k] = (act, [p.weight_bits for p in batch.precisions(i)])
         if todo:
             for k, acc in zip(todo, self._accuracies(list(todo.values()))):
                 self.values[k] = (

@@ -166,6 +166,30 @@ class QuantLayer(nn.Module):
         return f"act_bits={self.act_bits}, weight_bits={wb}"
 
 
+class PrunedNorm(nn.Module):
+    """The batch-norm folded into a `QuantLayer`, with that layer's pruned (0-bit) channels set
+    to exactly 0 after it, so a pruned channel is removed, not a constant (what the cost model
+    prices: its readers drop it). Refers to the layer without owning it (no state of its own).
+    """
+
+    def __init__(self, bn: nn.Module, layer: QuantLayer) -> None:
+        super().__init__()
+        self.bn = bn
+        self.attach(layer)
+
+    def attach(self, layer: QuantLayer) -> None:
+        """Follow `layer`'s kept channels from now on."""
+        object.__setattr__(self, "_layer", layer)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Normalise, then zero the pruned channels."""
+        y = self.bn(x)
+        layer = self._layer
+        if layer.quantize_weights and not layer.bypass and not bool(layer.keep.all()):
+            y = y * layer.keep.reshape(1, -1, *([1] * (y.dim() - 2)))
+        return y
+
+
 def conv_or_linear(m: nn.Module, x: Tensor, w: Tensor, bias: Tensor | None) -> Tensor:
     """Run conv / linear module `m` on `x` with weights `w` and `bias` instead of its own."""
     if isinstance(m, nn.Linear):

@@ -85,12 +85,41 @@ class SwitchableLayer(nn.Module):
         x = fake_quant(x, _grad_scale(self.a_steps[str(a)], g).abs().clamp(min=1e-8), lo, hi)
         w = self.inner.weight
         b = self.weight_bits
-        qmin, qmax = weight_range(torch.tensor([b]))
-        g = 1.0 / float(w[0].numel() * max(1.0, float(qmax))) ** 0.5
-        step = _grad_scale(self.w_steps[str(b)], g).abs().clamp(min=1e-8)
         view = (-1,) + (1,) * (w.dim() - 1)
-        wq = fake_quant(w, step.reshape(view), float(qmin), float(qmax))
-        return conv_or_linear(self.inner, x, wq, self.inner.bias)
+        if isinstance(b, int):
+            qmin, qmax = weight_range(torch.tensor([b]))
+            g = 1.0 / float(w[0].numel() * max(1.0, float(qmax))) ** 0.5
+            step = _grad_scale(self.w_steps[str(b)], g).abs().clamp(min=1e-8)
+            wq = fake_quant(w, step.reshape(view), float(qmin), float(qmax))
+            return conv_or_linear(self.inner, x, wq, self.inner.bias)
+        # per-channel bits: each channel's step size from the set of its bit-width
+        bits, idx, keep = b
+        qmin, qmax = weight_range(bits)
+        g = 1.0 / float(w[0].numel() * max(1.0, float(qmax.max()))) ** 0.5
+        steps = torch.stack([self.w_steps[str(v)] for v in self.weight_set])  # [B, K]
+        step = _grad_scale(steps.gather(0, idx[None])[0], g).abs().clamp(min=1e-8)
+        wq = fake_quant(w, step.reshape(view), qmin.reshape(view), qmax.reshape(view))
+        wq = wq * keep.reshape(view)
+        bias = None if self.inner.bias is None else self.inner.bias * keep
+        return conv_or_linear(self.inner, x, wq, bias)
+
+    def set_weight_bits(self, bits: int | Sequence[int]) -> None:
+        """One bit-width for every channel, or one per output channel (0 = pruned)."""
+        if isinstance(bits, (int, np.integer)):
+            self.weight_bits = int(bits)
+            return
+        t = torch.as_tensor([int(v) for v in bits], dtype=torch.int64)
+        if len(set(t.tolist())) == 1 and int(t[0]) > 0:
+            self.weight_bits = int(t[0])
+            return
+        lut = {v: i for i, v in enumerate(self.weight_set)}
+        idx = torch.tensor([lut.get(int(v), 0) for v in t], dtype=torch.int64)
+        self.weight_bits = (t, idx, (t > 0).to(self.inner.weight.dtype))
+
+    @property
+    def keep(self) -> Tensor | None:
+        """The kept-channel mask at per-channel bits (None when every channel is kept)."""
+        return None if isinstance(self.weight_bits, int) else self.weight_bits[2]
 
     def _act_range(self, bits: int) -> tuple[float, float]:
         if bool(self.a_signed):
@@ -106,7 +135,16 @@ class TransitionalBN(nn.Module):
         self.bns = nn.ModuleDict(
             {self.key(a, w): copy.deepcopy(bn) for a in act_bits for w in weight_bits}
         )
-        self.current = self.key(max(act_bits), max(weight_bits))
+        self.current: str | tuple = self.key(max(act_bits), max(weight_bits))
+
+    def set_channels(self, act_bits: int, weight_bits: Tensor) -> None:
+        """Per-channel transition: channel k uses the BN of (act_bits, weight_bits[k]); a
+        0-bit (pruned) channel's output is 0."""
+        keys, masks = [], []
+        for w in sorted(set(weight_bits.tolist()) - {0}):
+            keys.append(self.key(act_bits, w))
+            masks.append((weight_bits == w).to(torch.float32))
+        self.current = (tuple(keys), tuple(masks))
 
     @staticmethod
     def key(act_bits: int, weight_bits: int) -> str:
@@ -114,15 +152,24 @@ class TransitionalBN(nn.Module):
         return f"a{act_bits}_w{weight_bits}"
 
     def forward(self, x: Tensor) -> Tensor:
-        """Normalise with the BN of the current transition."""
-        return self.bns[self.current](x)
+        """Normalise with the BN of the current transition; at per-channel weight bits, each
+        channel with the BN of its own bit-width, and pruned channels set to exactly 0."""
+        if isinstance(self.current, str):
+            return self.bns[self.current](x)
+        keys, masks = self.current
+        shape = (1, -1) + (1,) * (x.dim() - 2)
+        out = 0.0
+        for k, m in zip(keys, masks):
+            out = out + self.bns[k](x) * m.reshape(shape)
+        return out
 
 
 class Supernet(nn.Module):
     """The model with every quantizable layer switchable and its BN transitional.
 
     `set_config(act_bits, weight_bits)` takes one entry per quantizable layer, in the order of
-    `layer_names` (the layer graph's execution order).
+    `layer_names` (the layer graph's execution order); a layer's weight bits are one int, or
+    one per output channel (0 = pruned: its output, after bias and batch-norm, is 0).
     """
 
     def __init__(
@@ -166,15 +213,20 @@ class Supernet(nn.Module):
                 f"{len(act_bits)} activation and {len(weight_bits)} weight bits"
             )
         for name, (layer, tbn), a, w in zip(self.layer_names, self._layers, act_bits, weight_bits):
-            if a not in self.act_set or w not in self.weight_set:
+            ws = {int(w)} if isinstance(w, (int, np.integer)) else {int(v) for v in w}
+            if a not in self.act_set or not ws <= {0, *self.weight_set} or ws == {0}:
                 raise ConfigError(
                     f"layer '{name}': the supernet has activation bits "
-                    f"{list(self.act_set)} and weight bits {list(self.weight_set)}, "
-                    f"not a{a}/w{w}"
+                    f"{list(self.act_set)} and weight bits {[0, *self.weight_set]} (not every "
+                    f"channel 0), not a{a}/w{sorted(ws)}"
                 )
-            layer.act_bits, layer.weight_bits = int(a), int(w)
+            layer.act_bits = int(a)
+            layer.set_weight_bits(w)
             if tbn is not None:
-                tbn.current = TransitionalBN.key(int(a), int(w))
+                if isinstance(layer.weight_bits, int):
+                    tbn.current = TransitionalBN.key(int(a), layer.weight_bits)
+                else:
+                    tbn.set_channels(int(a), layer.weight_bits[0])
 
     def set_uniform(self, act_bits: int, weight_bits: int) -> None:
         """Every layer at the same pair."""
@@ -203,7 +255,9 @@ def _set(root: nn.Module, path: str, new: nn.Module) -> None:
 class SupernetSchedule:
     """Training budget and schedule: the first `uniform_fraction` of steps put the whole network
     at one random bit-width; the rest draw per-layer bit-widths, each layer staying at the
-    highest precision with probability `stochastic` (falling linearly to 0 at the end)."""
+    highest precision with probability `stochastic` (falling linearly to 0 at the end). With a
+    `sample` function (per-channel search spaces), the second phase draws its configurations
+    from it instead; `sampling` names that space in the cache key."""
 
     steps: int = 2000
     lr: float = 1e-3
@@ -211,6 +265,7 @@ class SupernetSchedule:
     uniform_fraction: float = 0.3
     stochastic: float = 0.3
     kd_temperature: float = 2.0
+    sampling: str = "layer"  # what the per-layer phase samples: "layer", or the search space's
 
 
 def train_supernet(
@@ -219,8 +274,12 @@ def train_supernet(
     schedule: SupernetSchedule | None = None,
     seed: int = 0,
     progress: Callable[[int], None] | None = None,
+    sample: Callable[[np.random.Generator], tuple[list[int], list]] | None = None,
 ) -> Supernet:
     """Train in place with the staged schedule and in-place self-distillation; returns it.
+
+    `sample(rng)` (optional) draws one (activation bits, weight bits) configuration of the
+    search space, weight bits per channel where the space has them (0 = pruned).
 
     Each step: the highest-precision setting learns from the labels; the sampled setting
     (and the lowest, by the sandwich rule) learn from its detached soft outputs.
@@ -254,6 +313,8 @@ def train_supernet(
         if step < sch.uniform_fraction * sch.steps:
             b = int(rng.choice(shared))
             configs = [([b] * n, [b] * n)]
+        elif sample is not None:
+            configs = [sample(rng), ([lo_a] * n, [lo_w] * n)]
         else:
             p = sch.stochastic * (1.0 - step / sch.steps)
             keep = rng.random(n) < p
@@ -314,6 +375,7 @@ def load_or_train_supernet(
     schedule: SupernetSchedule | None = None,
     seed: int = 0,
     progress: Progress | None = None,
+    sample: Callable[[np.random.Generator], tuple[list[int], list]] | None = None,
 ) -> tuple[Supernet, Path, bool]:
     """The supernet of (workload, hardware, base weights): from `cache_dir`, or trained and saved.
 
@@ -335,6 +397,6 @@ def load_or_train_supernet(
         if progress is not None:
             progress.update(task, completed=i)
 
-    train_supernet(sn, train, schedule, seed, progress=tick)
+    train_supernet(sn, train, schedule, seed, progress=tick, sample=sample)
     save_state_atomic(sn.state_dict(), path)
     return sn, path, False

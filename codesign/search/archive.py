@@ -21,7 +21,8 @@ class Archive:
     """Distinct candidates in order of first evaluation.
 
     Per candidate: ``generation``, the ``strategy`` that proposed it, its bits and mapping
-    (`batch(ids)`), objectives ``F[N, M]`` (display units), ``violation[N]`` of the memory
+    (`batch(ids)`; the CSV's weight column holds one bit-width per layer, or per layer the
+    channel count at each bit-width, e.g. '0x3 2x5 8x24'), objectives ``F[N, M]`` (display units), ``violation[N]`` of the memory
     limit in bytes and the metrics of `METRICS`.
     """
 
@@ -90,7 +91,7 @@ class Archive:
 
     def _rows(self, part: dict[str, Any]) -> list[list[Any]]:
         b: CandidateBatch = part["batch"]
-        w = b.layer_weight_bits()
+        w = b.layer_weight_bits() if b.is_layerwise else _channel_summaries(b)
         rows = []
         for j in range(len(part["ids"])):
             row = [
@@ -99,7 +100,7 @@ class Archive:
                 part["strategy"][j],
                 bool(part["violation"][j] <= 0),
                 *(float(v) for v in part["metrics"][j]),
-                *(int(v) for v in w[j]),
+                *(v if isinstance(v, str) else int(v) for v in w[j]),
                 *(int(v) for v in b.act_bits[j]),
             ]
             if b.mapping is not None:
@@ -174,6 +175,21 @@ class Archive:
         self._seen = dict(state["seen"])
         self._parts = list(state["parts"])
         self._cat = None
+
+
+def _channel_summaries(b: CandidateBatch) -> list[list[str]]:
+    """Per candidate and layer, how many channels sit at each weight bit-width, e.g.
+    '0x3 2x5 8x24' (3 pruned, 5 at 2 bits, 24 at 8 bits)."""
+    out = []
+    for j in range(len(b)):
+        row = []
+        for w, sizes in zip(b.weight_bits, b.group_sizes):
+            counts: dict[int, int] = {}
+            for bits, n in zip(w[j].tolist(), sizes):
+                counts[bits] = counts.get(bits, 0) + n
+            row.append(" ".join(f"{k}x{v}" for k, v in sorted(counts.items())))
+        out.append(row)
+    return out
 
 
 def pareto_order(F: np.ndarray, ids: np.ndarray, sort_cols: Sequence[int]) -> np.ndarray:

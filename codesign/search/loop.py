@@ -19,19 +19,26 @@ from codesign.search.archive import Archive
 from codesign.search.checkpoint import Checkpointer, set_rng_state
 
 
+SEVERED = 1e12  # violation (bytes) added to a candidate whose pruning cuts the network
+
+
 def scorer(
     tables: CostTables,
     objectives: Sequence[Objective],
     estimator: AccuracyEstimator | None = None,
 ) -> Callable[[CandidateBatch], Scores]:
     """The function that scores a batch: the cost tables' gathers, the estimator's loss (NaN
-    without one), the objectives in display units and the memory limit's violation."""
+    without one), the objectives in display units and the memory limit's violation (plus
+    `SEVERED` where pruning leaves some layer no channel)."""
 
     def score(batch: CandidateBatch) -> Scores:
         costs = tables.score(batch)
         loss = estimator.loss(batch) if estimator is not None else np.full(len(batch), np.nan)
         F = objective_values(objectives, costs, loss)
-        return Scores(F, costs.peak_bytes - tables.memory_limit_bytes, costs, loss)
+        violation = costs.peak_bytes - tables.memory_limit_bytes
+        if costs.severed is not None:  # a layer with no channel left: never feasible
+            violation = np.where(costs.severed, np.maximum(violation, 0) + SEVERED, violation)
+        return Scores(F, violation, costs, loss)
 
     return score
 

@@ -1,5 +1,8 @@
 """Search spaces: the genome a strategy varies and how it decodes into candidates.
 
+`make_space` picks one from `--granularity`: `LayerwiseSpace` (layer), `ChannelCountSpace`
+(channel) or `GroupSpace` (group:G).
+
 `LayerwiseSpace` (one weight and one activation bit-width per layer, and on hardware with a
 mapping choice one mapping per layer): genome ``[w_0 .. w_{L-1}, a_0 .. a_{L-1}, m_0 .. m_{L-1}]``.
 Bit genes are ordered integers (indices into the sorted bit-widths the tables hold); mapping
@@ -11,7 +14,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from collections.abc import Sequence
+
+from codesign.config import parse_granularity
 from codesign.core.candidates import CandidateBatch
+from codesign.core.errors import ConfigError
 from codesign.cost.tables import CostTables
 
 
@@ -62,3 +69,190 @@ class LayerwiseSpace:
     def random(self, n: int, rng: np.random.Generator) -> np.ndarray:
         """`n` genomes drawn uniformly from the space."""
         return rng.integers(0, self.xu + 1, size=(n, self.n_var)).astype(np.float64)
+
+
+def _levels(tables: CostTables) -> list[np.ndarray]:
+    """Per layer, the weight bit-widths a channel may take, ascending: 0 (pruned) first where
+    the layer may prune (the hardware lists 0 and its outputs are not the network's)."""
+    out = []
+    for li in range(tables.num_layers):
+        lv = ([0] if tables.prunable[li] else []) + sorted(tables.weight_bits)
+        out.append(np.asarray(lv, dtype=np.int64))
+    return out
+
+
+class ChannelCountSpace:
+    """Per-channel weight bits as, per layer, how many channels sit at each bit-width.
+
+    Each layer's channels are ranked once by importance (`ranking[l]`: channel indices from
+    least to most important, e.g. by the norm of their batch-norm-folded weights); layer l has
+    ``len(levels) - 1`` cut genes in [0, K_l], sorted at decoding: the channels ranked below the
+    first cut take the lowest level (0 bits = pruned where allowed), those between the first
+    and second cut the next, and so on. Then one activation gene per layer. The genome has
+    a handful of genes per layer however many channels there are, every genome is a valid
+    configuration, and neighbouring gene values are neighbouring configurations, which is
+    what SBX and polynomial mutation need. At least one channel per layer stays (the first
+    cut is at most K_l - 1).
+    """
+
+    name = "channel"
+    has_mapping = False
+
+    def __init__(self, tables: CostTables, ranking: Sequence[np.ndarray]) -> None:
+        if not tables.channelwise:
+            raise ConfigError(tables.channel_refusal)
+        self.tables = tables
+        self.levels = _levels(tables)
+        self.ranking = [np.asarray(r, dtype=np.intp) for r in ranking]
+        K = [int(k) for k in tables.channels]
+        for li, r in enumerate(self.ranking):
+            if sorted(r.tolist()) != list(range(K[li])):
+                raise ConfigError(
+                    f"layer '{tables.layer_names[li]}': the channel ranking is not a "
+                    f"permutation of its {K[li]} channels"
+                )
+        xu: list[int] = []
+        self.offsets = []
+        for li, lv in enumerate(self.levels):
+            self.offsets.append(len(xu))
+            cuts = [K[li]] * (len(lv) - 1)
+            if lv[0] == 0:
+                cuts[0] = K[li] - 1
+            xu += cuts
+        self.act_offset = len(xu)
+        xu += [len(tables.act_bits) - 1] * tables.num_layers
+        self.xu = np.array(xu, dtype=np.int64)
+        self.xl = np.zeros_like(self.xu)
+        self.choice = np.zeros(len(xu), dtype=bool)
+        self.n_var = len(xu)
+        self.num_layers = tables.num_layers
+        self._a = np.asarray(tables.act_bits, dtype=np.int64)
+
+    def decode(self, X: np.ndarray) -> CandidateBatch:
+        """Candidates from genomes ``X[P, n_var]`` (rounded), canonical per channel."""
+        X = np.rint(np.asarray(X, dtype=np.float64)).astype(np.intp)
+        P = X.shape[0]
+        weights = []
+        for li, lv in enumerate(self.levels):
+            n = len(lv) - 1
+            cuts = np.sort(X[:, self.offsets[li] : self.offsets[li] + n], axis=1)
+            K = len(self.ranking[li])
+            level = (np.arange(K)[None, :, None] >= cuts[:, None, :]).sum(axis=2)
+            bits = np.empty((P, K), dtype=np.int64)
+            bits[:, self.ranking[li]] = lv[level]
+            weights.append(bits)
+        act = self._a[X[:, self.act_offset : self.act_offset + self.num_layers]]
+        batch = CandidateBatch(
+            self.tables.layer_names,
+            act,
+            tuple(weights),
+            tuple((1,) * len(r) for r in self.ranking),
+        )
+        return self.tables.canonical(batch)
+
+    def encode_uniform(self, level_bits: int, act_index: int) -> np.ndarray:
+        """The genome with every channel of every layer at `level_bits` (non-zero) and every
+        activation at ``act_bits[act_index]``."""
+        row = np.zeros(self.n_var)
+        for li, lv in enumerate(self.levels):
+            i = int(np.flatnonzero(lv == level_bits)[0])
+            n = len(lv) - 1
+            K = len(self.ranking[li])
+            row[self.offsets[li] : self.offsets[li] + n] = [0] * i + [K] * (n - i)
+        row[self.act_offset :] = act_index
+        return row
+
+    def seeds(self) -> np.ndarray:
+        """The uniform configurations (every channel of every layer alike)."""
+        return np.asarray(
+            [
+                self.encode_uniform(w, ai)
+                for w in self.tables.weight_bits
+                for ai in range(len(self.tables.act_bits))
+            ]
+        )
+
+    def random(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        """`n` genomes drawn uniformly from the space."""
+        return rng.integers(0, self.xu + 1, size=(n, self.n_var)).astype(np.float64)
+
+
+class GroupSpace:
+    """One weight bit-width gene per group of `G` consecutive output channels (the last group
+    of a layer may be smaller), 0 (pruned) among its values where allowed, then one activation
+    gene per layer. Genes grow with the channels: the baseline `ChannelCountSpace` is measured
+    against (benchmarks/bench_channelwise.py)."""
+
+    name = "group"
+    has_mapping = False
+
+    def __init__(self, tables: CostTables, group: int) -> None:
+        if not tables.channelwise:
+            raise ConfigError(tables.channel_refusal)
+        self.tables = tables
+        self.group = group
+        self.levels = _levels(tables)
+        self.sizes = []
+        xu: list[int] = []
+        self.offsets = []
+        for li, lv in enumerate(self.levels):
+            K = int(tables.channels[li])
+            sizes = [group] * (K // group) + ([K % group] if K % group else [])
+            self.sizes.append(tuple(sizes))
+            self.offsets.append(len(xu))
+            xu += [len(lv) - 1] * len(sizes)
+        self.act_offset = len(xu)
+        xu += [len(tables.act_bits) - 1] * tables.num_layers
+        self.xu = np.array(xu, dtype=np.int64)
+        self.xl = np.zeros_like(self.xu)
+        self.choice = np.zeros(len(xu), dtype=bool)
+        self.n_var = len(xu)
+        self.num_layers = tables.num_layers
+        self._a = np.asarray(tables.act_bits, dtype=np.int64)
+
+    def decode(self, X: np.ndarray) -> CandidateBatch:
+        """Candidates from genomes ``X[P, n_var]`` (rounded), canonical per channel."""
+        X = np.rint(np.asarray(X, dtype=np.float64)).astype(np.intp)
+        weights = tuple(
+            lv[X[:, self.offsets[li] : self.offsets[li] + len(self.sizes[li])]]
+            for li, lv in enumerate(self.levels)
+        )
+        act = self._a[X[:, self.act_offset : self.act_offset + self.num_layers]]
+        batch = CandidateBatch(self.tables.layer_names, act, weights, tuple(self.sizes))
+        return self.tables.canonical(batch)
+
+    def seeds(self) -> np.ndarray:
+        """The uniform configurations (every group of every layer alike)."""
+        rows = []
+        for w in self.tables.weight_bits:
+            for ai in range(len(self.tables.act_bits)):
+                row = np.zeros(self.n_var)
+                for li, lv in enumerate(self.levels):
+                    o = self.offsets[li]
+                    row[o : o + len(self.sizes[li])] = int(np.flatnonzero(lv == w)[0])
+                row[self.act_offset :] = ai
+                rows.append(row)
+        return np.asarray(rows)
+
+    def random(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        """`n` genomes drawn uniformly from the space."""
+        return rng.integers(0, self.xu + 1, size=(n, self.n_var)).astype(np.float64)
+
+
+def make_space(
+    tables: CostTables,
+    channels: Sequence[int],
+    granularity: str = "layer",
+    ranking: Sequence[np.ndarray] | None = None,
+):  # noqa: ANN201
+    """The search space of `--granularity`: 'layer', 'channel' or 'group:G'. `ranking`
+    (channel space) orders each layer's channels from least to most important; identity when
+    None."""
+    kind, g = parse_granularity(granularity)
+    if kind == "layer":
+        return LayerwiseSpace(tables, tuple(channels))
+    if kind == "channel":
+        if ranking is None:
+            ranking = [np.arange(int(k)) for k in channels]
+        return ChannelCountSpace(tables, ranking)
+    return GroupSpace(tables, g)

@@ -28,7 +28,7 @@ from codesign.search.checkpoint import Checkpointer
 from codesign.search.loop import run_search, scorer
 from codesign.search.pareto import pareto_mask
 from codesign.search.registry import STRATEGIES
-from codesign.search.space import LayerwiseSpace
+from codesign.search.space import make_space
 from codesign.stages.estimators import ESTIMATORS, finetune_task, make_estimator
 from codesign.stages.prepare import Context, make_progress, prepare
 
@@ -58,7 +58,9 @@ def search(
     cfg = ctx.config
     if Objective.ACCURACY_LOSS in ctx.objectives and estimator is None:
         raise CodesignError("the accuracy_loss objective needs an accuracy estimator")
-    space = LayerwiseSpace(ctx.tables, tuple(s.K for s in ctx.graph.quantizable))
+    space = make_space(
+        ctx.tables, [s.K for s in ctx.graph.quantizable], cfg.granularity, ctx.ranking
+    )
     strategy = STRATEGIES.get(cfg.strategy, "--strategy")(
         pop_size=cfg.pop_size, generations=cfg.generations
     )

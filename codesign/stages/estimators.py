@@ -9,6 +9,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
+import hashlib
+
+import numpy as np
 from rich.progress import Progress
 
 from codesign.core.protocols import AccuracyEstimator
@@ -18,9 +21,10 @@ from codesign.distributed import DaskEvaluator
 from codesign.quant.config import LayerQuant, QuantConfig
 from codesign.quant.estimators import FinetuneEstimator, SupernetEstimator
 from codesign.quant.evaluate import FinetuneTask, make_task
-from codesign.quant.proxy import measure_sensitivity
+from codesign.quant.proxy import PRUNE_FRACTIONS, measure_sensitivity
 from codesign.quant.supernet import SupernetSchedule, load_or_train_supernet
 from codesign.quant.train import evaluate
+from codesign.search.space import make_space
 
 if TYPE_CHECKING:  # the stages' context; prepare imports this module, never the reverse
     from codesign.stages.prepare import Context
@@ -34,7 +38,10 @@ def quant_config(ctx: Context, precisions: Sequence[Precision]) -> QuantConfig:
     layers = []
     for spec, p in zip(ctx.graph.quantizable, precisions):
         layers.append(
-            LayerQuant(spec.name, spec.source, spec.kind.value, p.act_bits, p.weight_bits)
+            LayerQuant(
+                spec.name, spec.source, spec.kind.value, p.act_bits, p.weight_bits,
+                fused=spec.fused,
+            )
         )
     return QuantConfig(ctx.workload.name, tuple(layers))
 
@@ -57,6 +64,10 @@ def _proxy(ctx: Context, ev: DaskEvaluator, prog: Progress) -> AccuracyEstimator
     """Per-layer post-training sensitivity, summed; written to sensitivity.json."""
     t = ctx.tables
     n = t.num_layers * (len(t.weight_bits) + len(t.act_bits))
+    ranking = None
+    if ctx.config.granularity != "layer":
+        ranking = ctx.ranking or [np.arange(int(k)) for k in t.channels]
+        n += sum(t.prunable) * len(PRUNE_FRACTIONS)
     task = prog.add_task("layer sensitivity", total=n)
     proxy = measure_sensitivity(
         ctx.model,
@@ -67,6 +78,8 @@ def _proxy(ctx: Context, ev: DaskEvaluator, prog: Progress) -> AccuracyEstimator
         ctx.data.val,
         ctx.workload.name,
         progress=lambda: prog.advance(task),
+        ranking=ranking,
+        prunable=t.prunable,
     )
     ctx.run.write_json(
         "sensitivity.json",
@@ -77,9 +90,26 @@ def _proxy(ctx: Context, ev: DaskEvaluator, prog: Progress) -> AccuracyEstimator
             "weight_drop_pp": proxy.weight_drop.tolist(),
             "act_drop_pp": proxy.act_drop.tolist(),
             "fp_val_accuracy": proxy.fp_accuracy,
+            "prune_fractions": list(proxy.prune_fractions),
+            "prune_drop_pp": None if proxy.prune_drop is None else proxy.prune_drop.tolist(),
         },
     )
     return proxy
+
+
+def _space_sampler(ctx: Context) -> tuple[Callable, str]:
+    """A function drawing one random configuration of the run's per-channel search space
+    (for supernet training), and a name for it that changes with the space and the ranking."""
+    space = make_space(
+        ctx.tables, [s.K for s in ctx.graph.quantizable], ctx.config.granularity, ctx.ranking
+    )
+
+    def sample(rng: np.random.Generator) -> tuple[list[int], list]:
+        b = space.decode(space.random(1, rng))
+        return [int(a) for a in b.act_bits[0]], [p.weight_bits for p in b.precisions(0)]
+
+    rank = "" if ctx.ranking is None else repr([r.tolist() for r in ctx.ranking])
+    return sample, f"{ctx.config.granularity}:{hashlib.sha1(rank.encode()).hexdigest()[:8]}"
 
 
 @ESTIMATORS.register("supernet")
@@ -87,7 +117,10 @@ def _supernet(ctx: Context, ev: DaskEvaluator, prog: Progress) -> AccuracyEstima
     """The switchable-precision supernet (trained once per workload, hardware, weights,
     schedule and seed, and cached); one forward pass per distinct candidate."""
     t = ctx.tables
-    schedule = SupernetSchedule(steps=ctx.config.supernet_steps)
+    sample, sampling = None, "layer"
+    if ctx.config.granularity != "layer":
+        sample, sampling = _space_sampler(ctx)
+    schedule = SupernetSchedule(steps=ctx.config.supernet_steps, sampling=sampling)
     sn, path, cached = load_or_train_supernet(
         ctx.model,
         ctx.graph,
@@ -101,6 +134,7 @@ def _supernet(ctx: Context, ev: DaskEvaluator, prog: Progress) -> AccuracyEstima
         schedule,
         ctx.config.seed,
         prog,
+        sample,
     )
     ctx.info["supernet"] = {"path": str(path), "cached": cached, "steps": schedule.steps}
     ctx.console.print(
@@ -118,7 +152,10 @@ def _finetune(ctx: Context, ev: DaskEvaluator, prog: Progress) -> AccuracyEstima
         tasks = [
             finetune_task(
                 ctx,
-                [Precision.uniform(a, w, s.K) for s, a, w in zip(graph.quantizable, act, wts)],
+                [
+                    Precision(a, w) if isinstance(w, tuple) else Precision.uniform(a, w, s.K)
+                    for s, a, w in zip(graph.quantizable, act, wts)
+                ],
                 "val",
             )
             for act, wts in configs

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
+import numpy as np
 import torch
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -35,6 +36,7 @@ from codesign.families import build_tables
 from codesign.hw.family import HardwareFamily, family_of
 from codesign.hw.load import load_hardware, resolve_hw_path
 from codesign.quant.evaluate import state_bytes
+from codesign.quant.importance import channel_ranking
 from codesign.quant.train import FP_RECIPE, FinetuneRecipe, evaluate, train_full_precision
 from codesign.run import RunDir, save_state_atomic
 from codesign.search.registry import STRATEGIES
@@ -61,7 +63,8 @@ class Context:
 
     `fp_accuracy` is the base model's held-out (test) accuracy in percent, None without data;
     `base` is (hash, serialised state) of the base weights; `info` is the run.json being
-    written; `fingerprint` the hashes a resume must match.
+    written; `fingerprint` the hashes a resume must match; `ranking` (channel granularity)
+    each layer's channels from least to most important.
     """
 
     config: ExploreConfig
@@ -81,6 +84,7 @@ class Context:
     base: tuple[str, bytes]
     info: dict[str, Any]
     fingerprint: dict[str, str] = field(default_factory=dict)
+    ranking: list[np.ndarray] | None = None
 
     @property
     def cache_dir(self) -> Path:
@@ -269,6 +273,19 @@ def prepare(
     cache_dir = Path(cfg.results_dir) / "cache"
     with console.status(f"pricing every layer on {hardware.name}"):
         tables = build_tables(graph, hardware, cfg.mapper, cache_dir)
+    ranking = None
+    if cfg.granularity != "layer":
+        if not tables.channelwise:
+            raise CodesignError(f"--granularity {cfg.granularity}: {tables.channel_refusal}")
+        if cfg.granularity == "channel":
+            ranking = channel_ranking(model, graph)
+            run.write_json(
+                "channel_ranking.json",
+                {
+                    "criterion": "L2 norm of the batch-norm-folded weights, least important first",
+                    "layers": {n: r.tolist() for n, r in zip(tables.layer_names, ranking)},
+                },
+            )
     base = (weights_hash(model), state_bytes(model))
     fingerprint = {
         "hardware": _sha(hw_path.read_bytes()),
@@ -297,4 +314,5 @@ def prepare(
         base=base,
         info=info,
         fingerprint=fingerprint,
+        ranking=ranking,
     )

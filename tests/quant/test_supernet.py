@@ -26,7 +26,7 @@ def test_transitional_bn_per_pair_and_switching(trained):
     out_42 = sn(x)
     sn.set_uniform(8, 8)
     assert not torch.allclose(out_42, sn(x))
-    with pytest.raises(ConfigError, match="not a3/w8"):
+    with pytest.raises(ConfigError, match=r"not a3/w\[8\]"):
         sn.set_config([3] * n, [8] * n)
     with pytest.raises(ConfigError, match="5 layers"):
         sn.set_config([8], [8])
