@@ -46,6 +46,8 @@ class _MemoEstimator(ABC):
         layerwise = batch.is_layerwise
         todo: dict[bytes, tuple[list[int], list]] = {}
         for i, k in enumerate(keys):
+            if k not in self.values and any(int(w[i].max()) == 0 for w in batch.weight_bits):
+                self.values[k] = self.fp_accuracy  # a layer with no channel: the network is cut
             if k not in self.values and k not in todo:
                 act = [int(b) for b in batch.act_bits[i]]
                 if layerwise:

@@ -25,6 +25,7 @@ from codesign.families import price_network
 from codesign.quant.evaluate import FinetuneTask
 from codesign.search.archive import Archive, pareto_order
 from codesign.search.checkpoint import Checkpointer
+from codesign.search.dnas import DnasProblem
 from codesign.search.loop import run_search, scorer
 from codesign.search.pareto import pareto_mask
 from codesign.search.registry import STRATEGIES
@@ -58,12 +59,25 @@ def search(
     cfg = ctx.config
     if Objective.ACCURACY_LOSS in ctx.objectives and estimator is None:
         raise CodesignError("the accuracy_loss objective needs an accuracy estimator")
+    cls = STRATEGIES.get(cfg.strategy, "--strategy")
+    kwargs: dict[str, Any] = {"pop_size": cfg.pop_size, "generations": cfg.generations}
+    granularity = cfg.granularity
+    if getattr(cls, "needs_problem", False):  # a gradient strategy trains the network
+        if ctx.data is None:
+            raise CodesignError(
+                f"--strategy {cfg.strategy} trains the network on its data, and workload "
+                f"'{ctx.workload.name}' has none here"
+            )
+        costs = [o for o in ctx.objectives if o != Objective.ACCURACY_LOSS]
+        kwargs["problem"] = DnasProblem(
+            ctx.model, ctx.graph, ctx.data.train, ctx.tables, costs[0]
+        )
+        if granularity == "channel":  # a softmax per channel: one gene per channel
+            granularity = "group:1"
     space = make_space(
-        ctx.tables, [s.K for s in ctx.graph.quantizable], cfg.granularity, ctx.ranking
+        ctx.tables, [s.K for s in ctx.graph.quantizable], granularity, ctx.ranking
     )
-    strategy = STRATEGIES.get(cfg.strategy, "--strategy")(
-        pop_size=cfg.pop_size, generations=cfg.generations
-    )
+    strategy = cls(**kwargs)
     archive = Archive(
         ctx.tables.layer_names,
         space.has_mapping,

@@ -106,6 +106,8 @@ def _space_sampler(ctx: Context) -> tuple[Callable, str]:
 
     def sample(rng: np.random.Generator) -> tuple[list[int], list]:
         b = space.decode(space.random(1, rng))
+        while any(int(w.max()) == 0 for w in b.weight_bits):  # a cut network: draw again
+            b = space.decode(space.random(1, rng))
         return [int(a) for a in b.act_bits[0]], [p.weight_bits for p in b.precisions(0)]
 
     rank = "" if ctx.ranking is None else repr([r.tolist() for r in ctx.ranking])
