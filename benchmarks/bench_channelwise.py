@@ -1,0 +1,139 @@
+"""Channel-wise against layer-wise precision search on MPIC, at iso-accuracy (issue 12).
+
+For each workload, granularity and seed, one `codesign explore` run on hw_models/mpic.yaml
+(NSGA-II, supernet estimator, objectives accuracy loss / energy / peak memory, the
+`--finetune-top` points spread along the front fine-tuned and scored on held-out test data).
+Among the fine-tuned points of a run, the cheapest one (by energy) whose fine-tuned accuracy
+is within 0.5, 1 and 2 points of the full-precision model; the table gives its energy, weight
+memory and peak memory (weights + live activations), averaged over the seeds that have one,
+and the channel-wise / layer-wise ratio. Runs are cached in --out: a finished run is read
+back, not redone.
+
+Reproduce:  python benchmarks/bench_channelwise.py [--workloads digits_cnn,mnist1d_cnn]
+            [--seeds 0,1,2] [--generations 25] [--finetune-top 8]
+(ResNet-8 / DS-CNN take --data PATH and --workloads resnet8 or dscnn.)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from rich.console import Console  # noqa: E402
+from rich.table import Table  # noqa: E402
+
+from codesign.run import RunDir, effective_status  # noqa: E402
+
+THRESHOLDS = (0.5, 1.0, 2.0)
+HW = Path(__file__).resolve().parents[1] / "hw_models" / "mpic.yaml"
+
+
+def run_one(out: Path, workload: str, granularity: str, seed: int, args) -> Path:  # noqa: ANN001
+    """The run directory of (workload, granularity, seed): cached, or explored now."""
+    from codesign.explore import explore
+
+    d = out / f"{workload}-{granularity.replace(':', '')}-s{seed}"
+    if (d / "pareto.json").exists() and effective_status(RunDir(d).read_info()) == "finished":
+        return d
+    explore(
+        hw=str(HW),
+        workload=workload,
+        granularity=granularity,
+        seed=seed,
+        objectives="accuracy_loss,energy,memory",
+        generations=args.generations,
+        finetune_top=args.finetune_top,
+        data=args.data,
+        threads=args.threads,
+        out=str(d),
+        resume=d if (d / "run.json").exists() else None,
+        results_dir=args.results_dir,
+    )
+    return d
+
+
+def cheapest(run: Path) -> dict[float, dict | None]:
+    """Per threshold, the cheapest fine-tuned point within it (energy, memory, accuracy)."""
+    front = RunDir(run).load_front()
+    fp = front.fp_accuracy
+    out: dict[float, dict | None] = {}
+    for th in THRESHOLDS:
+        ok = [
+            c
+            for c in front.candidates
+            if c.finetuned_accuracy is not None and c.finetuned_accuracy >= fp - th
+        ]
+        best = min(ok, key=lambda c: c.energy_uj, default=None)
+        out[th] = None if best is None else {
+            "energy_uj": best.energy_uj,
+            "weight_kb": best.weight_kb,
+            "peak_kb": best.peak_kb,
+            "acc": best.finetuned_accuracy,
+            "fp": fp,
+        }
+    return out
+
+
+def main() -> None:
+    """Run (or read back) every run and print the iso-accuracy table."""
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--workloads", default="digits_cnn,mnist1d_cnn")
+    ap.add_argument("--granularities", default="layer,channel")
+    ap.add_argument("--seeds", default="0,1,2")
+    ap.add_argument("--generations", type=int, default=25)
+    ap.add_argument("--finetune-top", type=int, default=8)
+    ap.add_argument("--data", default=None)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--out", default="results/bench_channelwise")
+    ap.add_argument("--results-dir", default="results")
+    args = ap.parse_args()
+    out = Path(args.out)
+    seeds = [int(s) for s in args.seeds.split(",")]
+    grans = args.granularities.split(",")
+    rows = {}
+    for wl in args.workloads.split(","):
+        for g in grans:
+            rows[wl, g] = [cheapest(run_one(out, wl, g, s, args)) for s in seeds]
+    (out / "summary.json").write_text(
+        json.dumps({f"{w}|{g}": r for (w, g), r in rows.items()}, indent=1, default=str)
+    )
+    table = Table(title="MPIC, cheapest fine-tuned point within X pp of full precision "
+                  f"(mean over seeds {args.seeds}; n = seeds with such a point)")
+    for col in ("workload", "within", "granularity", "n", "energy uJ", "weights kB",
+                "peak kB", "tuned acc %", "energy ch/layer", "peak ch/layer"):
+        table.add_column(col, justify="right")
+    for wl in args.workloads.split(","):
+        for th in THRESHOLDS:
+            means = {}
+            for g in grans:
+                pts = [r[th] for r in rows[wl, g] if r[th] is not None]
+                if not pts:
+                    table.add_row(wl, f"{th}", g, "0", "-", "-", "-", "-", "", "")
+                    continue
+                m = {k: float(np.mean([p[k] for p in pts])) for k in pts[0]}
+                means[g] = m
+                ratio_e = ratio_p = ""
+                if g != grans[0] and grans[0] in means:
+                    ratio_e = f"{m['energy_uj'] / means[grans[0]]['energy_uj']:.2f}"
+                    ratio_p = f"{m['peak_kb'] / means[grans[0]]['peak_kb']:.2f}"
+                table.add_row(
+                    wl, f"{th}", g, str(len(pts)), f"{m['energy_uj']:.3f}",
+                    f"{m['weight_kb']:.2f}", f"{m['peak_kb']:.2f}", f"{m['acc']:.2f}",
+                    ratio_e, ratio_p,
+                )
+    Console(width=140).print(table)
+    print(
+        "reproduce: python benchmarks/bench_channelwise.py "
+        f"--workloads {args.workloads} --seeds {args.seeds} --generations {args.generations} "
+        f"--finetune-top {args.finetune_top}"
+    )
+
+
+if __name__ == "__main__":
+    main()
