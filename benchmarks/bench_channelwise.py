@@ -39,7 +39,7 @@ def run_one(out: Path, workload: str, granularity: str, seed: int, args) -> Path
     from codesign.explore import explore
 
     d = out / f"{workload}-{granularity.replace(':', '')}-s{seed}"
-    if (d / "pareto.json").exists() and effective_status(RunDir(d).read_info()) == "finished":
+    if (d / "pareto.json").exists() and effective_status(RunDir(d).read_info()) == "complete":
         return d
     explore(
         hw=str(HW),

@@ -235,7 +235,7 @@ class RunDir:
                 c.peak_kb,
                 c.weight_kb,
             ]
-            + list(c.weight_bits)
+            + [_csv_bits(p) for p in c.precisions]
             + list(c.act_bits)
             for r, c in enumerate(front.candidates)
         ]
@@ -316,6 +316,12 @@ def _layer_cost_from_dict(d: dict[str, Any]) -> LayerCost:
         d.get("act_bytes", 0.0),
         MappingDescription.from_dict(m) if m else None,
     )
+
+
+def _csv_bits(p: Precision) -> int | str:
+    """A layer's weight bits in pareto.csv: one int, or '0x3 2x5 8x24' per-channel counts."""
+    w = p.weight_summary
+    return int(w) if " " not in w else w
 
 
 def _bits(p: Precision) -> int | list[int]:

@@ -76,7 +76,7 @@ def test_report_has_hover_with_per_layer_bits(small_run):
     assert len(front_trace.x) == len(front)
     for c, hover in zip(front.candidates, front_trace.hovertext):
         for name, a, w in zip(front.layers, c.act_bits, c.weight_bits):
-            assert f"{name}: w{w}/a{a}" in hover
+            assert f"{name}: w{w}a{a} " in hover
     ft = next(t for t in fig.data if t.name.startswith("fine-tuned"))
     assert sorted(ft.y) == sorted(
         c.finetuned_accuracy for c in front.candidates if c.finetuned_accuracy is not None

@@ -146,6 +146,23 @@ class Precision:
         """The precision with every one of `channels` output channels at `weight_bits`."""
         return cls(act_bits, (weight_bits,) * channels)
 
+    @property
+    def weight_summary(self) -> str:
+        """'8' when every channel has 8 bits, else the channel count at each bit-width, e.g.
+        '0x3 2x5 8x24' (3 channels pruned, 5 at 2 bits, 24 at 8 bits)."""
+        counts: dict[int, int] = {}
+        for b in self.weight_bits:
+            counts[b] = counts.get(b, 0) + 1
+        if len(counts) == 1:
+            return str(self.weight_bits[0])
+        return " ".join(f"{b}x{n}" for b, n in sorted(counts.items()))
+
+    @property
+    def label(self) -> str:
+        """Short label: 'w8a4', or 'w[0x3 2x5 8x24]a4' with per-channel weight bits."""
+        w = self.weight_summary
+        return f"w{w}a{self.act_bits}" if " " not in w else f"w[{w}]a{self.act_bits}"
+
 
 class Objective(str, enum.Enum):
     """What a search minimises."""

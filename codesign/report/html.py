@@ -54,7 +54,7 @@ def _hover(front: Front, rank: int) -> str:
         nj = lc.energy_j * 1e9 if lc else 0.0
         wkb = lc.weight_bytes / 1e3 if lc else 0.0
         lines.append(
-            f"{html.escape(n)}: w{max(p.weight_bits)}/a{p.act_bits}  "
+            f"{html.escape(n)}: {p.label}  "
             f"{cyc / 1e3:.1f} kcyc, {nj:.0f} nJ, {wkb:.2f} kB{where}"
         )
     return "<br>".join(lines)
@@ -176,7 +176,7 @@ def _table(front: Front) -> str:
         ]
         for n, p in zip(front.layers, c.precisions):
             tag = _describe(front, c, n) if c.mapping is not None else ""
-            cells.append(f"w{max(p.weight_bits)}a{p.act_bits}" + (f" {tag}" if tag else ""))
+            cells.append(p.label + (f" {tag}" if tag else ""))
         rows.append("<tr>" + "".join(f"<td>{x}</td>" for x in cells) + "</tr>")
     return (
         "<table><thead><tr>"
@@ -211,7 +211,7 @@ def _mappings(front: Front) -> str:
             skips = "; ".join(f"{lv}: {' '.join(ops)}" for lv, ops in byp.items())
             cells = [
                 html.escape(n),
-                f"w{max(p.weight_bits)}a{p.act_bits}",
+                p.label,
                 html.escape(str(mp.get("dataflow"))),
                 " ".join(f"{d}{f}" for d, f in (mp.get("spatial") or {}).items()),
                 _loops(mp.get("tiling") or {}),
