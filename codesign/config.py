@@ -116,7 +116,9 @@ class ExploreConfig(BaseModel):
     )
     seed: int = Field(0, description="random seed (same seed, same front)")
     pop_size: int = Field(64, ge=8, description="candidates per generation")
-    generations: int = Field(40, ge=1, description="generations of the search")
+    generations: int = Field(
+        40, ge=1, description="generations of the search (dnas: cost weights in its sweep)"
+    )
     estimator: str = Field(
         "supernet",
         description="accuracy estimator during the search: supernet (the best ranked against "

@@ -185,3 +185,48 @@ def test_make_space_names(mpic, graphs):
     assert make_space(t, ks, "layer").name == "layer"
     assert make_space(t, ks, "channel").name == "channel"
     assert make_space(t, ks, "group:4").group == 4
+
+
+@pytest.mark.parametrize("objective", ["latency", "memory"])
+def test_dnas_expected_cost_is_exact_at_one_hot_probabilities(mpic, graphs, objective):
+    """On a chain of convs (mnist1d_cnn), one-hot precision probabilities make the expected
+    cost the exact table score of that configuration, pruning included."""
+    from codesign.core.types import Objective
+    from codesign.search.dnas import (
+        DnasProblem,
+        _GeneLayout,
+        _input_layers,
+        build_dnas_model,
+        expected_cost,
+    )
+
+    wl = get_workload("mnist1d_cnn")
+    model = wl.build()
+    g = graphs("mnist1d_cnn")
+    t = build_tables(g, mpic)
+    space = GroupSpace(t, 1)
+    obj = Objective(objective)
+    problem = DnasProblem(model, g, None, t, obj)
+    layout = _GeneLayout(space, t)
+    _, layers = build_dnas_model(problem, layout)
+    rng = np.random.default_rng(0)
+    X = space.random(1, rng)
+    X[0, space.offsets[0]] = 3  # keep a channel of the first layer, whatever the draw
+    with torch.no_grad():
+        for li, layer in enumerate(layers):
+            o, G = layout.offsets[li], layer.alpha_w.shape[0]
+            layer.alpha_w.zero_()
+            layer.alpha_w[torch.arange(G), torch.as_tensor(X[0, o : o + G]).long()] = 60.0
+            layer.alpha_a.zero_()
+            layer.alpha_a[int(X[0, layout.act_offset + li])] = 60.0
+    exp = float(expected_cost(layers, t, obj, _input_layers(t)).detach())
+    s = t.score(space.decode(X))
+    if obj == Objective.MEMORY:
+        assert exp == pytest.approx(s.weight_bytes[0], rel=1e-4)
+    else:
+        fixed = float(np.asarray(t.node_fixed_cycles).sum())
+        assert not s.severed[0]
+        # weightless nodes (pooling, adds) are left out of the expectation: a constant at
+        # full width; mnist1d_cnn has none
+        assert fixed == 0
+        assert exp == pytest.approx(s.cycles[0], rel=1e-4)
