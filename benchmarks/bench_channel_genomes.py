@@ -5,13 +5,17 @@ Per-channel bits need a genome that does not grow with the channels. `--granular
 handful of genes per layer) is compared with one gene per group of G channels
 (`GroupSpace`, group:1 = a gene per channel, as a plain per-channel GA would do), and with the
 layer-wise space for reference. Everything else is equal: NSGA-II, population, generations,
-seeds, and one objective function (the per-layer sensitivity proxy with pruning drops, measured
-once per workload on the trained model, plus MPIC energy and peak memory from the cost tables),
-so the figure measures the genome, not the estimator. Each front's hypervolume (pymoo) is
+seeds, and one objective function per workload, so the figure measures the genome, not the
+estimator: MPIC energy and peak memory from the cost tables, and the accuracy loss from
+`--estimator` proxy (the per-layer sensitivity proxy with pruning drops; it sees only how many
+channels a layer prunes, not which) or supernet (a switchable supernet trained on random
+per-channel configurations, each channel's bits drawn independently, so it favours no genome
+and does see which channels are pruned). Each front's hypervolume (pymoo) is
 normalised over every front of its workload; the table gives the mean and spread over seeds.
 
 Reproduce:  python benchmarks/bench_channel_genomes.py [--workloads digits_cnn,mnist1d_cnn]
             [--spaces channel,group:1,group:4,layer] [--seeds 0,1,2] [--generations 40]
+            [--estimator proxy|supernet]
 """
 
 from __future__ import annotations
@@ -52,6 +56,31 @@ HW = Path(__file__).resolve().parents[1] / "hw_models" / "mpic.yaml"
 OBJECTIVES = (Objective.ACCURACY_LOSS, Objective.ENERGY, Objective.MEMORY)
 
 
+def neutral_supernet(model, g, wl_name, hw, t, data, results_dir):  # noqa: ANN001, ANN201
+    """A supernet estimator trained on per-channel configurations drawn gene by gene from the
+    one-gene-per-channel space (cached like the runs' supernets)."""
+    from codesign.quant.estimators import SupernetEstimator
+    from codesign.quant.supernet import SupernetSchedule, load_or_train_supernet
+    from codesign.quant.train import evaluate
+
+    from codesign.cache import weights_hash
+
+    space = make_space(t, [s.K for s in g.quantizable], "group:1")
+
+    def sample(rng: np.random.Generator) -> tuple[list[int], list]:
+        b = space.decode(space.random(1, rng))
+        while any(int(w.max()) == 0 for w in b.weight_bits):
+            b = space.decode(space.random(1, rng))
+        return [int(a) for a in b.act_bits[0]], [p.weight_bits for p in b.precisions(0)]
+
+    sn, _, _ = load_or_train_supernet(
+        model, g, wl_name, hw.name, t.act_bits, t.weight_bits, data.train,
+        Path(results_dir) / "cache", weights_hash(model),
+        SupernetSchedule(sampling="group:1:bench-neutral"), 0, None, sample,
+    )
+    return SupernetEstimator(sn, data.val, evaluate(model, data.val))
+
+
 def main() -> None:
     """Search every (workload, space, seed) and print the hypervolume table."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -61,13 +90,15 @@ def main() -> None:
     ap.add_argument("--pop-size", type=int, default=64)
     ap.add_argument("--generations", type=int, default=40)
     ap.add_argument("--results-dir", default="results")
+    ap.add_argument("--estimator", choices=("proxy", "supernet"), default="proxy")
     args = ap.parse_args()
     torch.set_num_threads(1)
     hw = load_hardware(HW)
     console = Console(width=140)
     table = Table(
         title=f"NSGA-II per genome on MPIC, {args.pop_size} x {args.generations} evaluations, "
-        f"seeds {args.seeds}: hypervolume (accuracy-loss proxy, energy, peak memory)"
+        f"seeds {args.seeds}: hypervolume (accuracy loss by {args.estimator}, energy, peak "
+        "memory)"
     )
     for col in ("workload", "genome", "genes", "HV mean", "HV min", "HV max", "front",
                 "s / run"):
@@ -79,10 +110,13 @@ def main() -> None:
         g = extract(model, wl.example_input(), wl_name)
         t = build_tables(g, hw)
         ranking = channel_ranking(model, g)
-        proxy = measure_sensitivity(
-            model, g.quantizable, t.act_bits, t.weight_bits, data.train, data.val,
-            ranking=ranking, prunable=t.prunable,
-        )
+        if args.estimator == "proxy":
+            est = measure_sensitivity(
+                model, g.quantizable, t.act_bits, t.weight_bits, data.train, data.val,
+                ranking=ranking, prunable=t.prunable,
+            )
+        else:
+            est = neutral_supernet(model, g, wl_name, hw, t, data, args.results_dir)
         fronts: dict[str, list[np.ndarray]] = {}
         info: dict[str, tuple[int, float]] = {}
         for spec in args.spaces.split(","):
@@ -92,7 +126,7 @@ def main() -> None:
             for seed in (int(s) for s in args.seeds.split(",")):
                 archive = Archive(t.layer_names, False)
                 strategy = NSGA2Strategy(args.pop_size, args.generations)
-                run_search(space, strategy, scorer(t, OBJECTIVES, proxy), archive,
+                run_search(space, strategy, scorer(t, OBJECTIVES, est), archive,
                            len(OBJECTIVES), seed)
                 F = archive.objectives()
                 fronts[spec].append(F[pareto_mask(F, archive.feasible())])

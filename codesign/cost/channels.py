@@ -21,6 +21,7 @@ an independent implementation the exact cost model uses and the tests compare ag
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -71,6 +72,18 @@ class ChannelPlan:
         """Plan indices of the weighted layers, in quantizable-layer order."""
         out = [(n.layer, i) for i, n in enumerate(self.nodes) if n.rule == OWN]
         return [i for _, i in sorted(out)]
+
+
+_PLANS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def plan_of(graph: LayerGraph) -> ChannelPlan:
+    """The `ChannelPlan` of `graph`, built once per graph object (exact pricing calls it for
+    every candidate)."""
+    plan = _PLANS.get(graph)
+    if plan is None:
+        plan = _PLANS[graph] = build_plan(graph)
+    return plan
 
 
 def build_plan(graph: LayerGraph) -> ChannelPlan:

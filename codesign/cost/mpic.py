@@ -31,7 +31,7 @@ from codesign.core.types import (
     OpKind,
     Precision,
 )
-from codesign.cost.channels import build_plan, live_sets
+from codesign.cost.channels import live_sets, plan_of
 from codesign.cost.tables import (
     CHANNEL_PARAM_BITS,
     CostTables,
@@ -140,7 +140,7 @@ def price_network(
     _check_priceable(graph)
     validate_assignment(graph, hw, assignment)
     kept, in_frac, alive = live_sets(
-        build_plan(graph),
+        plan_of(graph),
         {n: {k for k, b in enumerate(p.weight_bits) if b > 0} for n, p in assignment.items()},
         {s.name: s.K for s in graph.quantizable},
     )
