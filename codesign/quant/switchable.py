@@ -77,7 +77,12 @@ def export_switchable(run_dir: str | Path, out_dir: str | Path | None = None) ->
         test = load_dataset(wl.dataset, seed=0, path=cfg.get("data")).test
     modes = []
     for rank, c in enumerate(front.candidates):
-        act, wts = list(c.act_bits), list(c.weight_bits)
+        act = list(c.act_bits)
+        # one int per layer, or one per output channel (0 = pruned) at channel granularity
+        wts = [
+            p.weight_bits[0] if len(set(p.weight_bits)) == 1 else list(p.weight_bits)
+            for p in c.precisions
+        ]
         acc = sn.accuracy(act, wts, test) if test is not None else None
         modes.append(
             {
