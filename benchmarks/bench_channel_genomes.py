@@ -76,7 +76,7 @@ def neutral_supernet(model, g, wl_name, hw, t, data, results_dir):  # noqa: ANN0
     sn, _, _ = load_or_train_supernet(
         model, g, wl_name, hw.name, t.act_bits, t.weight_bits, data.train,
         Path(results_dir) / "cache", weights_hash(model),
-        SupernetSchedule(sampling="group:1:bench-neutral"), 0, None, sample,
+        SupernetSchedule(sampling="group:1:bench-neutral:v2"), 0, None, sample,
     )
     return SupernetEstimator(sn, data.val, evaluate(model, data.val))
 

@@ -158,9 +158,36 @@ class TransitionalBN(nn.Module):
             return self.bns[self.current](x)
         keys, masks = self.current
         shape = (1, -1) + (1,) * (x.dim() - 2)
+        bns = [self.bns[k] for k in keys]
+        if not self.training:
+            out = 0.0
+            for bn, m in zip(bns, masks):
+                y = F.batch_norm(
+                    x, bn.running_mean, bn.running_var, bn.weight, bn.bias, False, 0.0, bn.eps
+                )
+                out = out + y * m.reshape(shape)
+            return out
+        # training: one set of batch statistics (every BN sees the same batch); each BN's
+        # running statistics learn only from the channels at its own bit-width, never from
+        # channels at another width or pruned (all-zero) ones
+        dims = [0, *range(2, x.dim())]
+        mean = x.mean(dims)
+        var = x.var(dims, unbiased=False)
+        n = x.numel() / x.shape[1]
+        eps = bns[0].eps
+        xhat = (x - mean.reshape(shape)) / torch.sqrt(var + eps).reshape(shape)
         out = 0.0
-        for k, m in zip(keys, masks):
-            out = out + self.bns[k](x) * m.reshape(shape)
+        with torch.no_grad():
+            unbiased = var * n / max(n - 1.0, 1.0)
+            for bn, m in zip(bns, masks):
+                mom = 0.1 if bn.momentum is None else bn.momentum
+                sel = m > 0
+                bn.running_mean[sel] = (1 - mom) * bn.running_mean[sel] + mom * mean[sel]
+                bn.running_var[sel] = (1 - mom) * bn.running_var[sel] + mom * unbiased[sel]
+        for bn, m in zip(bns, masks):
+            out = out + (xhat * bn.weight.reshape(shape) + bn.bias.reshape(shape)) * m.reshape(
+                shape
+            )
         return out
 
 
@@ -256,8 +283,8 @@ class SupernetSchedule:
     """Training budget and schedule: the first `uniform_fraction` of steps put the whole network
     at one random bit-width; the rest draw per-layer bit-widths, each layer staying at the
     highest precision with probability `stochastic` (falling linearly to 0 at the end). With a
-    `sample` function (per-channel search spaces), the second phase draws its configurations
-    from it instead; `sampling` names that space in the cache key."""
+    `sample` function (per-channel search spaces), every other step of the second phase draws
+    its configuration from it instead; `sampling` names that space in the cache key."""
 
     steps: int = 2000
     lr: float = 1e-3
@@ -279,7 +306,9 @@ def train_supernet(
     """Train in place with the staged schedule and in-place self-distillation; returns it.
 
     `sample(rng)` (optional) draws one (activation bits, weight bits) configuration of the
-    search space, weight bits per channel where the space has them (0 = pruned).
+    search space, weight bits per channel where the space has them (0 = pruned); the second
+    phase alternates its draws with per-layer ones, so that the supernet stays calibrated on
+    configurations whose layers are uniform, which per-channel spaces hold too.
 
     Each step: the highest-precision setting learns from the labels; the sampled setting
     (and the lowest, by the sandwich rule) learn from its detached soft outputs.
@@ -313,7 +342,7 @@ def train_supernet(
         if step < sch.uniform_fraction * sch.steps:
             b = int(rng.choice(shared))
             configs = [([b] * n, [b] * n)]
-        elif sample is not None:
+        elif sample is not None and step % 2 == 1:
             configs = [sample(rng), ([lo_a] * n, [lo_w] * n)]
         else:
             p = sch.stochastic * (1.0 - step / sch.steps)

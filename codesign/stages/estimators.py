@@ -97,6 +97,9 @@ def _proxy(ctx: Context, ev: DaskEvaluator, prog: Progress) -> AccuracyEstimator
     return proxy
 
 
+SAMPLING_VERSION = "v2"  # v2: per-channel batch-norm statistics, alternating with per-layer draws
+
+
 def _space_sampler(ctx: Context) -> tuple[Callable, str]:
     """A function drawing one random configuration of the run's per-channel search space
     (for supernet training), and a name for it that changes with the space and the ranking."""
@@ -111,7 +114,8 @@ def _space_sampler(ctx: Context) -> tuple[Callable, str]:
         return [int(a) for a in b.act_bits[0]], [p.weight_bits for p in b.precisions(0)]
 
     rank = "" if ctx.ranking is None else repr([r.tolist() for r in ctx.ranking])
-    return sample, f"{ctx.config.granularity}:{hashlib.sha1(rank.encode()).hexdigest()[:8]}"
+    digest = hashlib.sha1(rank.encode()).hexdigest()[:8]
+    return sample, f"{ctx.config.granularity}:{digest}:{SAMPLING_VERSION}"
 
 
 @ESTIMATORS.register("supernet")
