@@ -94,7 +94,7 @@ def main() -> None:
             name, str(L), str(int(t.channels.sum())), f"{vec:,.0f}", f"{slow:,.0f}",
             f"{vec / slow:,.0f}x", f"{ch:,.0f}", f"{ch_all:,.0f}",
         )
-    Console().print(table)
+    Console(width=160).print(table)
     print("reproduce: python benchmarks/bench_mpic_scoring.py")
 
 
