@@ -1,0 +1,228 @@
+"""How close does each search strategy get to the true front, for what it spends? (issue 13)
+
+On an instance small enough to enumerate -- digits_cnn per layer on MPIC: 5 layers x 3
+activation x 3 weight bit-widths = 9^5 = 59,049 configurations -- every configuration is
+scored once (accuracy loss from the run's switchable supernet, latency and peak memory from the
+cost tables), so the exhaustive Pareto front is exact for that estimator. Then each strategy
+searches the same objective function (the supernet's losses looked up from that table, so a
+search costs milliseconds) at several budgets, several seeds:
+
+- NSGA-II (`codesign.search.nsga2`) and random search (`codesign.search.random`), 64 per
+  generation;
+- the uniform-precision points (every layer alike: 9 configurations);
+- greedy sensitivity-ordered bit-lowering (the simplest form of the HAQ / HAWQ family): from
+  every layer at the widest bits, repeatedly lower the one (layer, weight or activation) step
+  that loses the least accuracy per unit of latency saved, until everything is at the lowest
+  bits; every configuration it visits is kept.
+
+Each front's hypervolume (pymoo, objectives normalised between the exhaustive front's ideal and
+nadir, reference 1.1) is given as a fraction of the exhaustive front's, against the distinct
+configurations evaluated. The exhaustive losses are cached in --out.
+
+Reproduce:  python benchmarks/bench_search_quality.py [--seeds 0,1,2]
+            [--budgets 5,10,20,40] (generations of 64)
+"""
+
+from __future__ import annotations
+
+import os
+
+for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[var] = "1"
+
+import argparse  # noqa: E402
+import hashlib  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from rich.console import Console  # noqa: E402
+from rich.progress import Progress  # noqa: E402
+from rich.table import Table  # noqa: E402
+
+from codesign.cache import weights_hash  # noqa: E402
+from codesign.core.candidates import CandidateBatch, index_of, objective_values  # noqa: E402
+from codesign.core.types import Objective  # noqa: E402
+from codesign.data import load_dataset  # noqa: E402
+from codesign.families import build_tables  # noqa: E402
+from codesign.hw import load_hardware  # noqa: E402
+from codesign.quant.estimators import SupernetEstimator  # noqa: E402
+from codesign.quant.supernet import SupernetSchedule, load_or_train_supernet  # noqa: E402
+from codesign.quant.train import evaluate  # noqa: E402
+from codesign.search.archive import Archive  # noqa: E402
+from codesign.search.loop import run_search, scorer  # noqa: E402
+from codesign.search.nsga2 import NSGA2Strategy  # noqa: E402
+from codesign.search.pareto import hypervolume, pareto_mask  # noqa: E402
+from codesign.search.random import RandomStrategy  # noqa: E402
+from codesign.search.space import LayerwiseSpace  # noqa: E402
+from codesign.stages.prepare import base_model  # noqa: E402
+from codesign.workload import extract, get_workload  # noqa: E402
+
+HW = Path(__file__).resolve().parents[1] / "hw_models" / "mpic.yaml"
+OBJECTIVES = (Objective.ACCURACY_LOSS, Objective.LATENCY, Objective.MEMORY)
+
+
+class LookupEstimator:
+    """Accuracy loss of a layer-wise batch looked up in the exhaustive table."""
+
+    def __init__(self, loss: np.ndarray, act_bits, weight_bits) -> None:  # noqa: ANN001
+        self.table = loss
+        self.act_bits, self.weight_bits = tuple(act_bits), tuple(weight_bits)
+
+    def index(self, a_idx: np.ndarray, w_idx: np.ndarray) -> np.ndarray:
+        """Row of each configuration in the enumeration (layer 0 varies slowest)."""
+        pair = w_idx * len(self.act_bits) + a_idx  # [P, L]
+        base = len(self.act_bits) * len(self.weight_bits)
+        L = pair.shape[1]
+        return (pair * base ** np.arange(L - 1, -1, -1)).sum(axis=1)
+
+    def loss(self, batch: CandidateBatch) -> np.ndarray:
+        """The table's loss of every candidate."""
+        a = index_of(batch.act_bits, self.act_bits)
+        w = index_of(batch.layer_weight_bits(), self.weight_bits)
+        return self.table[self.index(a, w)]
+
+
+def enumerate_all(L: int, A: int, W: int) -> tuple[np.ndarray, np.ndarray]:
+    """(act indices, weight indices) [N, L] of every configuration, in `LookupEstimator` order."""
+    pair = np.indices((A * W,) * L).reshape(L, -1).T  # layer 0 slowest
+    return pair % A, pair // A
+
+
+def exhaustive_losses(sn_est, tables, a_idx, w_idx, cache: Path) -> np.ndarray:  # noqa: ANN001
+    """The supernet's loss of every configuration (cached)."""
+    if cache.exists():
+        return np.load(cache)
+    out = np.empty(len(a_idx))
+    chunk = 512
+    with Progress() as prog:
+        task = prog.add_task("exhaustive supernet scoring", total=len(a_idx))
+        for i in range(0, len(a_idx), chunk):
+            a, w = a_idx[i : i + chunk], w_idx[i : i + chunk]
+            b = CandidateBatch.layerwise(
+                tables.layer_names, [int(k) for k in tables.channels],
+                np.asarray(tables.act_bits)[a], np.asarray(tables.weight_bits)[w],
+            )
+            out[i : i + chunk] = sn_est.loss(b)
+            prog.update(task, completed=min(i + chunk, len(a_idx)))
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    np.save(cache, out)
+    return out
+
+
+def greedy(tables, est: LookupEstimator, score) -> np.ndarray:  # noqa: ANN001
+    """Objective rows of every configuration greedy bit-lowering visits."""
+    L = tables.num_layers
+    a = np.full(L, len(tables.act_bits) - 1)
+    w = np.full(L, len(tables.weight_bits) - 1)
+    rows = []
+
+    def f(a, w):  # noqa: ANN001, ANN202
+        b = CandidateBatch.layerwise(
+            tables.layer_names, [int(k) for k in tables.channels],
+            np.asarray(tables.act_bits)[a][None], np.asarray(tables.weight_bits)[w][None],
+        )
+        s = score(b)
+        return s.objectives[0], bool(s.feasible[0])
+
+    cur, ok = f(a, w)
+    rows.append(cur)
+    while (a > 0).any() or (w > 0).any():
+        best = None
+        for kind, arr in (("a", a), ("w", w)):
+            for li in range(L):
+                if arr[li] == 0:
+                    continue
+                na, nw = a.copy(), w.copy()
+                (na if kind == "a" else nw)[li] -= 1
+                obj, _ = f(na, nw)
+                rows.append(obj)
+                dloss = max(obj[0] - cur[0], 0.0)
+                dlat = max(cur[1] - obj[1], 1e-12)
+                ratio = dloss / dlat
+                if best is None or ratio < best[0]:
+                    best = (ratio, na, nw, obj)
+        _, a, w, cur = best
+    return np.array(rows)
+
+
+def main() -> None:
+    """Enumerate, search, print the table."""
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seeds", default="0,1,2")
+    ap.add_argument("--budgets", default="5,10,20,40")
+    ap.add_argument("--pop-size", type=int, default=64)
+    ap.add_argument("--results-dir", default="results")
+    ap.add_argument("--out", default="results/bench_search_quality")
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+    console = Console(width=140)
+    hw = load_hardware(HW)
+    wl = get_workload("digits_cnn")
+    data = load_dataset(wl.dataset, seed=0)
+    model, _ = base_model(wl, data, 0, Path(args.results_dir) / "cache", None, console)
+    g = extract(model, wl.example_input(), wl.name)
+    t = build_tables(g, hw)
+    sn, path, _ = load_or_train_supernet(
+        model, g, wl.name, hw.name, t.act_bits, t.weight_bits, data.train,
+        Path(args.results_dir) / "cache", weights_hash(model), SupernetSchedule(), 0,
+    )
+    sn_est = SupernetEstimator(sn, data.val, evaluate(model, data.val))
+    a_idx, w_idx = enumerate_all(t.num_layers, len(t.act_bits), len(t.weight_bits))
+    key = hashlib.sha1(str(path).encode()).hexdigest()[:10]
+    t0 = time.perf_counter()
+    loss = exhaustive_losses(sn_est, t, a_idx, w_idx, Path(args.out) / f"losses-{key}.npy")
+    t_exh = time.perf_counter() - t0
+    est = LookupEstimator(loss, t.act_bits, t.weight_bits)
+    score = scorer(t, OBJECTIVES, est)
+    costs = t.score_indices(a_idx, w_idx)
+    F_all = objective_values(OBJECTIVES, costs, loss)
+    feas = costs.peak_bytes <= t.memory_limit_bytes
+    exact = F_all[pareto_mask(F_all, feas)]
+    ideal, nadir = exact.min(axis=0), exact.max(axis=0)
+
+    def hv(F: np.ndarray) -> float:
+        return hypervolume(F, ideal, nadir)
+
+    hv_exact = hv(exact)
+    table = Table(
+        title=f"digits_cnn on MPIC, per layer: {len(F_all):,} configurations, exhaustive front "
+        f"{len(exact)} points (supernet losses: {t_exh:.0f} s). Hypervolume / exhaustive"
+    )
+    for col in ("method", "generations", "evaluations (mean)", "% of space", "HV fraction mean",
+                "min", "max"):
+        table.add_column(col, justify="right")
+    seeds = [int(s) for s in args.seeds.split(",")]
+    space = LayerwiseSpace(t, tuple(int(k) for k in t.channels))
+    for name, cls in (("nsga2", NSGA2Strategy), ("random", RandomStrategy)):
+        for gens in (int(b) for b in args.budgets.split(",")):
+            fr, ev = [], []
+            for seed in seeds:
+                archive = Archive(t.layer_names, False)
+                run_search(space, cls(args.pop_size, gens), score, archive, 3, seed)
+                F = archive.objectives()
+                fr.append(hv(F[pareto_mask(F, archive.feasible())]) / hv_exact)
+                ev.append(len(archive))
+            table.add_row(
+                name, str(gens), f"{np.mean(ev):,.0f}", f"{100 * np.mean(ev) / len(F_all):.2f}",
+                f"{np.mean(fr):.4f}", f"{min(fr):.4f}", f"{max(fr):.4f}",
+            )
+    uni = score(space.decode(space.seeds()))
+    table.add_row("uniform", "-", str(len(uni.objectives)),
+                  f"{100 * len(uni.objectives) / len(F_all):.3f}",
+                  f"{hv(uni.objectives[pareto_mask(uni.objectives, uni.feasible)]) / hv_exact:.4f}",
+                  "", "")
+    G = greedy(t, est, score)
+    table.add_row("greedy lowering", "-", str(len(G)), f"{100 * len(G) / len(F_all):.3f}",
+                  f"{hv(G[pareto_mask(G, np.ones(len(G), bool))]) / hv_exact:.4f}", "", "")
+    console.print(table)
+    print("reproduce: python benchmarks/bench_search_quality.py " + " ".join(sys.argv[1:]))
+
+
+if __name__ == "__main__":
+    main()
