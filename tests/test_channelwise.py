@@ -230,3 +230,24 @@ def test_dnas_expected_cost_is_exact_at_one_hot_probabilities(mpic, graphs, obje
         # full width; mnist1d_cnn has none
         assert fixed == 0
         assert exp == pytest.approx(s.cycles[0], rel=1e-4)
+
+
+def test_dnas_resumes_exactly(trained, mpic):
+    """A DNAS search restored from its state proposes what the uninterrupted one does."""
+    from codesign.core.types import Objective
+    from codesign.search.dnas import DnasProblem, DnasStrategy
+
+    m, g, d = trained
+    t = build_tables(g, mpic)
+    space = GroupSpace(t, 8)
+    problem = DnasProblem(m, g, d.train, t, Objective.LATENCY)
+    a = DnasStrategy(pop_size=4, generations=3, problem=problem, steps=5)
+    a.setup(space, 2, seed=0)
+    a.tell(a.ask(), None, None)
+    state = a.state()
+    expected = a.ask()
+    b = DnasStrategy(pop_size=4, generations=3, problem=problem, steps=5)
+    b.setup(space, 2, seed=0)
+    b.restore(state)
+    assert b.generation == 1
+    np.testing.assert_array_equal(b.ask(), expected)

@@ -343,12 +343,13 @@ class DnasStrategy:
         self._gen += 1
 
     def state(self) -> dict[str, Any]:
-        """Weights, logits, optimiser, generation and random generator."""
+        """Weights, logits, optimiser, generation and random generators."""
         return {
             "generation": self._gen,
             "model": copy.deepcopy(self.model.state_dict()),
             "opt": copy.deepcopy(self.opt.state_dict()),
             "rng": self.rng.bit_generator.state,
+            "torch_rng": torch.get_rng_state(),  # the Gumbel draws of the next generation
             "norm": self.norm,
         }
 
@@ -358,4 +359,5 @@ class DnasStrategy:
         self.model.load_state_dict(state["model"])
         self.opt.load_state_dict(state["opt"])
         self.rng.bit_generator.state = state["rng"]
+        torch.set_rng_state(state["torch_rng"])
         self.norm = float(state["norm"])
