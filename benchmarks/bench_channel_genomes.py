@@ -59,11 +59,10 @@ OBJECTIVES = (Objective.ACCURACY_LOSS, Objective.ENERGY, Objective.MEMORY)
 def neutral_supernet(model, g, wl_name, hw, t, data, results_dir):  # noqa: ANN001, ANN201
     """A supernet estimator trained on per-channel configurations drawn gene by gene from the
     one-gene-per-channel space (cached like the runs' supernets)."""
+    from codesign.cache import weights_hash
     from codesign.quant.estimators import SupernetEstimator
     from codesign.quant.supernet import SupernetSchedule, load_or_train_supernet
     from codesign.quant.train import evaluate
-
-    from codesign.cache import weights_hash
 
     space = make_space(t, [s.K for s in g.quantizable], "group:1")
 
@@ -74,9 +73,19 @@ def neutral_supernet(model, g, wl_name, hw, t, data, results_dir):  # noqa: ANN0
         return [int(a) for a in b.act_bits[0]], [p.weight_bits for p in b.precisions(0)]
 
     sn, _, _ = load_or_train_supernet(
-        model, g, wl_name, hw.name, t.act_bits, t.weight_bits, data.train,
-        Path(results_dir) / "cache", weights_hash(model),
-        SupernetSchedule(sampling="group:1:bench-neutral:v2"), 0, None, sample,
+        model,
+        g,
+        wl_name,
+        hw.name,
+        t.act_bits,
+        t.weight_bits,
+        data.train,
+        Path(results_dir) / "cache",
+        weights_hash(model),
+        SupernetSchedule(sampling="group:1:bench-neutral:v2"),
+        0,
+        None,
+        sample,
     )
     return SupernetEstimator(sn, data.val, evaluate(model, data.val))
 
@@ -100,8 +109,7 @@ def main() -> None:
         f"seeds {args.seeds}: hypervolume (accuracy loss by {args.estimator}, energy, peak "
         "memory)"
     )
-    for col in ("workload", "genome", "genes", "HV mean", "HV min", "HV max", "front",
-                "s / run"):
+    for col in ("workload", "genome", "genes", "HV mean", "HV min", "HV max", "front", "s / run"):
         table.add_column(col, justify="right")
     for wl_name in args.workloads.split(","):
         wl = get_workload(wl_name)
@@ -112,8 +120,14 @@ def main() -> None:
         ranking = channel_ranking(model, g)
         if args.estimator == "proxy":
             est = measure_sensitivity(
-                model, g.quantizable, t.act_bits, t.weight_bits, data.train, data.val,
-                ranking=ranking, prunable=t.prunable,
+                model,
+                g.quantizable,
+                t.act_bits,
+                t.weight_bits,
+                data.train,
+                data.val,
+                ranking=ranking,
+                prunable=t.prunable,
             )
         else:
             est = neutral_supernet(model, g, wl_name, hw, t, data, args.results_dir)
@@ -126,8 +140,9 @@ def main() -> None:
             for seed in (int(s) for s in args.seeds.split(",")):
                 archive = Archive(t.layer_names, False)
                 strategy = NSGA2Strategy(args.pop_size, args.generations)
-                run_search(space, strategy, scorer(t, OBJECTIVES, est), archive,
-                           len(OBJECTIVES), seed)
+                run_search(
+                    space, strategy, scorer(t, OBJECTIVES, est), archive, len(OBJECTIVES), seed
+                )
                 F = archive.objectives()
                 fronts[spec].append(F[pareto_mask(F, archive.feasible())])
             info[spec] = (space.n_var, (time.perf_counter() - t0) / len(fronts[spec]))
@@ -136,8 +151,14 @@ def main() -> None:
         for spec, fs in fronts.items():
             hv = [hypervolume(f, ideal, nadir) for f in fs]
             table.add_row(
-                wl_name, spec, str(info[spec][0]), f"{np.mean(hv):.4f}", f"{min(hv):.4f}",
-                f"{max(hv):.4f}", f"{np.mean([len(f) for f in fs]):.0f}", f"{info[spec][1]:.1f}",
+                wl_name,
+                spec,
+                str(info[spec][0]),
+                f"{np.mean(hv):.4f}",
+                f"{min(hv):.4f}",
+                f"{max(hv):.4f}",
+                f"{np.mean([len(f) for f in fs]):.0f}",
+                f"{info[spec][1]:.1f}",
             )
     console.print(table)
     print("reproduce: python benchmarks/bench_channel_genomes.py " + " ".join(sys.argv[1:]))

@@ -111,11 +111,23 @@ def main() -> None:
     (out / "summary.json").write_text(
         json.dumps({f"{w}|{g}": r for (w, g), r in rows.items()}, indent=1, default=str)
     )
-    table = Table(title="MPIC, cheapest fine-tuned points within X pp of full precision "
-                  f"(mean over seeds {args.seeds}; n = seeds with such a point)")
-    for col in ("workload", "within pp", "granularity", "n", "energy uJ", "weights kB",
-                "peak kB", "acc % (min energy)", "energy ch/layer", "weights ch/layer",
-                "peak ch/layer"):
+    table = Table(
+        title="MPIC, cheapest fine-tuned points within X pp of full precision "
+        f"(mean over seeds {args.seeds}; n = seeds with such a point)"
+    )
+    for col in (
+        "workload",
+        "within pp",
+        "granularity",
+        "n",
+        "energy uJ",
+        "weights kB",
+        "peak kB",
+        "acc % (min energy)",
+        "energy ch/layer",
+        "weights ch/layer",
+        "peak ch/layer",
+    ):
         table.add_column(col, justify="right")
     for wl in args.workloads.split(","):
         for th in THRESHOLDS:
@@ -130,10 +142,19 @@ def main() -> None:
                 ratios = ["", "", ""]
                 if g != grans[0] and grans[0] in means:
                     base = means[grans[0]]
-                    ratios = [f"{m[k] / base[k]:.2f}" for k in ("energy_uj", "weight_kb", "peak_kb")]
+                    ratios = [
+                        f"{m[k] / base[k]:.2f}" for k in ("energy_uj", "weight_kb", "peak_kb")
+                    ]
                 table.add_row(
-                    wl, f"{th}", g, str(len(pts)), f"{m['energy_uj']:.3f}",
-                    f"{m['weight_kb']:.2f}", f"{m['peak_kb']:.2f}", f"{m['acc']:.2f}", *ratios,
+                    wl,
+                    f"{th}",
+                    g,
+                    str(len(pts)),
+                    f"{m['energy_uj']:.3f}",
+                    f"{m['weight_kb']:.2f}",
+                    f"{m['peak_kb']:.2f}",
+                    f"{m['acc']:.2f}",
+                    *ratios,
                 )
     Console(width=140).print(table)
     print(

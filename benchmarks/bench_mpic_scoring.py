@@ -91,8 +91,14 @@ def main() -> None:
         ch = _best_rate(lambda t=t, b=batch: t.score(b), n_ch, 3)
         ch_all = _best_rate(lambda t=t, sp=space, X=X: t.score(sp.decode(X)), n_ch, 3)
         table.add_row(
-            name, str(L), str(int(t.channels.sum())), f"{vec:,.0f}", f"{slow:,.0f}",
-            f"{vec / slow:,.0f}x", f"{ch:,.0f}", f"{ch_all:,.0f}",
+            name,
+            str(L),
+            str(int(t.channels.sum())),
+            f"{vec:,.0f}",
+            f"{slow:,.0f}",
+            f"{vec / slow:,.0f}x",
+            f"{ch:,.0f}",
+            f"{ch_all:,.0f}",
         )
     Console(width=160).print(table)
     print("reproduce: python benchmarks/bench_mpic_scoring.py")

@@ -112,8 +112,10 @@ def exhaustive_losses(sn_est, tables, a_idx, w_idx, cache: Path) -> np.ndarray: 
         for i in range(0, len(a_idx), chunk):
             a, w = a_idx[i : i + chunk], w_idx[i : i + chunk]
             b = CandidateBatch.layerwise(
-                tables.layer_names, [int(k) for k in tables.channels],
-                np.asarray(tables.act_bits)[a], np.asarray(tables.weight_bits)[w],
+                tables.layer_names,
+                [int(k) for k in tables.channels],
+                np.asarray(tables.act_bits)[a],
+                np.asarray(tables.weight_bits)[w],
             )
             out[i : i + chunk] = sn_est.loss(b)
             prog.update(task, completed=min(i + chunk, len(a_idx)))
@@ -131,8 +133,10 @@ def greedy(tables, est: LookupEstimator, score) -> np.ndarray:  # noqa: ANN001
 
     def f(a, w):  # noqa: ANN001, ANN202
         b = CandidateBatch.layerwise(
-            tables.layer_names, [int(k) for k in tables.channels],
-            np.asarray(tables.act_bits)[a][None], np.asarray(tables.weight_bits)[w][None],
+            tables.layer_names,
+            [int(k) for k in tables.channels],
+            np.asarray(tables.act_bits)[a][None],
+            np.asarray(tables.weight_bits)[w][None],
         )
         s = score(b)
         return s.objectives[0], bool(s.feasible[0])
@@ -177,8 +181,17 @@ def main() -> None:
     g = extract(model, wl.example_input(), wl.name)
     t = build_tables(g, hw)
     sn, path, _ = load_or_train_supernet(
-        model, g, wl.name, hw.name, t.act_bits, t.weight_bits, data.train,
-        Path(args.results_dir) / "cache", weights_hash(model), SupernetSchedule(), 0,
+        model,
+        g,
+        wl.name,
+        hw.name,
+        t.act_bits,
+        t.weight_bits,
+        data.train,
+        Path(args.results_dir) / "cache",
+        weights_hash(model),
+        SupernetSchedule(),
+        0,
     )
     sn_est = SupernetEstimator(sn, data.val, evaluate(model, data.val))
     a_idx, w_idx = enumerate_all(t.num_layers, len(t.act_bits), len(t.weight_bits))
@@ -202,8 +215,15 @@ def main() -> None:
         title=f"digits_cnn on MPIC, per layer: {len(F_all):,} configurations, exhaustive front "
         f"{len(exact)} points (supernet losses: {t_exh:.0f} s). Hypervolume / exhaustive"
     )
-    for col in ("method", "generations", "evaluations (mean)", "% of space", "HV fraction mean",
-                "min", "max"):
+    for col in (
+        "method",
+        "generations",
+        "evaluations (mean)",
+        "% of space",
+        "HV fraction mean",
+        "min",
+        "max",
+    ):
         table.add_column(col, justify="right")
     seeds = [int(s) for s in args.seeds.split(",")]
     space = LayerwiseSpace(t, tuple(int(k) for k in t.channels))
@@ -217,17 +237,34 @@ def main() -> None:
                 fr.append(hv(F[pareto_mask(F, archive.feasible())]) / hv_exact)
                 ev.append(len(archive))
             table.add_row(
-                name, str(gens), f"{np.mean(ev):,.0f}", f"{100 * np.mean(ev) / len(F_all):.2f}",
-                f"{np.mean(fr):.4f}", f"{min(fr):.4f}", f"{max(fr):.4f}",
+                name,
+                str(gens),
+                f"{np.mean(ev):,.0f}",
+                f"{100 * np.mean(ev) / len(F_all):.2f}",
+                f"{np.mean(fr):.4f}",
+                f"{min(fr):.4f}",
+                f"{max(fr):.4f}",
             )
     uni = score(space.decode(space.seeds()))
-    table.add_row("uniform", "-", str(len(uni.objectives)),
-                  f"{100 * len(uni.objectives) / len(F_all):.3f}",
-                  f"{hv(uni.objectives[pareto_mask(uni.objectives, uni.feasible)]) / hv_exact:.4f}",
-                  "", "")
+    table.add_row(
+        "uniform",
+        "-",
+        str(len(uni.objectives)),
+        f"{100 * len(uni.objectives) / len(F_all):.3f}",
+        f"{hv(uni.objectives[pareto_mask(uni.objectives, uni.feasible)]) / hv_exact:.4f}",
+        "",
+        "",
+    )
     G = greedy(t, est, score)
-    table.add_row("greedy lowering", "-", str(len(G)), f"{100 * len(G) / len(F_all):.3f}",
-                  f"{hv(G[pareto_mask(G, np.ones(len(G), bool))]) / hv_exact:.4f}", "", "")
+    table.add_row(
+        "greedy lowering",
+        "-",
+        str(len(G)),
+        f"{100 * len(G) / len(F_all):.3f}",
+        f"{hv(G[pareto_mask(G, np.ones(len(G), bool))]) / hv_exact:.4f}",
+        "",
+        "",
+    )
     console.print(table)
     if not args.skip_eyeriss:
         joint_vs_sequential(g, est, args, console, seeds)
@@ -258,8 +295,11 @@ class _FixedMappingSpace(LayerwiseSpace):
     def seeds(self) -> np.ndarray:
         """The uniform configurations."""
         L = self.num_layers
-        rows = [[wi] * L + [ai] * L for wi in range(len(self.tables.weight_bits))
-                for ai in range(len(self.tables.act_bits))]
+        rows = [
+            [wi] * L + [ai] * L
+            for wi in range(len(self.tables.weight_bits))
+            for ai in range(len(self.tables.act_bits))
+        ]
         return np.asarray(rows, dtype=np.float64)
 
 
@@ -276,13 +316,20 @@ def joint_vs_sequential(g, est, args, console, seeds) -> None:  # noqa: ANN001
     fronts: dict[str, list[np.ndarray]] = {"joint": [], "sequential": []}
     for seed in seeds:
         archive = Archive(t.layer_names, True)
-        run_search(LayerwiseSpace(t, tuple(int(k) for k in t.channels)),
-                   NSGA2Strategy(args.pop_size, gens), score, archive, 3, seed)
+        run_search(
+            LayerwiseSpace(t, tuple(int(k) for k in t.channels)),
+            NSGA2Strategy(args.pop_size, gens),
+            score,
+            archive,
+            3,
+            seed,
+        )
         F = archive.objectives()
         fronts["joint"].append(F[pareto_mask(F, archive.feasible())])
         archive = Archive(t.layer_names, True)
-        run_search(_FixedMappingSpace(t, m8), NSGA2Strategy(args.pop_size, gens), score,
-                   archive, 3, seed)
+        run_search(
+            _FixedMappingSpace(t, m8), NSGA2Strategy(args.pop_size, gens), score, archive, 3, seed
+        )
         F = archive.objectives()
         ids = np.flatnonzero(pareto_mask(F, archive.feasible()))
         b = archive.batch(ids)
@@ -295,8 +342,10 @@ def joint_vs_sequential(g, est, args, console, seeds) -> None:  # noqa: ANN001
         fronts["sequential"].append(s2.objectives[pareto_mask(s2.objectives, s2.feasible)])
     every = np.vstack([f for fs in fronts.values() for f in fs])
     ideal, nadir = every.min(axis=0), every.max(axis=0)
-    table = Table(title=f"Eyeriss, digits_cnn per layer, NSGA-II {args.pop_size} x {gens}, "
-                  "seeds " + ",".join(map(str, seeds)) + ": joint against sequential")
+    table = Table(
+        title=f"Eyeriss, digits_cnn per layer, NSGA-II {args.pop_size} x {gens}, "
+        "seeds " + ",".join(map(str, seeds)) + ": joint against sequential"
+    )
     for col in ("method", "HV mean", "HV min", "HV max", "min energy uJ within 0.5 / 1 / 2 pp"):
         table.add_column(col, justify="right")
     for name, fs in fronts.items():
@@ -305,8 +354,9 @@ def joint_vs_sequential(g, est, args, console, seeds) -> None:  # noqa: ANN001
         for th in (0.5, 1.0, 2.0):
             vals = [f[f[:, 0] <= th, 1].min() for f in fs if (f[:, 0] <= th).any()]
             within.append(f"{np.mean(vals):.3f}" if vals else "-")
-        table.add_row(name, f"{np.mean(hv):.4f}", f"{min(hv):.4f}", f"{max(hv):.4f}",
-                      " / ".join(within))
+        table.add_row(
+            name, f"{np.mean(hv):.4f}", f"{min(hv):.4f}", f"{max(hv):.4f}", " / ".join(within)
+        )
     console.print(table)
 
 

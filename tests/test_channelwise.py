@@ -118,7 +118,8 @@ def test_channel_run_exports_a_pruned_point_that_reproduces(run_explore, results
     front = res.front
     assert len(front) >= 2
     pruned = [
-        (i, c) for i, c in enumerate(front.candidates)
+        (i, c)
+        for i, c in enumerate(front.candidates)
         if c.finetuned_accuracy is not None and any(0 in p.weight_bits for p in c.precisions)
     ]
     assert pruned, "the fine-tuned points of this seed include a pruned one"
@@ -135,7 +136,8 @@ def test_channel_run_exports_a_pruned_point_that_reproduces(run_explore, results
     wl = get_workload("digits_cnn")
     g = extract(wl.build(), wl.example_input())
     nc = price_network(
-        g, load_hardware(hw_path),
+        g,
+        load_hardware(hw_path),
         Configuration.over(front.layers, cand.precisions),
     )
     assert nc.cycles == pytest.approx(cand.cost.cycles)

@@ -100,8 +100,14 @@ def build_plan(graph: LayerGraph) -> ChannelPlan:
             aligned = src is not None and src.channels == in_ch
             nodes.append(
                 NodePlan(
-                    name, OWN, preds[:1] if len(preds) == 1 else (), spec.K, qindex[name],
-                    spec.groups, in_ch, aligned,
+                    name,
+                    OWN,
+                    preds[:1] if len(preds) == 1 else (),
+                    spec.K,
+                    qindex[name],
+                    spec.groups,
+                    in_ch,
+                    aligned,
                 )
             )
             continue
@@ -110,8 +116,11 @@ def build_plan(graph: LayerGraph) -> ChannelPlan:
             len(preds) == 1 and chans[0] > 0
         ):
             nodes.append(NodePlan(name, SAME, preds, chans[0]))
-        elif spec.kind in (OpKind.ADD, OpKind.MUL) and preds and len(set(chans)) == 1 and (
-            chans[0] > 0 and chans[0] == _dim1(spec.output_shape)
+        elif (
+            spec.kind in (OpKind.ADD, OpKind.MUL)
+            and preds
+            and len(set(chans)) == 1
+            and (chans[0] > 0 and chans[0] == _dim1(spec.output_shape))
         ):
             rule = UNION if spec.kind == OpKind.ADD else INTERSECT
             nodes.append(NodePlan(name, rule, preds, chans[0]))

@@ -28,7 +28,6 @@ from codesign.core.types import (
     LayerSpec,
     MappingDescription,
     NetworkCost,
-    OpKind,
     Precision,
 )
 from codesign.cost.channels import live_sets, plan_of

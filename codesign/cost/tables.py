@@ -110,9 +110,9 @@ class CostTables:
         A batch with one weight bit-width per layer is three gathers; per-channel weight bits
         (0 = pruned) go through `score_channels`.
         """
-        if batch.is_layerwise and (not batch.weight_bits or min(
-            int(w.min(initial=1)) for w in batch.weight_bits
-        ) > 0):
+        if batch.is_layerwise and (
+            not batch.weight_bits or min(int(w.min(initial=1)) for w in batch.weight_bits) > 0
+        ):
             return self.score_indices(*self.indices(batch))
         return self.score_channels(batch)
 
@@ -341,9 +341,7 @@ def channel_fields(
         "node_fixed_cycles": fixed,
         "node_fixed_energy_j": fixed * cycles_to_joules,
         "tensor_nodes": np.array([plan.index[t] for t in tensors], dtype=np.intp),
-        "prunable": tuple(
-            can_prune and _feeds_only_layers(graph, s.name, outputs) for s in q
-        ),
+        "prunable": tuple(can_prune and _feeds_only_layers(graph, s.name, outputs) for s in q),
     }
 
 
@@ -394,7 +392,5 @@ def activation_storage(
         if n not in bits:
             bits[n] = bits[graph.producers(n)[0]]
     alive = alive or {}
-    tbytes = np.array(
-        [graph.tensor_elems(t) * bits[t] * alive.get(t, 1.0) / 8.0 for t in tensors]
-    )
+    tbytes = np.array([graph.tensor_elems(t) * bits[t] * alive.get(t, 1.0) / 8.0 for t in tensors])
     return bits, float((live.astype(np.float64) @ tbytes).max())

@@ -139,7 +139,13 @@ def config_from_dict(data: Any, source: str = "<config>") -> QuantConfig:
             raise ConfigError(f"{source}: field 'layers.{i}.weight_bits': bit-widths must be 0..16")
         layers.append(
             LayerQuant(
-                ls.name, ls.module, ls.kind, ls.act_bits, tuple(wb), ls.mapping, ls.cost,
+                ls.name,
+                ls.module,
+                ls.kind,
+                ls.act_bits,
+                tuple(wb),
+                ls.mapping,
+                ls.cost,
                 tuple(ls.fused),
             )
         )

@@ -117,7 +117,11 @@ def measure_sensitivity(
         for wi, w in enumerate(weight_bits):
             wd[li, wi] = drop(
                 LayerQuant(
-                    spec.name, spec.source, spec.kind.value, None, (w,) * spec.K,
+                    spec.name,
+                    spec.source,
+                    spec.kind.value,
+                    None,
+                    (w,) * spec.K,
                     fused=spec.fused,
                 )
             )
@@ -137,8 +141,12 @@ def measure_sensitivity(
                 bits[ranking[li][: min(spec.K - 1, round(f * spec.K))]] = 0
                 pd[li, fi] = drop(
                     LayerQuant(
-                        spec.name, spec.source, spec.kind.value, None,
-                        tuple(int(b) for b in bits), fused=spec.fused,
+                        spec.name,
+                        spec.source,
+                        spec.kind.value,
+                        None,
+                        tuple(int(b) for b in bits),
+                        fused=spec.fused,
                     )
                 )
         pd = np.maximum.accumulate(pd, axis=1)  # pruning more never hurts less
@@ -146,8 +154,14 @@ def measure_sensitivity(
     wd = _monotone(wd, weight_bits)
     ad = _monotone(ad, act_bits)
     return SensitivityProxy(
-        tuple(s.name for s in layers), tuple(act_bits), tuple(weight_bits), wd, ad, fp_acc,
-        PRUNE_FRACTIONS if pd is not None else (), pd,
+        tuple(s.name for s in layers),
+        tuple(act_bits),
+        tuple(weight_bits),
+        wd,
+        ad,
+        fp_acc,
+        PRUNE_FRACTIONS if pd is not None else (),
+        pd,
     )
 
 
@@ -155,7 +169,9 @@ PRUNE_FRACTIONS = (0.25, 0.5, 0.75)
 
 
 def _fp_layer(spec: LayerSpec) -> LayerQuant:
-    return LayerQuant(spec.name, spec.source, spec.kind.value, None, (32,) * spec.K, fused=spec.fused)
+    return LayerQuant(
+        spec.name, spec.source, spec.kind.value, None, (32,) * spec.K, fused=spec.fused
+    )
 
 
 def _monotone(drop: np.ndarray, bits: Sequence[int]) -> np.ndarray:

@@ -54,8 +54,7 @@ def _hover(front: Front, rank: int) -> str:
         nj = lc.energy_j * 1e9 if lc else 0.0
         wkb = lc.weight_bytes / 1e3 if lc else 0.0
         lines.append(
-            f"{html.escape(n)}: {p.label}  "
-            f"{cyc / 1e3:.1f} kcyc, {nj:.0f} nJ, {wkb:.2f} kB{where}"
+            f"{html.escape(n)}: {p.label}  {cyc / 1e3:.1f} kcyc, {nj:.0f} nJ, {wkb:.2f} kB{where}"
         )
     return "<br>".join(lines)
 

@@ -22,8 +22,8 @@ class Archive:
 
     Per candidate: ``generation``, the ``strategy`` that proposed it, its bits and mapping
     (`batch(ids)`; the CSV's weight column holds one bit-width per layer, or per layer the
-    channel count at each bit-width, e.g. '0x3 2x5 8x24'), objectives ``F[N, M]`` (display units), ``violation[N]`` of the memory
-    limit in bytes and the metrics of `METRICS`.
+    channel count at each bit-width, e.g. '0x3 2x5 8x24'), objectives ``F[N, M]`` (display
+    units), ``violation[N]`` of the memory limit in bytes and the metrics of `METRICS`.
     """
 
     def __init__(

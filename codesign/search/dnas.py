@@ -3,12 +3,12 @@
 The method of Risso et al. (channel-wise mixed precision, as in PLiNIO's MPS): every weight
 gene of the search space (a layer, a group of channels, or one channel) holds a softmax over
 its bit-widths, 0 (pruned) included where the layer may prune, and every layer's input a
-softmax over the activation bit-widths. The layer runs the probability-weighted sum of its
+softmax over the activation bit-widths. In training the layer runs one hard Gumbel-softmax
+draw per gene with straight-through gradients (PLiNIO's hard-softmax option) of its
 fake-quantized weights (LSQ step sizes per bit-width and channel; 0 bits = no weight) and of
-its fake-quantized inputs, drawn in training as hard Gumbel-softmax samples with
-straight-through gradients (PLiNIO's hard-softmax option): a soft mixture lets the batch-norms
-rescale a half-pruned channel back, which made pruning look free and collapsed every layer in
-our first trials. A pruned channel's bias and batch-norm output are 0. Weights, step sizes and logits train together on
+its fake-quantized inputs: a soft mixture lets the batch-norms rescale a half-pruned channel
+back, which made pruning look free and collapsed every layer in our first trials. A pruned
+channel's bias and batch-norm output are 0. Weights, step sizes and logits train together on
 
     cross-entropy + lambda * expected cost / cost at the widest bits,
 
@@ -64,7 +64,6 @@ class _GeneLayout:
 
     def __init__(self, space: Any, tables: CostTables) -> None:
         L = tables.num_layers
-        self.act_offset = space.n_var - L if not getattr(space, "has_mapping", False) else None
         if hasattr(space, "sizes"):  # GroupSpace
             self.levels = [np.asarray(lv) for lv in space.levels]
             self.sizes = [tuple(s) for s in space.sizes]
@@ -93,8 +92,9 @@ class DnasLayer(nn.Module):
         self.inner = inner
         self.act_set = act_bits
         self.levels = tuple(int(b) for b in levels)
-        self.register_buffer("group_of", torch.repeat_interleave(
-            torch.arange(len(sizes)), torch.tensor(sizes)))
+        self.register_buffer(
+            "group_of", torch.repeat_interleave(torch.arange(len(sizes)), torch.tensor(sizes))
+        )
         self.alpha_w = nn.Parameter(torch.zeros(len(sizes), len(self.levels)))
         self.alpha_a = nn.Parameter(torch.zeros(len(act_bits)))
         with torch.no_grad():  # start at the widest bits, as PLiNIO initialises
@@ -221,13 +221,15 @@ def _input_layers(tables: CostTables) -> list[int | None]:
         src = node.inputs[0] if node.inputs and node.groups == 1 else None
         while src is not None and plan.nodes[src].rule == SAME:
             src = plan.nodes[src].inputs[0]
-        out.append(plan.nodes[src].layer if src is not None and plan.nodes[src].rule == OWN
-                   else None)
+        out.append(
+            plan.nodes[src].layer if src is not None and plan.nodes[src].rule == OWN else None
+        )
     return out
 
 
-def expected_cost(layers: list[DnasLayer], tables: CostTables, objective: Objective,
-                  inputs: list[int | None]) -> Tensor:
+def expected_cost(
+    layers: list[DnasLayer], tables: CostTables, objective: Objective, inputs: list[int | None]
+) -> Tensor:
     """The expected cost of the mixture (see the module docstring), differentiable."""
     total = torch.zeros(())
     keeps = [layer.keep() for layer in layers]
@@ -258,7 +260,10 @@ class DnasStrategy:
     needs_problem = True
 
     def __init__(
-        self, pop_size: int = 64, generations: int = 40, problem: DnasProblem | None = None,
+        self,
+        pop_size: int = 64,
+        generations: int = 40,
+        problem: DnasProblem | None = None,
         steps: int = STEPS_PER_WEIGHT,
     ) -> None:
         if problem is None:
@@ -286,7 +291,9 @@ class DnasStrategy:
         torch.manual_seed(seed)
         self.model, self.layers = build_dnas_model(self.problem, self.layout)
         self.inputs = _input_layers(self.problem.tables)
-        alphas = [p for n, p in self.model.named_parameters() if n.rsplit(".", 1)[-1].startswith("alpha_")]
+        alphas = [
+            p for n, p in self.model.named_parameters() if n.rsplit(".", 1)[-1].startswith("alpha_")
+        ]
         ids = {id(p) for p in alphas}
         rest = [p for p in self.model.parameters() if id(p) not in ids]
         self.opt = torch.optim.Adam(
@@ -298,16 +305,18 @@ class DnasStrategy:
         self.model.eval()
         with torch.no_grad():
             self.model(self.problem.data.tensors[0][:256])  # initialise activation steps
-            self.norm = float(expected_cost(
-                self.layers, self.problem.tables, self.problem.objective, self.inputs))
+            self.norm = float(
+                expected_cost(self.layers, self.problem.tables, self.problem.objective, self.inputs)
+            )
 
     def _train(self, lam: float) -> None:
         self.model.train()
         batches = _batches(self.problem.data, 64, self.seed + self._gen)
         for _ in range(self.steps):
             x, y = next(batches)
-            cost = expected_cost(self.layers, self.problem.tables, self.problem.objective,
-                                 self.inputs)
+            cost = expected_cost(
+                self.layers, self.problem.tables, self.problem.objective, self.inputs
+            )
             loss = F.cross_entropy(self.model(x), y) + lam * cost / max(self.norm, 1e-30)
             self.opt.zero_grad(set_to_none=True)
             loss.backward()

@@ -18,7 +18,6 @@ from codesign.cost.tables import CostTables
 from codesign.search.archive import Archive
 from codesign.search.checkpoint import Checkpointer, set_rng_state
 
-
 SEVERED = 1e12  # violation (bytes) added to a candidate whose pruning cuts the network
 
 

@@ -12,9 +12,9 @@ categories, never as numbers to interpolate.
 
 from __future__ import annotations
 
-import numpy as np
-
 from collections.abc import Sequence
+
+import numpy as np
 
 from codesign.config import parse_granularity
 from codesign.core.candidates import CandidateBatch
@@ -81,6 +81,19 @@ def _levels(tables: CostTables) -> list[np.ndarray]:
     return out
 
 
+def _add_act_genes(space, tables: CostTables, xu: list[int]) -> None:  # noqa: ANN001
+    """Append one activation gene per layer to the weight genes' upper bounds `xu` and set the
+    bounds, gene kinds (all ordered) and sizes of a per-channel `space`."""
+    space.act_offset = len(xu)
+    xu = xu + [len(tables.act_bits) - 1] * tables.num_layers
+    space.xu = np.array(xu, dtype=np.int64)
+    space.xl = np.zeros_like(space.xu)
+    space.choice = np.zeros(len(xu), dtype=bool)
+    space.n_var = len(xu)
+    space.num_layers = tables.num_layers
+    space._a = np.asarray(tables.act_bits, dtype=np.int64)
+
+
 class ChannelCountSpace:
     """Per-channel weight bits as, per layer, how many channels sit at each bit-width.
 
@@ -119,14 +132,7 @@ class ChannelCountSpace:
             if lv[0] == 0:
                 cuts[0] = K[li] - 1
             xu += cuts
-        self.act_offset = len(xu)
-        xu += [len(tables.act_bits) - 1] * tables.num_layers
-        self.xu = np.array(xu, dtype=np.int64)
-        self.xl = np.zeros_like(self.xu)
-        self.choice = np.zeros(len(xu), dtype=bool)
-        self.n_var = len(xu)
-        self.num_layers = tables.num_layers
-        self._a = np.asarray(tables.act_bits, dtype=np.int64)
+        _add_act_genes(self, tables, xu)
 
     def decode(self, X: np.ndarray) -> CandidateBatch:
         """Candidates from genomes ``X[P, n_var]`` (rounded), canonical per channel."""
@@ -201,14 +207,7 @@ class GroupSpace:
             self.sizes.append(tuple(sizes))
             self.offsets.append(len(xu))
             xu += [len(lv) - 1] * len(sizes)
-        self.act_offset = len(xu)
-        xu += [len(tables.act_bits) - 1] * tables.num_layers
-        self.xu = np.array(xu, dtype=np.int64)
-        self.xl = np.zeros_like(self.xu)
-        self.choice = np.zeros(len(xu), dtype=bool)
-        self.n_var = len(xu)
-        self.num_layers = tables.num_layers
-        self._a = np.asarray(tables.act_bits, dtype=np.int64)
+        _add_act_genes(self, tables, xu)
 
     def decode(self, X: np.ndarray) -> CandidateBatch:
         """Candidates from genomes ``X[P, n_var]`` (rounded), canonical per channel."""

@@ -69,14 +69,10 @@ def search(
                 f"'{ctx.workload.name}' has none here"
             )
         costs = [o for o in ctx.objectives if o != Objective.ACCURACY_LOSS]
-        kwargs["problem"] = DnasProblem(
-            ctx.model, ctx.graph, ctx.data.train, ctx.tables, costs[0]
-        )
+        kwargs["problem"] = DnasProblem(ctx.model, ctx.graph, ctx.data.train, ctx.tables, costs[0])
         if granularity == "channel":  # a softmax per channel: one gene per channel
             granularity = "group:1"
-    space = make_space(
-        ctx.tables, [s.K for s in ctx.graph.quantizable], granularity, ctx.ranking
-    )
+    space = make_space(ctx.tables, [s.K for s in ctx.graph.quantizable], granularity, ctx.ranking)
     strategy = cls(**kwargs)
     archive = Archive(
         ctx.tables.layer_names,

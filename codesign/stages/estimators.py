@@ -6,10 +6,9 @@ the Dask evaluator (for estimators that fine-tune) and the progress display.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
-
-import hashlib
 
 import numpy as np
 from rich.progress import Progress
@@ -39,7 +38,11 @@ def quant_config(ctx: Context, precisions: Sequence[Precision]) -> QuantConfig:
     for spec, p in zip(ctx.graph.quantizable, precisions):
         layers.append(
             LayerQuant(
-                spec.name, spec.source, spec.kind.value, p.act_bits, p.weight_bits,
+                spec.name,
+                spec.source,
+                spec.kind.value,
+                p.act_bits,
+                p.weight_bits,
                 fused=spec.fused,
             )
         )

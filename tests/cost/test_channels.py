@@ -163,8 +163,8 @@ def _random_configs(draw, graph, tables, p):
 
 
 @pytest.mark.parametrize(
-    "name", ["branchy", "digits_cnn", "mnist1d_cnn", "resnet8", "dscnn", "mobilenet_v1_025",
-             "autoencoder"]
+    "name",
+    ["branchy", "digits_cnn", "mnist1d_cnn", "resnet8", "dscnn", "mobilenet_v1_025", "autoencoder"],
 )
 @settings(max_examples=10, deadline=None)
 @given(data=st.data())
