@@ -31,6 +31,7 @@ _RESULT_FIELDS = (
     "objectives",
     "strategy",
     "granularity",
+    "regulariser",
     "seed",
     "pop_size",
     "generations",
@@ -107,7 +108,9 @@ class ExploreConfig(BaseModel):
         description="comma-separated, among accuracy_loss, latency, energy, memory (default: "
         "accuracy_loss and the hardware family's costs; the costs alone without data)",
     )
-    strategy: str = Field("nsga2", description="search strategy: nsga2, random or dnas")
+    strategy: str = Field(
+        "nsga2", description="search strategy: nsga2, random, dnas or csq (gradient sweeps)"
+    )
     granularity: str = Field(
         "layer",
         description="weight bits per layer, per channel (channel: per layer, how many channels "
@@ -117,7 +120,15 @@ class ExploreConfig(BaseModel):
     seed: int = Field(0, description="random seed (same seed, same front)")
     pop_size: int = Field(64, ge=8, description="candidates per generation")
     generations: int = Field(
-        40, ge=1, description="generations of the search (dnas: cost weights in its sweep)"
+        40,
+        ge=1,
+        description="generations of the search (dnas: cost weights in its sweep; csq: budgets)",
+    )
+    regulariser: Literal["size", "latency", "energy"] | None = Field(
+        None,
+        description="dnas / csq: the cost their regulariser weighs and csq's budgets measure: "
+        "size (weight bytes), latency (cycles) or energy, from the cost tables (default: csq "
+        "size, as in its paper; dnas the run's first cost objective)",
     )
     estimator: str = Field(
         "supernet",

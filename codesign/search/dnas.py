@@ -62,7 +62,7 @@ class DnasProblem:
 class _GeneLayout:
     """Which genes of the space set each layer's weight and activation bits."""
 
-    def __init__(self, space: Any, tables: CostTables) -> None:
+    def __init__(self, space: Any, tables: CostTables, strategy: str = "dnas") -> None:
         L = tables.num_layers
         if hasattr(space, "sizes"):  # GroupSpace
             self.levels = [np.asarray(lv) for lv in space.levels]
@@ -71,8 +71,8 @@ class _GeneLayout:
             self.act_offset = space.act_offset
         elif hasattr(space, "ranking"):
             raise ConfigError(
-                "--strategy dnas searches one gene per channel group: use --granularity "
-                "group:G or layer (with --granularity channel, dnas runs as group:1)"
+                f"--strategy {strategy} searches one gene per channel group: use --granularity "
+                f"group:G or layer (with --granularity channel, {strategy} runs as group:1)"
             )
         else:  # LayerwiseSpace: genes w_0..w_{L-1}, a_0..a_{L-1}
             self.levels = [np.asarray(tables.weight_bits)] * L
@@ -215,6 +215,8 @@ def _input_layers(tables: CostTables) -> list[int | None]:
     """Per quantizable layer, the quantizable layer whose channels it reads (through pooling,
     padding and reshapes), when it is a plain conv / linear (groups = 1); else None."""
     plan = tables.plan
+    if plan is None:  # tables without a channel plan price whole layers: nothing shrinks
+        return [None] * tables.num_layers
     out: list[int | None] = []
     for i in plan.layer_nodes:
         node = plan.nodes[i]

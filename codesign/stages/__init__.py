@@ -68,8 +68,9 @@ def search(
                 f"--strategy {cfg.strategy} trains the network on its data, and workload "
                 f"'{ctx.workload.name}' has none here"
             )
-        costs = [o for o in ctx.objectives if o != Objective.ACCURACY_LOSS]
-        kwargs["problem"] = DnasProblem(ctx.model, ctx.graph, ctx.data.train, ctx.tables, costs[0])
+        kwargs["problem"] = DnasProblem(
+            ctx.model, ctx.graph, ctx.data.train, ctx.tables, _regulariser(ctx, cls)
+        )
         if granularity == "channel":  # a softmax per channel: one gene per channel
             granularity = "group:1"
     space = make_space(ctx.tables, [s.K for s in ctx.graph.quantizable], granularity, ctx.ranking)
@@ -92,6 +93,8 @@ def search(
     def on_generation(n: int) -> None:
         progress.update(task, completed=n)
         ctx.info["progress"] = {"generation": n, "evaluated": len(archive)}
+        if getattr(strategy, "log", None):  # what a gradient sweep did at each generation
+            ctx.info["strategy_log"] = list(strategy.log)
         ctx.save_info()
 
     return run_search(
@@ -105,6 +108,24 @@ def search(
         resume,
         on_generation,
     )
+
+
+_REGULARISERS = {
+    "size": Objective.MEMORY,
+    "latency": Objective.LATENCY,
+    "energy": Objective.ENERGY,
+}
+
+
+def _regulariser(ctx: Context, cls: Any) -> Objective:
+    """The cost a gradient strategy's regulariser weighs: `--regulariser`, else the strategy's
+    own default, else the run's first cost objective (MEMORY stands for weight bytes)."""
+    if ctx.config.regulariser is not None:
+        return _REGULARISERS[ctx.config.regulariser]
+    default = getattr(cls, "default_regulariser", None)
+    if default is not None:
+        return default
+    return next(o for o in ctx.objectives if o != Objective.ACCURACY_LOSS)
 
 
 def select_front(ctx: Context, archive: Archive, has_estimate: bool) -> Front:
