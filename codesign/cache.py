@@ -32,11 +32,13 @@ CREATE TABLE IF NOT EXISTS evals (
     final_loss REAL,
     reason TEXT,
     seconds REAL,
-    created REAL NOT NULL
+    created REAL NOT NULL,
+    extra TEXT
 )
 """
 
 _FIELDS = ("status", "accuracy", "ptq_accuracy", "final_loss", "reason", "seconds")
+_EXTRA = ("accuracies",)  # result keys kept as JSON in `extra` (a column added in v2)
 
 
 def weights_hash(model: torch.nn.Module) -> str:
@@ -75,13 +77,21 @@ class EvalCache:
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.execute(f"PRAGMA busy_timeout={int(timeout_s * 1000)}")
         self._db.execute(_SCHEMA)
+        cols = {r[1] for r in self._db.execute("PRAGMA table_info(evals)")}
+        if "extra" not in cols:  # a cache written before the column existed
+            self._db.execute("ALTER TABLE evals ADD COLUMN extra TEXT")
 
     def get(self, key: str) -> dict[str, Any] | None:
         """The stored result for `key` (status, accuracy, ...), or None."""
         row = self._db.execute(
-            f"SELECT {', '.join(_FIELDS)} FROM evals WHERE key = ?", (key,)
+            f"SELECT {', '.join(_FIELDS)}, extra FROM evals WHERE key = ?", (key,)
         ).fetchone()
-        return None if row is None else dict(zip(_FIELDS, row))
+        if row is None:
+            return None
+        out = dict(zip(_FIELDS, row[:-1]))
+        if row[-1]:
+            out.update(json.loads(row[-1]))
+        return out
 
     def put(
         self,
@@ -98,7 +108,8 @@ class EvalCache:
         self._db.execute("BEGIN IMMEDIATE")
         try:
             self._db.execute(
-                "INSERT OR REPLACE INTO evals VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                "INSERT OR REPLACE INTO evals (key, workload, base_hash, config, recipe, seed, "
+                f"{', '.join(_FIELDS)}, created, extra) VALUES ({', '.join('?' * 14)})",
                 (
                     key,
                     workload,
@@ -108,6 +119,7 @@ class EvalCache:
                     seed,
                     *(result.get(f) for f in _FIELDS),
                     time.time(),
+                    json.dumps({k: result[k] for k in _EXTRA if result.get(k) is not None}) or None,
                 ),
             )
             self._db.execute("COMMIT")

@@ -38,6 +38,7 @@ _RESULT_FIELDS = (
     "estimator",
     "supernet_steps",
     "finetune_top",
+    "rescore_per_gen",
     "finetune_steps",
     "recipe",
     "data",
@@ -138,6 +139,14 @@ class ExploreConfig(BaseModel):
     supernet_steps: int = Field(2000, ge=1, description="supernet training steps")
     finetune_top: int = Field(
         6, ge=0, description="Pareto points re-scored by a short quantized fine-tune (0 = none)"
+    )
+    rescore_per_gen: int = Field(
+        0,
+        ge=0,
+        description="fine-tune up to K of each generation's new front candidates during the "
+        "search, calibrate the estimator on them, and build the front from fine-tuned points "
+        "only (finetune_top then bounds the unmeasured final-front points fine-tuned at the "
+        "end; 0 = off, see README for what it costs and gains)",
     )
     finetune_steps: int = Field(300, ge=1, description="optimiser steps per fine-tune")
     recipe: str = Field(

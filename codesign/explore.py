@@ -178,10 +178,10 @@ def _run(
                 run.copy_in(ctx.hw_path, "hw.yaml")
             ctx.save_info()
             estimator = make_estimator(ctx, ev, prog)
-            archive = search(ctx, estimator, Checkpointer(run.checkpoint_path), prog)
+            archive = search(ctx, estimator, Checkpointer(run.checkpoint_path), prog, ev)
             front = select_front(ctx, archive, estimator is not None)
             run.save_front(front, ctx.channels)
-            if ctx.data is not None and cfg.finetune_top > 0:
+            if ctx.data is not None and cfg.finetune_top > 0 and ctx.inloop is None:
                 front = rescore(ctx, front, ev, prog)
                 run.save_front(front, ctx.channels)
     finally:

@@ -173,7 +173,9 @@ class Rescore:
     """One re-scoring of a candidate (a short quantized fine-tune), on held-out data.
 
     `accuracy` and `ptq_accuracy` in percent (None when it failed, with `reason`); `cached`
-    says the result came from the evaluation cache; `key` is its cache key.
+    says the result came from the evaluation cache; `key` is its cache key. `selected_on` names
+    the split whose accuracy put the point on the front (`val_accuracy`), when the front was
+    built from fine-tunes made during the search (`--rescore-per-gen`).
     """
 
     method: str
@@ -187,6 +189,9 @@ class Rescore:
     seconds: float | None = None
     reason: str | None = None
     key: str = ""
+    selected_on: str | None = None
+    val_accuracy: float | None = None
+    generation: int | None = None  # the search generation that fine-tuned it (in-loop)
 
     @property
     def ok(self) -> bool:

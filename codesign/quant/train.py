@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
@@ -200,6 +200,7 @@ class FinetuneResult:
     accuracy: float
     ptq_accuracy: float
     final_loss: float
+    also: dict[str, float] = field(default_factory=dict)  # accuracy on the `also` splits
 
 
 def finetune(
@@ -209,8 +210,10 @@ def finetune(
     test: TensorDataset,
     recipe: FinetuneRecipe | None = None,
     seed: int = 0,
+    also: dict[str, TensorDataset] | None = None,
 ) -> FinetuneResult:
-    """Quantization-aware fine-tune of a copy of `fp_model` under `config`; scores it on `test`.
+    """Quantization-aware fine-tune of a copy of `fp_model` under `config`; scores it on `test`
+    (and on each split of `also`, by name, in `FinetuneResult.also`).
 
     Weights and LSQ step sizes are trained with straight-through rounding for `recipe.steps`
     steps, with the recipe's refinements. Batch-norm statistics are re-estimated on training
@@ -267,4 +270,5 @@ def finetune(
     final = float(np.mean(losses[-20:])) if losses else float("nan")
     if not np.isfinite(final):
         return FinetuneResult(accuracy=float("nan"), ptq_accuracy=ptq, final_loss=final)
-    return FinetuneResult(accuracy=evaluate(q, test), ptq_accuracy=ptq, final_loss=final)
+    extra = {name: evaluate(q, data) for name, data in (also or {}).items()}
+    return FinetuneResult(evaluate(q, test), ptq, final, extra)

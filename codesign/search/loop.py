@@ -7,7 +7,7 @@ resume from its checkpoint with exactly the state it had.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -42,6 +42,23 @@ def scorer(
     return score
 
 
+class GenerationHook(Protocol):
+    """Runs after each generation is scored and archived, before the strategy is told: it may
+    measure some candidates (fine-tunes) and return the scores the strategy should learn."""
+
+    def __call__(self, generation: int, ids: np.ndarray, scores: Scores) -> Scores:
+        """`ids`: each row's archive id; returns `scores`, changed or not."""
+        ...
+
+    def state(self) -> Any:
+        """A picklable snapshot (checkpointed with the strategy)."""
+        ...
+
+    def restore(self, state: Any) -> None:
+        """Go back to a `state()` snapshot."""
+        ...
+
+
 def run_search(
     space: SearchSpace,
     strategy: SearchStrategy,
@@ -52,25 +69,31 @@ def run_search(
     checkpointer: Checkpointer | None = None,
     resume: dict[str, Any] | None = None,
     on_generation: Callable[[int], None] | None = None,
+    hook: GenerationHook | None = None,
 ) -> Archive:
     """Run `strategy` over `space` until it is done; returns the filled `archive`.
 
     With `resume` (a checkpoint), the strategy, the archive and the global RNG states are
     restored first and the search goes on from the generation after the checkpoint.
-    `on_generation(n)` is called after each generation with the number completed.
+    `on_generation(n)` is called after each generation with the number completed; `hook` (see
+    `GenerationHook`) after each generation is archived, and its state is checkpointed too.
     """
     strategy.setup(space, n_obj, seed)
     if resume is not None:
         strategy.restore(resume["strategy"])
         archive.restore(resume["archive"])
         set_rng_state(resume["rng"])
+        if hook is not None and "hook" in resume:
+            hook.restore(resume["hook"])
         if on_generation is not None:
             on_generation(strategy.generation)
     while (X := strategy.ask()) is not None:
         generation = strategy.generation
         batch = space.decode(X)
         scores = evaluate(batch)
-        archive.record(generation, strategy.name, batch, scores)
+        ids = archive.record(generation, strategy.name, batch, scores)
+        if hook is not None:
+            scores = hook(generation, ids, scores)
         strategy.tell(X, scores.objectives, scores.violation)
         if checkpointer is not None:
             checkpointer.save(
@@ -79,6 +102,7 @@ def run_search(
                     "strategy": strategy.state(),
                     "archive": archive.state(),
                     "done": False,
+                    **({} if hook is None else {"hook": hook.state()}),
                 }
             )
         if on_generation is not None:
@@ -90,6 +114,7 @@ def run_search(
                 "strategy": strategy.state(),
                 "archive": archive.state(),
                 "done": True,
+                **({} if hook is None else {"hook": hook.state()}),
             }
         )
     return archive

@@ -28,3 +28,10 @@ def hypervolume(F: np.ndarray, ideal: np.ndarray, nadir: np.ndarray, ref: float 
     span = np.where(nadir > ideal, nadir - ideal, 1.0)
     Fn = (np.asarray(F, dtype=np.float64) - ideal) / span
     return float(HV(ref_point=np.full(F.shape[1], ref))(Fn)) if len(Fn) else 0.0
+
+
+def spread(n_points: int, k: int) -> list[int]:
+    """Up to `k` indices spread evenly over ``range(n_points)`` (both ends included)."""
+    if n_points <= k:
+        return list(range(n_points))
+    return sorted(set(np.linspace(0, n_points - 1, k).round().astype(int).tolist()))

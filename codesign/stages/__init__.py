@@ -27,10 +27,11 @@ from codesign.search.archive import Archive, pareto_order
 from codesign.search.checkpoint import Checkpointer
 from codesign.search.dnas import DnasProblem
 from codesign.search.loop import run_search, scorer
-from codesign.search.pareto import pareto_mask
+from codesign.search.pareto import pareto_mask, spread
 from codesign.search.registry import STRATEGIES
 from codesign.search.space import make_space
 from codesign.stages.estimators import ESTIMATORS, finetune_task, make_estimator
+from codesign.stages.inloop import CalibratedEstimator, InLoopRescorer
 from codesign.stages.prepare import Context, make_progress, prepare
 
 __all__ = [
@@ -50,15 +51,25 @@ def search(
     estimator: AccuracyEstimator | None,
     checkpointer: Checkpointer,
     progress: Progress,
+    ev: DaskEvaluator | None = None,
 ) -> Archive:
     """Run the configured strategy to the end (from the checkpoint, when there is one).
 
     Every new candidate goes to candidates.csv as its generation ends; after every generation
-    the strategy, RNG and archive are checkpointed and run.json notes the progress.
+    the strategy, RNG and archive are checkpointed and run.json notes the progress. With
+    `--rescore-per-gen` (and `ev`), fine-tunes run inside the search (`stages.inloop`); the
+    rescorer is left in `ctx.inloop` for `select_front`.
     """
     cfg = ctx.config
     if Objective.ACCURACY_LOSS in ctx.objectives and estimator is None:
         raise CodesignError("the accuracy_loss objective needs an accuracy estimator")
+    if cfg.rescore_per_gen > 0 and (
+        estimator is None or ev is None or Objective.ACCURACY_LOSS not in ctx.objectives
+    ):
+        raise CodesignError(
+            "--rescore-per-gen fine-tunes candidates during the search: it needs data and the "
+            "accuracy_loss objective"
+        )
     cls = STRATEGIES.get(cfg.strategy, "--strategy")
     kwargs: dict[str, Any] = {"pop_size": cfg.pop_size, "generations": cfg.generations}
     granularity = cfg.granularity
@@ -80,6 +91,11 @@ def search(
         space.has_mapping,
         lambda h, rows: ctx.run.append_rows("candidates.csv", h, rows),
     )
+    hook = None
+    if cfg.rescore_per_gen > 0:
+        estimator = CalibratedEstimator(estimator)
+        hook = InLoopRescorer(ctx, archive, estimator, ev, progress)
+        ctx.inloop = hook
     resume = checkpointer.load()
     if resume is not None:  # the rows of a generation that did not finish are dropped
         archive.restore(resume["archive"])
@@ -95,9 +111,11 @@ def search(
         ctx.info["progress"] = {"generation": n, "evaluated": len(archive)}
         if getattr(strategy, "log", None):  # what a gradient sweep did at each generation
             ctx.info["strategy_log"] = list(strategy.log)
+        if hook is not None:
+            ctx.info["inloop"] = hook.summary()
         ctx.save_info()
 
-    return run_search(
+    run_search(
         space,
         strategy,
         scorer(ctx.tables, ctx.objectives, estimator),
@@ -107,7 +125,17 @@ def search(
         checkpointer,
         resume,
         on_generation,
+        hook,
     )
+    if hook is not None:
+        hook.finish(strategy.generation)
+        ctx.info["inloop"] = hook.summary()
+        ctx.save_info()
+        ctx.console.print(
+            f"fine-tunes in the search: {hook.computed} computed, {hook.from_cache} from the "
+            f"cache; calibration on {hook.estimator.points} points"
+        )
+    return archive
 
 
 _REGULARISERS = {
@@ -143,7 +171,17 @@ def select_front(ctx: Context, archive: Archive, has_estimate: bool) -> Front:
     objs = ctx.objectives
     cost_cols = [i for i, o in enumerate(objs) if o != Objective.ACCURACY_LOSS]
     other = [i for i in range(len(objs)) if i not in cost_cols]
-    ids = pareto_order(F, np.flatnonzero(pareto_mask(F, feasible)), cost_cols + other)
+    inloop = ctx.inloop
+    if inloop is not None and len(inloop.front_ids()):  # the front of measured points only
+        F = inloop.current_objectives()
+        ids = pareto_order(F, inloop.front_ids(), cost_cols + other)
+    else:
+        if inloop is not None:
+            ctx.console.print(
+                "[yellow]no fine-tune in the search succeeded: the front is built from estimates[/]"
+            )
+            ctx.inloop = inloop = None
+        ids = pareto_order(F, np.flatnonzero(pareto_mask(F, feasible)), cost_cols + other)
     batch = archive.batch(ids)
     loss = archive.metric("est_accuracy_loss_pp")
     cands = []
@@ -161,6 +199,8 @@ def select_front(ctx: Context, archive: Archive, has_estimate: bool) -> Front:
             cost=price_network(ctx.graph, ctx.hardware, config, ctx.config.mapper, ctx.cache_dir),
             est_accuracy_loss=float(loss[cid]) if has_estimate else None,
         )
+        if inloop is not None:
+            c = c.with_rescore(inloop.rescore_of(cid))
         cands.append(c)
     return Front(
         workload=ctx.workload.name,
@@ -174,13 +214,6 @@ def select_front(ctx: Context, archive: Archive, has_estimate: bool) -> Front:
         evaluated=len(archive),
         strategy=ctx.config.strategy,
     )
-
-
-def spread(n_points: int, k: int) -> list[int]:
-    """Up to `k` indices spread evenly over ``range(n_points)`` (both ends included)."""
-    if n_points <= k:
-        return list(range(n_points))
-    return sorted(set(np.linspace(0, n_points - 1, k).round().astype(int).tolist()))
 
 
 FINETUNE_HEADER = [

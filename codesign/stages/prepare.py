@@ -85,6 +85,7 @@ class Context:
     info: dict[str, Any]
     fingerprint: dict[str, str] = field(default_factory=dict)
     ranking: list[np.ndarray] | None = None
+    inloop: Any = None  # the search's `InLoopRescorer` under --rescore-per-gen
 
     @property
     def cache_dir(self) -> Path:
