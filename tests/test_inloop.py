@@ -107,3 +107,24 @@ def test_rescore_per_gen_needs_the_accuracy_objective(run_explore, results_dir):
         run_explore(
             **{**INLOOP_RUN, "objectives": "latency,memory"}, out=results_dir / "inloop-cost"
         )
+
+
+def test_the_checkpoint_holds_what_was_measured_and_restores_the_calibration(
+    run_explore, results_dir
+):
+    from codesign.run import RunDir
+    from codesign.search.checkpoint import Checkpointer
+    from codesign.stages.inloop import InLoopRescorer
+
+    res = run_explore(**INLOOP_RUN, out=results_dir / "inloop-ckpt")
+    doc = Checkpointer(RunDir(res.run_dir).checkpoint_path).load()
+    measured = doc["hook"]["measured"]
+    rows = (res.run_dir / "inloop.csv").read_text().strip().splitlines()[1:]
+    last = max(int(r.split(",")[0]) for r in rows)  # the end-of-search fine-tunes come after it
+    in_search = {int(r.split(",")[1]) for r in rows if int(r.split(",")[0]) < last}
+    assert in_search <= set(measured)
+    # a rescorer restored from that state refits the same calibration
+    hook = InLoopRescorer.__new__(InLoopRescorer)
+    hook.estimator = CalibratedEstimator(_Fixed([0.0, 1.0, 3.0]))
+    hook.restore(doc["hook"])
+    assert hook.estimator.points == sum(np.isfinite(m["raw"]) for m in measured.values())
