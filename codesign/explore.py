@@ -94,6 +94,32 @@ def _check_fingerprint(run_dir: Path, stored: dict[str, str], now: dict[str, str
             )
 
 
+def _python_objects(options: dict[str, Any]) -> dict[str, Any]:
+    """Register a model object (`model=`) and a data function object (`data=`) given from
+    Python under generated names, and put those names in the options."""
+    from torch import nn
+
+    from codesign.data import is_data_function, register_dataset
+    from codesign.workload.registry import register_python_model
+
+    out = dict(options)
+    model = out.pop("model", None)
+    if model is not None:
+        if not isinstance(model, nn.Module | tuple):
+            raise CodesignError(
+                f"model=: got {type(model).__name__}, expected an nn.Module or "
+                "(nn.Module, example_input)"
+            )
+        out["workload"] = register_python_model(model, out.get("input_shape"))
+    data = out.get("data")
+    if callable(data):
+        name = f"python-data-{getattr(data, '__name__', 'fn')}-{id(data):x}"
+        if not is_data_function(name):
+            register_dataset(name)(data)
+        out["data"] = name
+    return out
+
+
 def explore(
     config: ExploreConfig | str | Path | None = None,
     *,
@@ -104,13 +130,17 @@ def explore(
     """Search per-layer bit-widths (and mappings) of a workload on a hardware model.
 
     `config` is an `ExploreConfig`, the path of a config file, or None; `options` are
-    `ExploreConfig` fields (they override the file's). With `resume`, the run in that folder
-    goes on from its checkpoint (its config must match; a mismatch is one `RunError`).
+    `ExploreConfig` fields (they override the file's). From Python, ``model=`` may be an
+    ``nn.Module`` (with ``input_shape=``) or ``(module, example_input)``, and ``data=`` a
+    function returning the splits (see `codesign.data.user`); both then run in this process
+    (fine-tunes too). With `resume`, the run in that folder goes on from its checkpoint (its
+    config must match; a mismatch is one `RunError`).
     Returns a `RunResult`; the run directory holds run.json, candidates.csv, pareto.csv /
     .json and pareto.html. Accuracy figures are in percent on the held-out test split,
     latency in ms, energy in uJ, memory in kB. Raises `CodesignError` on bad input.
     """
     console = console or Console(stderr=True)
+    options = _python_objects(options)
     prior: dict[str, Any] = {}
     if resume is not None:
         cfg, prior = _resume_config(Path(resume), options)

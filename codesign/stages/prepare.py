@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -30,8 +30,10 @@ from codesign.data import (
     dataset_available,
     dataset_needs_path,
     how_to_get,
+    is_data_function,
     load_dataset,
 )
+from codesign.data.user import check_against_model
 from codesign.families import build_tables
 from codesign.hw.family import HardwareFamily, family_of
 from codesign.hw.load import load_hardware, resolve_hw_path
@@ -140,17 +142,22 @@ def _fp_model(
     workload: Workload, data: DataSplits, seed: int, cache_dir: Path, console: Console
 ) -> tuple[nn.Module, Path, bool]:
     """Train the full-precision model once; later runs load it from the cache."""
-    key = json.dumps(
-        {
-            "workload": workload.name,
-            "data": data.name,
-            "seed": seed,
-            "recipe": FP_RECIPE.__dict__,
-            "torch": torch.__version__,
-            "codesign": codesign.__version__,
-        },
-        sort_keys=True,
-    )
+    doc = {
+        "workload": workload.name,
+        "data": data.name,
+        "seed": seed,
+        "recipe": FP_RECIPE.__dict__,
+        "torch": torch.__version__,
+        "codesign": codesign.__version__,
+    }
+    if any(":" in n or n.startswith("python-") for n in (workload.name, data.name)):
+        # user code may change under the same name
+        torch.manual_seed(seed)
+        doc["init"] = weights_hash(workload.build())
+        doc["data_hash"] = hashlib.sha1(
+            b"".join(t.numpy().tobytes() for t in data.train.tensors)
+        ).hexdigest()[:16]
+    key = json.dumps(doc, sort_keys=True)
     digest = hashlib.sha1(key.encode()).hexdigest()[:12]
     path = cache_dir / f"fp-{workload.name}-{digest}.pt"
     torch.manual_seed(seed)
@@ -235,12 +242,17 @@ def load_inputs(cfg: ExploreConfig) -> Inputs:
     hw_path = resolve_hw_path(cfg.hw)
     hardware = load_hardware(hw_path)
     wl = get_workload(cfg.workload, cfg.input_shape)
+    if is_data_function(cfg.data):  # the user's data function (or a registered dataset)
+        return Inputs(hardware, hw_path, replace(wl, dataset=cfg.data), True)
     if cfg.data is not None and not Path(cfg.data).exists():
-        raise DataError(f"--data {cfg.data}: no such file or directory")
+        raise DataError(
+            f"--data {cfg.data}: no such file or directory (a data function is given as "
+            "package.module:function)"
+        )
     if cfg.data is not None and not dataset_needs_path(wl.dataset):
         raise CodesignError(
-            f"--data: workload '{wl.name}' does not read a dataset from a path "
-            f"(its data: {wl.dataset or 'none'})"
+            f"--data: workload '{wl.name}' does not read a dataset from a folder (its data: "
+            f"{wl.dataset or 'none'}); give your own as --data package.module:function"
         )
     return Inputs(hardware, hw_path, wl, dataset_available(wl.dataset, cfg.data))
 
@@ -261,6 +273,8 @@ def prepare(
     objectives = resolve_objectives(cfg, family, wl, has_data, console)
     torch.manual_seed(cfg.seed)
     data = load_dataset(wl.dataset, seed=0, path=cfg.data) if has_data else None
+    if data is not None and is_data_function(wl.dataset):  # checked before any training
+        check_against_model(data, wl.build(), wl.input_shape)
     model, origin = base_model(
         wl, data, cfg.seed, Path(cfg.results_dir) / "cache", cfg.weights, console
     )

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import copy
 import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
@@ -54,6 +56,26 @@ def register_workload(
         return fn
 
     return deco
+
+
+def register_python_model(
+    model: nn.Module | tuple[nn.Module, torch.Tensor], input_shape: Any = None
+) -> str:
+    """Register a model object given from Python (``codesign.explore(model=...)``) under a
+    generated name; returns the name. `WorkloadError` without an input shape."""
+    example = None
+    if isinstance(model, tuple):
+        model, example = model
+    if example is not None:
+        shape = tuple(example.shape)
+    elif input_shape is not None:
+        dims = input_shape.split(",") if isinstance(input_shape, str) else input_shape
+        shape = tuple(int(x) for x in dims)
+    else:
+        raise WorkloadError("model=: give input_shape=(1, C, H, W) or model=(module, example)")
+    name = f"python-model-{type(model).__name__}-{id(model):x}"
+    _REGISTRY[name] = Workload(name, lambda: copy.deepcopy(model), shape, "model given from Python")
+    return name
 
 
 def _load_builtin() -> None:
