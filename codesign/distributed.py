@@ -102,6 +102,8 @@ class DaskEvaluator:
         todo: list[FinetuneTask] = []
         for t in tasks:
             hit = self.cache.get(t.key) if self.cache is not None else None
+            if hit is not None and hit.get("status") == "ok" and _artefact_missing(t):
+                hit = None  # fine-tuned before models were kept: once more, to keep it
             if hit is not None:
                 results[t.key] = hit
                 self.cache_hits += 1
@@ -150,3 +152,10 @@ class DaskEvaluator:
             if on_result:
                 on_result(t, res, False)
         return results
+
+
+def _artefact_missing(task: FinetuneTask) -> bool:
+    """True when `task` asks to keep its fine-tuned model and none is kept yet."""
+    from codesign.quant.evaluate import artefact_path
+
+    return task.artefact_dir is not None and not artefact_path(task.artefact_dir, task.key).exists()

@@ -12,6 +12,7 @@ import io
 import math
 import time
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -40,6 +41,7 @@ class FinetuneTask:
     torch_threads: int = 1
     split: str = "test"  # the held-out split that scores the result: "val", "test" or
     # "val,test" (accuracy on val, `accuracies` on both: select on one, report the other)
+    artefact_dir: str | None = None  # keep the fine-tuned model there as <key>.pt
 
 
 @functools.lru_cache(maxsize=4)
@@ -99,7 +101,50 @@ def run_finetune_task(task: FinetuneTask) -> dict[str, Any]:
         out.update(
             status="failed", reason="fine-tune diverged: training loss is NaN/inf", accuracy=None
         )
+    elif task.artefact_dir is not None and res.model is not None:
+        save_artefact(Path(task.artefact_dir), task, res.model, out)
     return out
+
+
+ARTEFACT_FORMAT = "codesign.finetuned"
+
+
+def artefact_path(artefact_dir: str | Path, key: str) -> Path:
+    """Where the fine-tuned model of cache key `key` is kept."""
+    return Path(artefact_dir) / f"{key}.pt"
+
+
+def save_artefact(
+    artefact_dir: Path, task: FinetuneTask, model: torch.nn.Module, result: dict[str, Any]
+) -> Path:
+    """Keep a fine-tuned model (its state: weights, LSQ step sizes, bits; its config; what it
+    scored) under its cache key, so an export never trains again."""
+    from codesign.run import save_state_atomic
+
+    path = artefact_path(artefact_dir, task.key)
+    doc = {
+        "format": ARTEFACT_FORMAT,
+        "version": 1,
+        "key": task.key,
+        "workload": task.workload,
+        "input_shape": list(task.input_shape),
+        "dataset": task.dataset,
+        "config": task.config,
+        "state": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "accuracies": result.get("accuracies"),
+        "split": task.split,
+    }
+    save_state_atomic(doc, path)
+    return path
+
+
+def load_artefact(artefact_dir: str | Path, key: str) -> dict[str, Any] | None:
+    """The kept fine-tuned model of `key` (see `save_artefact`), or None when there is none."""
+    path = artefact_path(artefact_dir, key)
+    if not path.exists():
+        return None
+    doc = torch.load(path, map_location="cpu", weights_only=False)
+    return doc if isinstance(doc, dict) and doc.get("format") == ARTEFACT_FORMAT else None
 
 
 def make_task(
@@ -130,3 +175,15 @@ def make_task(
         seed,
         split=split,
     )
+
+
+def load_finetuned(doc: dict[str, Any]) -> torch.nn.Module:
+    """The fine-tuned, fake-quantized model a kept artefact holds (`load_artefact`), in eval
+    mode: the workload rebuilt, the config applied, the kept state loaded."""
+    from codesign.quant.apply import apply_config
+
+    model = get_workload(doc["workload"], tuple(doc["input_shape"])).build()
+    config = config_from_dict(doc["config"], f"artefact {doc['key'][:12]}")
+    q = apply_config(model, config)
+    q.load_state_dict(doc["state"])
+    return q.eval()

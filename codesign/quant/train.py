@@ -201,6 +201,7 @@ class FinetuneResult:
     ptq_accuracy: float
     final_loss: float
     also: dict[str, float] = field(default_factory=dict)  # accuracy on the `also` splits
+    model: nn.Module | None = field(default=None, repr=False, compare=False)  # the fine-tuned
 
 
 def finetune(
@@ -271,4 +272,4 @@ def finetune(
     if not np.isfinite(final):
         return FinetuneResult(accuracy=float("nan"), ptq_accuracy=ptq, final_loss=final)
     extra = {name: evaluate(q, data) for name, data in (also or {}).items()}
-    return FinetuneResult(evaluate(q, test), ptq, final, extra)
+    return FinetuneResult(evaluate(q, test), ptq, final, extra, q.eval())

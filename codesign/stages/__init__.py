@@ -242,7 +242,7 @@ def rescore(ctx: Context, front: Front, ev: DaskEvaluator, progress: Progress) -
     tasks: list[FinetuneTask] = []
     rank_of: dict[str, int] = {}
     for r in picks:
-        t = finetune_task(ctx, front.candidates[r].precisions, "test")
+        t = finetune_task(ctx, front.candidates[r].precisions, "test", keep=True)
         tasks.append(t)
         rank_of[t.key] = r
     cands = list(front.candidates)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -49,9 +50,12 @@ def quant_config(ctx: Context, precisions: Sequence[Precision]) -> QuantConfig:
     return QuantConfig(ctx.workload.name, tuple(layers))
 
 
-def finetune_task(ctx: Context, precisions: Sequence[Precision], split: str) -> FinetuneTask:
-    """A fine-tune task for one candidate, scored on `split` ('val' or 'test')."""
-    return make_task(
+def finetune_task(
+    ctx: Context, precisions: Sequence[Precision], split: str, keep: bool = False
+) -> FinetuneTask:
+    """A fine-tune task for one candidate, scored on `split` ('val', 'test' or 'val,test');
+    `keep` keeps the fine-tuned model under `ctx.cache_dir`/artefacts (for exports)."""
+    task = make_task(
         ctx.workload,
         ctx.base,
         quant_config(ctx, precisions),
@@ -60,6 +64,7 @@ def finetune_task(ctx: Context, precisions: Sequence[Precision], split: str) -> 
         split,
         ctx.config.data,
     )
+    return replace(task, artefact_dir=str(ctx.cache_dir / "artefacts")) if keep else task
 
 
 @ESTIMATORS.register("proxy")

@@ -163,7 +163,7 @@ class InLoopRescorer:
         tasks: list[FinetuneTask] = []
         of: dict[str, tuple[int, bytes]] = {}
         for j, i in enumerate(ids):
-            t = finetune_task(self.ctx, batch.precisions(j), SPLITS)
+            t = finetune_task(self.ctx, batch.precisions(j), SPLITS, keep=True)
             tasks.append(t)
             of[t.key] = (i, keys[j])
         rows: list[list[Any]] = []
