@@ -106,7 +106,12 @@ def _parser() -> argparse.ArgumentParser:
         help="write one weight set and a table of operating modes (every Pareto point) "
         "instead; needs a run with --estimator supernet",
     )
-    x.add_argument("--format", choices=("yaml", "json"), default="yaml", help="file format")
+    x.add_argument(
+        "--format",
+        default="config",
+        help="config (YAML; also yaml, json), onnx-qdq (ONNX QuantizeLinear / DequantizeLinear, "
+        "checked in onnxruntime)",
+    )
     x.add_argument(
         "-o", "--output", default=None, help="output file (default: RUN_DIR/config-N.FMT)"
     )
@@ -295,7 +300,7 @@ def _cmd_workloads(args: argparse.Namespace, console: Console) -> int:
 
 
 def _cmd_export(args: argparse.Namespace, console: Console) -> int:
-    from codesign.export import export_config
+    from codesign.exporters import export
     from codesign.quant.switchable import export_switchable
 
     if args.switchable:
@@ -305,8 +310,15 @@ def _cmd_export(args: argparse.Namespace, console: Console) -> int:
     if args.pick is None:
         console.print("[bold red]error:[/] give --pick N (or --switchable)")
         return 2
-    path = export_config(args.run_dir, args.pick, args.output, args.format)
-    Console().print(f"wrote {path}")
+    res = export(args.run_dir, args.pick, args.format, args.output)
+    out = Console()
+    for p in res.paths:
+        out.print(f"wrote {p}")
+    if res.checks:
+        t = Table(title=f"checks of {res.path.name}", show_header=False)
+        for k, v in res.checks.items():
+            t.add_row(k.replace("_", " "), f"{v:.6g}" if isinstance(v, float) else str(v))
+        out.print(t)
     return 0
 
 

@@ -1,0 +1,48 @@
+"""Exporters: one registry (`EXPORTERS`), one module per format, `codesign export RUN --pick N
+--format NAME`.
+
+An exporter is a function ``(run_dir, pick, path) -> ExportResult``: it writes Pareto point
+`pick` of the run in `run_dir` to `path` (a default path under the run when None) and says what
+it wrote and what it checked. Exporters that need the fine-tuned model read the artefact its
+fine-tune kept under its cache key (`codesign.quant.evaluate.load_artefact`); none trains.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from codesign.core.registry import Registry
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    """What an exporter wrote (`paths`, the main one first) and what it checked (`checks`:
+    name -> value, e.g. the runtime's accuracy and the largest logit difference)."""
+
+    paths: tuple[Path, ...]
+    checks: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def path(self) -> Path:
+        """The main file written."""
+        return self.paths[0]
+
+
+Exporter = Callable[[Path, int, "Path | None"], ExportResult]
+EXPORTERS: Registry[Exporter] = Registry("export format", builtin="codesign.exporters._builtin")
+
+
+def register_exporter(name: str) -> Callable[[Exporter], Exporter]:
+    """Decorator: register an exporter function under `--format name`."""
+    return EXPORTERS.register(name)
+
+
+def export(
+    run_dir: str | Path, pick: int, fmt: str = "config", path: str | Path | None = None
+) -> ExportResult:
+    """Write Pareto point `pick` of `run_dir` in format `fmt` (see `EXPORTERS.names()`)."""
+    fn = EXPORTERS.get(fmt, "--format")
+    return fn(Path(run_dir), pick, None if path is None else Path(path))

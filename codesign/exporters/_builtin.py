@@ -1,0 +1,3 @@
+"""Imports the built-in exporters so that they register themselves."""
+
+from codesign.exporters import config, onnx_qdq  # noqa: F401

@@ -1,0 +1,101 @@
+"""Exporters: one registry; ONNX QDQ reproduces the fine-tuned accuracy in onnxruntime."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from codesign.core.errors import CodesignError, RunError
+from codesign.exporters import EXPORTERS, export
+
+onnx = pytest.importorskip("onnx", reason="pip install 'codesign[onnx]'")
+pytest.importorskip("onnxruntime", reason="pip install 'codesign[onnx]'")
+
+
+def _tuned(front):
+    return [i for i, c in enumerate(front.candidates) if c.finetuned_accuracy is not None]
+
+
+def test_registry_names_every_format():
+    assert {"config", "yaml", "json", "onnx-qdq"} <= set(EXPORTERS.names())
+    with pytest.raises(CodesignError, match="--format: unknown export format 'tflite'"):
+        export("nowhere", 0, "tflite")
+
+
+def _check_qdq(path, res, cand):
+    m = onnx.load(path)
+    ops = [n.op_type for n in m.graph.node]
+    assert ops.count("QuantizeLinear") >= 1 and ops.count("DequantizeLinear") >= 2
+    int8 = [t for t in m.graph.initializer if t.data_type == onnx.TensorProto.INT8]
+    assert int8, "weights are held as int8"
+    assert res.checks["onnxruntime_accuracy"] == pytest.approx(res.checks["torch_accuracy"])
+    assert res.checks["torch_accuracy"] == pytest.approx(cand.finetuned_accuracy, abs=1e-9)
+    assert res.checks["max_logit_difference"] < 1e-3
+    meta = {p.key: p.value for p in m.metadata_props}
+    assert "codesign.layers" in meta
+
+
+def test_onnx_qdq_of_a_layerwise_point_reproduces_its_accuracy(small_run, tmp_path):
+    front = small_run.front
+    for pick in _tuned(front):
+        res = export(small_run.run_dir, pick, "onnx-qdq", tmp_path / f"p{pick}.onnx")
+        _check_qdq(res.path, res, front.candidates[pick])
+
+
+@pytest.fixture(scope="module")
+def channel_run(run_explore, results_dir):
+    from .test_channelwise import CHANNEL_RUN
+
+    return run_explore(**CHANNEL_RUN, out=results_dir / "channel-export")
+
+
+def test_onnx_qdq_of_a_pruned_per_channel_point(channel_run, tmp_path):
+    """Per-channel bit-widths (pruned channels included) go into one int8 tensor per layer with
+    per-channel scales: each channel's integers stay in its own range, nothing is rounded."""
+    res = channel_run
+    front = res.front
+    mixed = [
+        i
+        for i in _tuned(front)
+        if any(len(set(p.weight_bits)) > 1 for p in front.candidates[i].precisions)
+    ]
+    assert mixed, "the channel run fine-tunes a point with mixed per-channel bits"
+    pick = mixed[0]
+    out = export(res.run_dir, pick, "onnx-qdq", tmp_path / "channel.onnx")
+    _check_qdq(out.path, out, front.candidates[pick])
+    m = onnx.load(out.path)
+    from onnx import numpy_helper
+
+    cand = front.candidates[pick]
+    w = [numpy_helper.to_array(t) for t in m.graph.initializer if t.name.endswith("w_int")]
+    assert len(w) == len(cand.precisions)
+    for wi, p in zip(w, cand.precisions):
+        bits = np.asarray(p.weight_bits)
+        flat = wi.reshape(len(bits), -1).astype(int)
+        lo = np.where(bits > 0, -(2.0 ** (bits - 1)), 0)
+        hi = np.where(bits > 0, 2.0 ** (bits - 1) - 1, 0)
+        assert (flat.min(1) >= lo).all() and (flat.max(1) <= hi).all()
+
+
+def test_a_point_without_a_fine_tune_is_refused_with_the_ones_that_have_one(channel_run, tmp_path):
+    front = channel_run.front
+    untuned = [i for i in range(len(front)) if i not in _tuned(front)]
+    assert untuned, "the channel run's front is larger than its fine-tunes"
+    with pytest.raises(RunError, match=r"was not fine-tuned.*fine-tuned points: #"):
+        export(channel_run.run_dir, untuned[0], "onnx-qdq", tmp_path / "x.onnx")
+
+
+def test_cli_export_onnx_prints_the_checks(small_run, tmp_path):
+    pick = _tuned(small_run.front)[0]
+    out = tmp_path / "cli.onnx"
+    res = subprocess.run(
+        [sys.executable, "-m", "codesign.cli", "export", str(small_run.run_dir), "--pick",
+         str(pick), "--format", "onnx-qdq", "-o", str(out)],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert out.exists()
+    assert "onnxruntime accuracy" in res.stdout and "max logit difference" in res.stdout
