@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import copy
 import json
+import logging
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -196,7 +198,17 @@ def export_onnx_qdq(run_dir: Path, pick: int, path: Path | None) -> ExportResult
     out.parent.mkdir(parents=True, exist_ok=True)
     batch = torch.export.Dim("batch", min=1, max=4096)
     shapes = ({0: batch},)
-    prog = torch.onnx.export(m, (example,), dynamo=True, dynamic_shapes=shapes, verbose=False)
+    onnx_log = logging.getLogger("torch.onnx")
+    level = onnx_log.level
+    onnx_log.setLevel(logging.ERROR)  # its notes on missing torchvision ops are not ours
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            prog = torch.onnx.export(
+                m, (example,), dynamo=True, dynamic_shapes=shapes, verbose=False
+            )
+    finally:
+        onnx_log.setLevel(level)
     model = prog.model_proto
     meta = {
         "codesign.run": str(run_dir),
