@@ -99,3 +99,32 @@ def test_cli_export_onnx_prints_the_checks(small_run, tmp_path):
     assert res.returncode == 0, res.stderr[-2000:]
     assert out.exists()
     assert "onnxruntime accuracy" in res.stdout and "max logit difference" in res.stdout
+
+
+def test_qonnx_of_a_layerwise_point_reproduces_its_accuracy(small_run, tmp_path):
+    pytest.importorskip("qonnx", reason="pip install qonnx")
+    front = small_run.front
+    pick = _tuned(front)[0]
+    res = export(small_run.run_dir, pick, "qonnx", tmp_path / "p.qonnx.onnx")
+    m = onnx.load(res.path)
+    quants = [n for n in m.graph.node if n.op_type == "Quant"]
+    assert len(quants) == 2 * len(front.layers)  # one on each input, one on each weight
+    assert all(n.domain == "qonnx.custom_op.general" for n in quants)
+    assert res.checks["qonnx_accuracy"] == pytest.approx(res.checks["torch_accuracy"])
+    assert res.checks["torch_accuracy"] == pytest.approx(
+        front.candidates[pick].finetuned_accuracy, abs=1e-9
+    )
+    assert res.checks["max_logit_difference"] < 1e-3
+
+
+def test_qonnx_refuses_mixed_per_channel_bits_and_names_the_layer(channel_run, tmp_path):
+    front = channel_run.front
+    mixed = [
+        i
+        for i in _tuned(front)
+        if any(len({b for b in p.weight_bits if b > 0}) > 1 for p in front.candidates[i].precisions)
+    ]
+    if not mixed:
+        pytest.skip("no fine-tuned point of this run mixes non-zero bit-widths in a layer")
+    with pytest.raises(CodesignError, match=r"--format qonnx: layer '.*' has channels at \["):
+        export(channel_run.run_dir, mixed[0], "qonnx", tmp_path / "mixed.onnx")

@@ -75,7 +75,7 @@ def finetuned_point(run_dir: Path, pick: int) -> tuple[Any, Any, dict[str, Any],
 class QdqLayer(nn.Module):
     """A `QuantLayer` frozen for export: its grids as explicit quantize / dequantize ops."""
 
-    def __init__(self, ql: QuantLayer) -> None:
+    def __init__(self, ql: QuantLayer, name: str = "") -> None:
         super().__init__()
         self.inner = copy.deepcopy(ql.inner)
         self.act: tuple[float, float, float, bool] | None = None
@@ -137,15 +137,17 @@ class _MaskedNorm(nn.Module):
         return self.bn(x) * self.keep.reshape(1, -1, *([1] * (x.dim() - 2)))
 
 
-def export_model(q: nn.Module) -> tuple[nn.Module, dict[str, Any]]:
-    """A copy of fine-tuned model `q` with every `QuantLayer` a `QdqLayer`; and each layer's
-    bits by module path."""
+def export_model(q: nn.Module, make: Any = None) -> tuple[nn.Module, dict[str, Any]]:
+    """A copy of fine-tuned model `q` with every `QuantLayer` replaced by ``make(layer, path)``
+    (a `QdqLayer` by default), pruned channels masked by constants; and each layer's bits by
+    module path."""
+    make = make or QdqLayer
     m = copy.deepcopy(q).eval().requires_grad_(False)  # inference ops, not their autograd forms
     bits = {}
     for name, mod in list(m.named_modules()):
         if isinstance(mod, QuantLayer):
             parent, _, leaf = name.rpartition(".")
-            new = QdqLayer(mod)
+            new = make(mod, name)
             setattr(m.get_submodule(parent) if parent else m, leaf, new)
             bits[name] = new.bits
     for name, mod in list(m.named_modules()):  # a static mask after each pruned layer's norm
@@ -182,6 +184,26 @@ def check_with_onnxruntime(path: Path, q: nn.Module, data: Any) -> dict[str, Any
     }
 
 
+def to_onnx(m: nn.Module, example: Tensor, shapes: Any = None, table: Any = None) -> Any:
+    """torch.onnx.export (the torch.export-based exporter) of `m` on `example`, quietly."""
+    onnx_log = logging.getLogger("torch.onnx")
+    level = onnx_log.level
+    onnx_log.setLevel(logging.ERROR)  # its notes on missing torchvision ops are not ours
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            return torch.onnx.export(
+                m,
+                (example,),
+                dynamo=True,
+                dynamic_shapes=shapes,
+                custom_translation_table=table,
+                verbose=False,
+            )
+    finally:
+        onnx_log.setLevel(level)
+
+
 @register_exporter("onnx-qdq")
 def export_onnx_qdq(run_dir: Path, pick: int, path: Path | None) -> ExportResult:
     """Point `pick` as ONNX QDQ, checked in onnxruntime on the held-out test split."""
@@ -198,17 +220,7 @@ def export_onnx_qdq(run_dir: Path, pick: int, path: Path | None) -> ExportResult
     out.parent.mkdir(parents=True, exist_ok=True)
     batch = torch.export.Dim("batch", min=1, max=4096)
     shapes = ({0: batch},)
-    onnx_log = logging.getLogger("torch.onnx")
-    level = onnx_log.level
-    onnx_log.setLevel(logging.ERROR)  # its notes on missing torchvision ops are not ours
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", FutureWarning)
-            prog = torch.onnx.export(
-                m, (example,), dynamo=True, dynamic_shapes=shapes, verbose=False
-            )
-    finally:
-        onnx_log.setLevel(level)
+    prog = to_onnx(m, example, shapes)
     model = prog.model_proto
     meta = {
         "codesign.run": str(run_dir),
