@@ -128,3 +128,78 @@ def test_qonnx_refuses_mixed_per_channel_bits_and_names_the_layer(channel_run, t
         pytest.skip("no fine-tuned point of this run mixes non-zero bit-widths in a layer")
     with pytest.raises(CodesignError, match=r"--format qonnx: layer '.*' has channels at \["):
         export(channel_run.run_dir, mixed[0], "qonnx", tmp_path / "mixed.onnx")
+
+
+def test_zigzag_and_timeloop_files_carry_each_layers_loops_and_precisions(small_run, tmp_path):
+    import yaml
+
+    front = small_run.front
+    cand = front.candidates[0]
+    res = export(small_run.run_dir, 0, "zigzag", tmp_path / "w.yaml")
+    layers = yaml.safe_load(res.path.read_text())
+    specs = {r["name"]: r for r in __import__("json").loads(
+        (small_run.run_dir / "layers.json").read_text())}  # fmt: skip
+    assert [entry["name"] for entry in layers] == list(front.layers)
+    for entry, p in zip(layers, cand.precisions):
+        s = specs[entry["name"]]
+        dims = dict(zip(entry["loop_dims"], entry["loop_sizes"]))
+        if "G" in dims:  # depthwise: one channel per group
+            assert dims["G"] == s["groups"] == s["K"] and s["C"] == 1
+        else:
+            assert (dims["K"], dims["C"]) == (s["K"], s["C"])
+        assert (dims["FY"], dims["FX"], dims["OY"]) == (s["FY"], s["FX"], s["OY"])
+        assert entry["operand_precision"]["W"] == p.weight_bits[0]
+        assert entry["operand_precision"]["I"] == p.act_bits
+    # each layer reads the one before it
+    assert [entry["operand_source"]["I"] for entry in layers][1:] == list(range(len(layers) - 1))
+    tl = export(small_run.run_dir, 0, "timeloop", tmp_path / "tl")
+    index = yaml.safe_load(tl.path.read_text())
+    assert len(index["problems"]) == len(front.layers)
+    first = yaml.safe_load((tl.path.parent / index["problems"][0]["file"]).read_text())
+    assert first["problem"]["version"] == 0.4
+    assert first["problem"]["instance"]["M"] == specs[front.layers[0]]["K"]
+    assert first["variables"]["weight_bits"] == cand.precisions[0].weight_bits[0]
+
+
+def test_per_channel_layers_are_split_into_precision_groups(channel_run, tmp_path):
+    import yaml
+
+    front = channel_run.front
+    pick = next(
+        i
+        for i, c in enumerate(front.candidates)
+        if any(len({b for b in p.weight_bits if b > 0}) > 1 for p in c.precisions)
+    )
+    cand = front.candidates[pick]
+    res = export(channel_run.run_dir, pick, "zigzag", tmp_path / "split.yaml")
+    nests = yaml.safe_load(res.path.read_text())
+    assert res.checks["layers_split_by_precision"] >= 1
+    for name, p in zip(front.layers, cand.precisions):
+        mine = [n for n in nests if n["name"] == name or n["name"].startswith(f"{name}@")]
+        widths = sorted({b for b in p.weight_bits if b > 0})
+        assert sorted(n["operand_precision"]["W"] for n in mine) == widths
+        if len(widths) > 1:
+            assert all(n["name"] == f"{name}@{n['operand_precision']['W']}b" for n in mine)
+        sizes = [dict(zip(n["loop_dims"], n["loop_sizes"])) for n in mine]
+        k = sum(d.get("K", 1) * d.get("G", 1) for d in sizes)
+        assert k <= sum(b > 0 for b in p.weight_bits)  # pruned channels left out
+
+
+@pytest.mark.slow
+def test_the_zigzag_file_runs_in_zigzag(small_run, tmp_path):
+    """Needs ZigZag in its own virtualenv (see benchmarks/bench_export_zigzag.py)."""
+    import os
+
+    py = os.environ.get("ZIGZAG_PYTHON", "/work/zz-venv/bin/python")
+    if not os.path.exists(py):
+        pytest.skip(f"no ZigZag virtualenv at {py}")
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    res = subprocess.run(
+        [sys.executable, str(root / "benchmarks" / "bench_export_zigzag.py"),
+         "--out", str(tmp_path / "zz")],
+        capture_output=True, text=True, timeout=1200,
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert "total: ZigZag" in res.stdout
