@@ -110,7 +110,8 @@ def _parser() -> argparse.ArgumentParser:
         "--format",
         default="config",
         help="config (YAML; also yaml, json), onnx-qdq (ONNX QuantizeLinear / DequantizeLinear, "
-        "checked in onnxruntime)",
+        "checked in onnxruntime), qonnx (Quant nodes, checked with qonnx), zigzag (workload "
+        "YAML), timeloop (v4 problems)",
     )
     x.add_argument(
         "-o", "--output", default=None, help="output file (default: RUN_DIR/config-N.FMT)"
