@@ -215,6 +215,9 @@ def base_model(
         model = load_weights(workload, weights)
         console.print(f"full-precision model: weights from [dim]{weights}[/]")
         return model, {"weights": weights}
+    if workload.pretrained:  # an ONNX file brings its trained weights
+        console.print(f"full-precision model: weights from [dim]{workload.name}[/]")
+        return workload.build().eval(), {"weights": workload.name}
     if data is None:
         torch.manual_seed(seed)
         return workload.build(), {}

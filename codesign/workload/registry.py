@@ -29,6 +29,7 @@ class Workload:
     description: str = ""
     dataset: str | None = None
     num_classes: int | None = None
+    pretrained: bool = False  # build() returns trained weights (an ONNX file): never retrain
 
     def example_input(self) -> torch.Tensor:
         """A deterministic example input of `input_shape`, for tracing."""
@@ -78,6 +79,24 @@ def register_python_model(
     return name
 
 
+def _onnx_workload(spec: str) -> Workload:
+    """A workload read from an ONNX file (`codesign.workload.onnx_in`), with its weights."""
+    from pathlib import Path
+
+    from codesign.workload.onnx_in import load_onnx_workload
+
+    if not Path(spec).exists():
+        raise WorkloadError(f"--workload {spec}: no such file")
+    model, shape = load_onnx_workload(spec)
+    return Workload(
+        name=spec,
+        build=lambda: copy.deepcopy(model),
+        input_shape=shape,
+        description="ONNX model",
+        pretrained=True,
+    )
+
+
 def _load_builtin() -> None:
     import workloads  # noqa: F401  (registers the bundled networks)
 
@@ -95,6 +114,8 @@ def get_workload(spec: str, input_shape: tuple[int, ...] | None = None) -> Workl
     ``(module, example_input)``. Raises `WorkloadError` with the reason when it cannot.
     """
     _load_builtin()
+    if spec.lower().endswith(".onnx"):
+        return _onnx_workload(spec)
     if ":" not in spec:
         if spec not in _REGISTRY:
             known = ", ".join(sorted(_REGISTRY))
