@@ -88,7 +88,7 @@ def _parser() -> argparse.ArgumentParser:
 
     x = sub.add_parser(
         "export",
-        help="export a Pareto point of a run as a quant config",
+        help="export a Pareto point of a run (config, ONNX QDQ, QONNX, Brevitas, ZigZag, Timeloop)",
         description="Write Pareto point N of RUN_DIR as a versioned config that "
         "codesign.quant.apply_config(model, config) applies, or (--switchable) one weight set "
         "with every Pareto point as a run-time operating mode "
@@ -110,8 +110,8 @@ def _parser() -> argparse.ArgumentParser:
         "--format",
         default="config",
         help="config (YAML; also yaml, json), onnx-qdq (ONNX QuantizeLinear / DequantizeLinear, "
-        "checked in onnxruntime), qonnx (Quant nodes, checked with qonnx), zigzag (workload "
-        "YAML), timeloop (v4 problems)",
+        "checked in onnxruntime), qonnx (Quant nodes, checked with qonnx), brevitas, zigzag "
+        "(workload YAML), timeloop (v4 problems)",
     )
     x.add_argument(
         "-o", "--output", default=None, help="output file (default: RUN_DIR/config-N.FMT)"

@@ -203,3 +203,25 @@ def test_the_zigzag_file_runs_in_zigzag(small_run, tmp_path):
     )  # fmt: skip
     assert res.returncode == 0, res.stderr[-3000:]
     assert "total: ZigZag" in res.stdout
+
+
+def test_brevitas_of_a_layerwise_point_reproduces_its_accuracy(small_run, tmp_path):
+    pytest.importorskip("brevitas", reason="pip install brevitas")
+    from codesign.exporters.brevitas import load_brevitas
+
+    front = small_run.front
+    for pick in _tuned(front):
+        res = export(small_run.run_dir, pick, "brevitas", tmp_path / f"p{pick}.pt")
+        assert res.checks["brevitas_accuracy"] == pytest.approx(res.checks["torch_accuracy"])
+        assert res.checks["torch_accuracy"] == pytest.approx(
+            front.candidates[pick].finetuned_accuracy, abs=1e-9
+        )
+        assert res.checks["max_logit_difference"] < 1e-3
+        import brevitas.nn as qnn
+
+        m = load_brevitas(res.path)
+        layers = [x for x in m.modules() if isinstance(x, qnn.QuantConv2d | qnn.QuantLinear)]
+        cand = front.candidates[pick]
+        assert [int(x.quant_weight().bit_width) for x in layers] == [
+            max(p.weight_bits) for p in cand.precisions
+        ]

@@ -149,7 +149,7 @@ def export_model(q: nn.Module, make: Any = None) -> tuple[nn.Module, dict[str, A
             parent, _, leaf = name.rpartition(".")
             new = make(mod, name)
             setattr(m.get_submodule(parent) if parent else m, leaf, new)
-            bits[name] = new.bits
+            bits[name] = getattr(new, "bits", None)
     for name, mod in list(m.named_modules()):  # a static mask after each pruned layer's norm
         if isinstance(mod, PrunedNorm):
             layer = mod._layer
