@@ -20,13 +20,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 
 from codesign.core.errors import CodesignError
 from codesign.exporters import ExportResult, register_exporter
-from codesign.exporters.onnx_qdq import export_model, finetuned_point
+from codesign.exporters.onnx_qdq import compare_logits, export_model, finetuned_point
 from codesign.quant.evaluate import load_finetuned
 from codesign.quant.fakequant import QuantLayer
 
@@ -175,12 +174,8 @@ def export_brevitas(run_dir: Path, pick: int, path: Path | None) -> ExportResult
     with torch.no_grad():
         bo = load_brevitas(out)(x).numpy()
         ref = q(x).numpy()
-    yy = y.numpy()
     checks = {
-        "brevitas_accuracy": float((bo.argmax(1) == yy).mean() * 100),
-        "torch_accuracy": float((ref.argmax(1) == yy).mean() * 100),
-        "max_logit_difference": float(np.abs(bo - ref).max()),
-        "samples": int(len(yy)),
+        **compare_logits("brevitas", bo, ref, y.numpy()),
         "finetuned_accuracy": c.finetuned_accuracy,
     }
     return ExportResult((out,), checks)

@@ -174,13 +174,17 @@ def check_with_onnxruntime(path: Path, q: nn.Module, data: Any) -> dict[str, Any
             xb = x[i : i + 256]
             outs.append(sess.run(None, {name: xb.numpy()})[0])
             refs.append(q(xb).numpy())
-    o, r = np.concatenate(outs), np.concatenate(refs)
-    yy = y.numpy()
+    return compare_logits("onnxruntime", np.concatenate(outs), np.concatenate(refs), y.numpy())
+
+
+def compare_logits(runtime: str, out: np.ndarray, ref: np.ndarray, y: np.ndarray) -> dict:
+    """Accuracy (percent) of a runtime's logits `out` and of the fake-quantized torch model's
+    `ref` on labels `y`, and their largest difference."""
     return {
-        "onnxruntime_accuracy": float((o.argmax(1) == yy).mean() * 100),
-        "torch_accuracy": float((r.argmax(1) == yy).mean() * 100),
-        "max_logit_difference": float(np.abs(o - r).max()),
-        "samples": int(len(yy)),
+        f"{runtime}_accuracy": float((out.argmax(1) == y).mean() * 100),
+        "torch_accuracy": float((ref.argmax(1) == y).mean() * 100),
+        "max_logit_difference": float(np.abs(out - ref).max()),
+        "samples": int(len(y)),
     }
 
 

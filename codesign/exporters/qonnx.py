@@ -18,13 +18,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch import Tensor, nn
 
 from codesign.core.errors import CodesignError
 from codesign.exporters import ExportResult, register_exporter
-from codesign.exporters.onnx_qdq import export_model, finetuned_point, to_onnx
+from codesign.exporters.onnx_qdq import compare_logits, export_model, finetuned_point, to_onnx
 from codesign.quant.evaluate import load_finetuned
 from codesign.quant.fakequant import QuantLayer, conv_or_linear
 
@@ -144,13 +143,7 @@ def check_with_qonnx(path: Path, m_check: nn.Module, q: nn.Module, data) -> dict
     with torch.no_grad():
         ref = q(x).numpy()
     onnx.checker.check_model(onnx.load(path))
-    yy = y.numpy()
-    return {
-        "qonnx_accuracy": float((out.argmax(1) == yy).mean() * 100),
-        "torch_accuracy": float((ref.argmax(1) == yy).mean() * 100),
-        "max_logit_difference": float(np.abs(out - ref).max()),
-        "samples": int(len(yy)),
-    }
+    return compare_logits("qonnx", out, ref, y.numpy())
 
 
 @register_exporter("qonnx")
