@@ -174,7 +174,7 @@ def test_data_and_weights_errors(results_dir, tmp_path, run_explore):
             data=tmp_path / "nope",
             out=tmp_path / "a",
         )
-    with pytest.raises(CodesignError, match="does not read a dataset from a path"):
+    with pytest.raises(CodesignError, match="does not read a dataset from a folder"):
         run_explore(
             estimator="proxy",
             workload="digits_cnn",
