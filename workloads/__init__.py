@@ -1,3 +1,3 @@
 """Bundled workloads. Importing this package registers each network in codesign's registry."""
 
-from workloads import autoencoder, digits, dscnn, mnist1d, mobilenet, resnet8  # noqa: F401
+from workloads import autoencoder, digits, dscnn, imagenet, mnist1d, mobilenet, resnet8  # noqa: F401
