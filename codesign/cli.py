@@ -15,6 +15,7 @@ from rich.table import Table
 from codesign.config import cli_fields
 from codesign.core.errors import CodesignError
 
+PER_LAYER_WIDTH = 24  # characters of a per-layer bits / mapping string shown (full in pareto.csv)
 MAX_ROWS = 30  # Pareto rows printed; the run directory holds all of them
 
 
@@ -175,23 +176,25 @@ def _print_front(res: Any) -> None:
     t = Table(title=f"Pareto front: {len(front)} points of {front.evaluated} evaluated")
     has_acc = front.fp_accuracy is not None
     t.add_column("#", justify="right", no_wrap=True, min_width=3)
+    num = dict(justify="right", no_wrap=True, min_width=6)  # never squeezed by long bit rows
+    per_layer = dict(no_wrap=True, max_width=PER_LAYER_WIDTH, overflow="ellipsis")
     if has_acc:
-        t.add_column("est.\nacc %", justify="right", no_wrap=True)
-        t.add_column("tuned\nacc %", justify="right", no_wrap=True)
+        t.add_column("est.\nacc %", **num)
+        t.add_column("tuned\nacc %", **num)
     for col in ("latency\nms", "energy\nuJ", "peak\nkB"):
-        t.add_column(col, justify="right", no_wrap=True)
+        t.add_column(col, **num)
     per_channel = any(len(set(p.weight_bits)) > 1 for c in front.candidates for p in c.precisions)
     if per_channel:
-        t.add_column("weights\nkB", justify="right", no_wrap=True)
-        t.add_column("pruned\nch %", justify="right", no_wrap=True)
-        t.add_column("mean w bits\nper layer", no_wrap=True)
+        t.add_column("weights\nkB", **num)
+        t.add_column("pruned\nch %", **num)
+        t.add_column("mean w bits\nper layer", **per_layer)
     else:
-        t.add_column("weight bits\nper layer", no_wrap=True)
-    t.add_column("act bits\nper layer", no_wrap=True)
+        t.add_column("weight bits\nper layer", **per_layer)
+    t.add_column("act bits\nper layer", **per_layer)
     letters = family.mapping_letters if family is not None else ""
     has_map = bool(letters) and any(c.mapping for c in front.candidates)
     if has_map:
-        t.add_column("mapping\nper layer", no_wrap=True)
+        t.add_column("mapping\nper layer", **per_layer)
     ranks = list(range(len(front)))
     if len(ranks) > MAX_ROWS:  # a spread along the front, plus every fine-tuned point
         keep = set(np.linspace(0, len(ranks) - 1, MAX_ROWS).round().astype(int).tolist())
