@@ -63,7 +63,7 @@ class Archive:
         if not new:
             return ids
         sel = np.asarray(new)
-        sub = batch.take(sel)
+        sub = _compact(batch.take(sel))
         c = scores.costs
         part = {
             "ids": ids[sel],
@@ -160,10 +160,10 @@ class Archive:
         idx = np.asarray(ids, dtype=np.int64)
         return CandidateBatch(
             self.layer_names,
-            a["act_bits"][idx],
-            tuple(w[idx] for w in a["weight_bits"]),
+            a["act_bits"][idx].astype(np.int64),
+            tuple(w[idx].astype(np.int64) for w in a["weight_bits"]),
             a["group_sizes"],
-            None if a["mapping"] is None else a["mapping"][idx],
+            None if a["mapping"] is None else a["mapping"][idx].astype(np.int64),
         )
 
     def state(self) -> dict[str, Any]:
@@ -175,6 +175,19 @@ class Archive:
         self._seen = dict(state["seen"])
         self._parts = list(state["parts"])
         self._cat = None
+
+
+def _compact(b: CandidateBatch) -> CandidateBatch:
+    """`b` with bits held as int8 and mapping indices as int16: the archive keeps every
+    candidate, and per-channel bits of a 50-layer network are tens of thousands of values each
+    (ResNet-50: 27,560 per candidate, 1.4 GB over 6,400 candidates as int64)."""
+    return CandidateBatch(
+        b.layer_names,
+        b.act_bits.astype(np.int8),
+        tuple(w.astype(np.int8) for w in b.weight_bits),
+        b.group_sizes,
+        None if b.mapping is None else b.mapping.astype(np.int16),
+    )
 
 
 def _channel_summaries(b: CandidateBatch) -> list[list[str]]:

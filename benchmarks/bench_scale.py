@@ -1,0 +1,136 @@
+"""How the pipeline grows with the network (issue 17): wall time and peak memory of each step.
+
+For each network, hardware and granularity, in a fresh subprocess on one thread (so its peak
+resident memory is its own) with an empty mapping cache (so the mapper runs cold):
+
+- extraction: torch.fx tracing and shape propagation (`codesign.workload.extract`);
+- tables: every layer priced at every bit pair, the mapper included on spatial hardware;
+- search: 100 generations of NSGA-II at population 64 on the cost objectives (latency, energy,
+  memory on MPIC; energy, latency on Eyeriss), decoding, scoring and archiving included.
+
+Per-channel granularity runs on MPIC only (the spatial models refuse per-channel bits). The
+table also gives layers, channels (sum of output channels of the quantizable layers) and genes,
+to read how each step grows.
+
+Reproduce:  python benchmarks/bench_scale.py [--networks digits_cnn,resnet18,resnet50,mobilenet_v2]
+            [--generations 100] [--pop-size 64]
+"""
+
+from __future__ import annotations
+
+import os
+
+for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[var] = "1"
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import resource  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def one(network: str, hw_name: str, granularity: str, gens: int, pop: int) -> dict:
+    """Measure one (network, hardware, granularity) in this process."""
+    import torch
+
+    torch.set_num_threads(1)
+    from codesign.core.types import Objective
+    from codesign.families import build_tables
+    from codesign.hw import load_hardware
+    from codesign.quant.importance import channel_ranking
+    from codesign.search.archive import Archive
+    from codesign.search.loop import run_search, scorer
+    from codesign.search.nsga2 import NSGA2Strategy
+    from codesign.search.space import make_space
+    from codesign.workload import extract, get_workload
+
+    out: dict = {"network": network, "hw": hw_name, "granularity": granularity}
+    wl = get_workload(network)
+    model = wl.build().eval()
+    t0 = time.perf_counter()
+    graph = extract(model, wl.example_input(), network)
+    out["extract_s"] = time.perf_counter() - t0
+    q = graph.quantizable
+    out["layers"], out["channels"] = len(q), sum(s.K for s in q)
+    hw = load_hardware(ROOT / "hw_models" / f"{hw_name}.yaml")
+    with tempfile.TemporaryDirectory() as cache:
+        t0 = time.perf_counter()
+        tables = build_tables(graph, hw, None, Path(cache))
+        out["tables_s"] = time.perf_counter() - t0
+    ranking = channel_ranking(model, graph) if granularity == "channel" else None
+    space = make_space(tables, [s.K for s in q], granularity, ranking)
+    out["genes"] = int(space.n_var)
+    family_objs = {
+        "mpic": (Objective.LATENCY, Objective.ENERGY, Objective.MEMORY),
+        "eyeriss": (Objective.ENERGY, Objective.LATENCY),
+    }[hw_name]
+    archive = Archive(tables.layer_names, space.has_mapping)
+    t0 = time.perf_counter()
+    run_search(
+        space, NSGA2Strategy(pop, gens), scorer(tables, family_objs), archive, len(family_objs), 0
+    )
+    out["search_s"] = time.perf_counter() - t0
+    out["evaluated"] = len(archive)
+    out["peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--networks", default="digits_cnn,resnet18,mobilenet_v2,resnet50")
+    ap.add_argument("--generations", type=int, default=100)
+    ap.add_argument("--pop-size", type=int, default=64)
+    ap.add_argument("--one", nargs=3, metavar=("NET", "HW", "GRAN"), help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.one:
+        print(json.dumps(one(*args.one, args.generations, args.pop_size)))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(width=150)
+    rows = []
+    for net in args.networks.split(","):
+        for hw, gran in (("mpic", "layer"), ("mpic", "channel"), ("eyeriss", "layer")):
+            cmd = [sys.executable, __file__, "--one", net, hw, gran, "--generations",
+                   str(args.generations), "--pop-size", str(args.pop_size)]  # fmt: skip
+            t0 = time.perf_counter()
+            res = subprocess.run(cmd, capture_output=True, text=True)
+            if res.returncode != 0:
+                console.print(f"[red]{net} {hw} {gran} failed:[/] {res.stderr.strip()[-400:]}")
+                continue
+            row = json.loads(res.stdout.strip().splitlines()[-1])
+            row["total_s"] = time.perf_counter() - t0
+            rows.append(row)
+            console.print(row)
+    t = Table(
+        title=f"scale: NSGA-II {args.pop_size} x {args.generations}, cost objectives, one thread, "
+        "cold mapping cache"
+    )
+    cols = ("network", "hw", "granularity", "layers", "channels", "genes", "extract s", "tables s",
+            "search s", "evaluated", "process s", "peak MB")  # fmt: skip
+    for c in cols:
+        t.add_column(c, justify="right")
+    for r in rows:
+        t.add_row(
+            r["network"], r["hw"], r["granularity"], str(r["layers"]), str(r["channels"]),
+            str(r["genes"]), f"{r['extract_s']:.2f}", f"{r['tables_s']:.2f}",
+            f"{r['search_s']:.1f}", str(r["evaluated"]), f"{r['total_s']:.1f}",
+            f"{r['peak_mb']:.0f}",
+        )  # fmt: skip
+    console.print(t)
+    console.print(
+        f"reproduce: python benchmarks/bench_scale.py --networks {args.networks} "
+        f"--generations {args.generations} --pop-size {args.pop_size}"
+    )
+
+
+if __name__ == "__main__":
+    main()
