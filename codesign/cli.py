@@ -287,9 +287,8 @@ def _cmd_workloads(args: argparse.Namespace, console: Console) -> int:
         return 0
     t = Table(title="workloads")
     for c in ("name", "MACs", "weights", "quantizable layers", "input", "data"):
-        t.add_column(
-            c, justify="right" if c in ("MACs", "weights", "quantizable layers") else "left"
-        )
+        right = c in ("MACs", "weights", "quantizable layers")
+        t.add_column(c, justify="right" if right else "left", no_wrap=True)
     for r in rows:
         t.add_row(
             r["name"],
@@ -299,7 +298,7 @@ def _cmd_workloads(args: argparse.Namespace, console: Console) -> int:
             "x".join(map(str, r["input_shape"])),
             r["dataset"] or "-",
         )
-    Console().print(t)
+    (Console() if sys.stdout.isatty() else Console(width=120)).print(t)  # pipes: no truncation
     return 0
 
 
