@@ -155,6 +155,16 @@ def _parser() -> argparse.ArgumentParser:
         description="Rebuild the interactive report of RUN_DIR from its files.",
     )
     r.add_argument("run_dir", metavar="RUN_DIR")
+
+    cmp_ = sub.add_parser(
+        "compare",
+        help="several runs on one page: fronts, hypervolume, evaluations, wall time",
+        description="Write one self-contained HTML page comparing RUN_DIRs (strategies, "
+        "granularities, hardware, seeds): a scatter per pair of shared objectives, and per run "
+        "its points, evaluations, fine-tunes, wall time and hypervolume.",
+    )
+    cmp_.add_argument("run_dirs", metavar="RUN_DIR", nargs="+")
+    cmp_.add_argument("-o", "--output", default="compare.html", help="the page to write")
     return p
 
 
@@ -354,6 +364,13 @@ def _cmd_supernet(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
+def _cmd_compare(args: argparse.Namespace, console: Console) -> int:
+    from codesign.report.compare import write_compare
+
+    Console().print(f"wrote {write_compare(args.run_dirs, args.output)}")
+    return 0
+
+
 def _cmd_report(args: argparse.Namespace, console: Console) -> int:
     from codesign.report.html import write_report
 
@@ -370,6 +387,7 @@ def main(argv: list[str] | None = None) -> int:
         "workloads": _cmd_workloads,
         "export": _cmd_export,
         "report": _cmd_report,
+        "compare": _cmd_compare,
         "supernet": _cmd_supernet,
         "runs": _cmd_runs,
     }[args.command]

@@ -222,7 +222,11 @@ def _run(
         "pareto": len(front),
         "fp_test_accuracy": front.fp_accuracy,
     }
-    info.update(status="complete", summary=summary)
+    info.update(
+        status="complete",
+        summary=summary,
+        finished=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    )
     info.pop("error", None)
     run.write_info(info)
     return RunResult(run.path, front, cfg, summary)

@@ -1,0 +1,53 @@
+"""`codesign compare`: several runs on one self-contained page."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+
+import pytest
+
+from codesign.core.errors import RunError
+from codesign.report.compare import write_compare
+
+RUN = dict(estimator="proxy", workload="digits_cnn", pop_size=8, generations=2, finetune_top=1,
+           finetune_steps=20)  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def two_runs(run_explore, results_dir):
+    a = run_explore(**RUN, strategy="nsga2", out=results_dir / "cmp-nsga2")
+    b = run_explore(**RUN, strategy="random", out=results_dir / "cmp-random")
+    return a, b
+
+
+def test_compare_writes_one_page_with_every_run(two_runs, tmp_path):
+    a, b = two_runs
+    out = tmp_path / "cmp.html"
+    res = subprocess.run(
+        [sys.executable, "-m", "codesign.cli", "compare", str(a.run_dir), str(b.run_dir), "-o",
+         str(out)],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr[-2000:]
+    page = out.read_text()
+    assert page.count("plotly.js v") == 1  # embedded once, however many figures
+    n_obj = len(a.front.objectives)
+    assert page.count("Plotly.newPlot") == n_obj * (n_obj - 1) // 2  # one per objective pair
+    for r in (a, b):
+        assert f"{r.run_dir.name} (" in page
+    cells = re.findall(r"<td>([0-9.]+)</td></tr>", page)  # last column: HV of fine-tuned points
+    assert len(cells) == 2 and all(0 < float(c) <= 1.1**n_obj for c in cells)
+    walls = re.findall(r"<td>(\d+)</td><td>[0-9.]+</td><td>[0-9.]+</td></tr>", page)
+    assert len(walls) == 2  # run.json now records when a run finished
+
+
+def test_compare_refuses_one_run_and_unshared_objectives(two_runs, run_explore, results_dir):
+    a, _ = two_runs
+    with pytest.raises(RunError, match="at least two"):
+        write_compare([a.run_dir], "x.html")
+    c = run_explore(**{**RUN, "objectives": "latency,memory"}, out=results_dir / "cmp-cost")
+    d = run_explore(**{**RUN, "objectives": "energy,accuracy_loss"}, out=results_dir / "cmp-e")
+    with pytest.raises(RunError, match="share fewer than two objectives"):
+        write_compare([c.run_dir, d.run_dir], "x.html")
