@@ -6,6 +6,7 @@ It reads the run's `Front` and its evaluated points through `codesign.run`, neve
 from __future__ import annotations
 
 import html
+import json
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from codesign.core.candidates import Candidate, Front
 from codesign.hw.family import FAMILIES
 from codesign.run import open_run
 
+HOVER_LAYERS = 12  # per-layer lines in a point's hover; the drill-down shows them all
 _AXES = [
     ("latency_ms", "latency (ms)"),
     ("energy_uj", "energy (uJ)"),
@@ -43,7 +45,11 @@ def _hover(front: Front, rank: int) -> str:
         f"latency {c.latency_ms:.3f} ms, energy {c.energy_uj:.2f} uJ, "
         f"peak {c.peak_kb:.1f} kB (weights {c.weight_kb:.1f} kB)"
     )
-    for n, p in zip(front.layers, c.precisions):
+    shown = list(zip(front.layers, c.precisions))
+    if len(shown) > HOVER_LAYERS:  # the drill-down (a click) has every layer
+        lines.append(f"first {HOVER_LAYERS} of {len(shown)} layers; click for all:")
+        shown = shown[:HOVER_LAYERS]
+    for n, p in shown:
         lc = c.cost.layers.get(n)
         where = ""
         if lc is not None and lc.mapping is not None and lc.mapping.kind == "spatial":
@@ -98,6 +104,7 @@ def build_figure(front: Front, points: dict[str, Any]) -> go.Figure:
             name="Pareto front (estimate; the front spans every objective, not just these axes)",
             hovertext=[_hover(front, r) for r in range(len(cands))],
             hoverinfo="text",
+            customdata=list(range(len(cands))),
             marker={
                 "size": 9,
                 "color": [c.peak_kb for c in cands],
@@ -117,6 +124,7 @@ def build_figure(front: Front, points: dict[str, Any]) -> go.Figure:
                 marker={"symbol": "diamond", "size": 11, "color": "crimson"},
                 hovertext=[_hover(front, r) for r in ft],
                 hoverinfo="text",
+                customdata=ft,
             )
         )
     if has_acc:
@@ -155,20 +163,223 @@ def build_figure(front: Front, points: dict[str, Any]) -> go.Figure:
     return fig
 
 
+OKABE_ITO = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000")
+_UNITS = {
+    "accuracy_loss": ("est. accuracy (%)", None),
+    "latency": ("latency (ms)", "latency_ms"),
+    "energy": ("energy (uJ)", "energy_uj"),
+    "memory": ("peak memory (kB)", "peak_kb"),
+}
+
+
+def _objective_columns(front: Front) -> list[tuple[str, list[float]]]:
+    """(label, value per Pareto point) of each objective, in display units."""
+    cols = []
+    for o in front.objectives:
+        label, key = _UNITS[o.value]
+        if key is None:
+            vals = [front.est_accuracy(c) for c in front.candidates]
+            if any(v is None for v in vals):
+                continue
+        else:
+            vals = [_value(c, key) for c in front.candidates]
+        cols.append((label, vals))
+    return cols
+
+
+def pairs_figure(front: Front) -> go.Figure | None:
+    """Every pair of objectives at once (a scatter matrix of the front); fine-tuned points in
+    a second colour. None with fewer than two plottable objectives."""
+    cols = _objective_columns(front)
+    if len(cols) < 2:
+        return None
+    tuned = [c.finetuned_accuracy is not None for c in front.candidates]
+    fig = go.Figure(
+        go.Splom(
+            dimensions=[{"label": label, "values": v} for label, v in cols],
+            customdata=list(range(len(front))),
+            marker={
+                "color": [OKABE_ITO[3] if t else OKABE_ITO[0] for t in tuned],
+                "size": 7,
+                "symbol": ["diamond" if t else "circle" for t in tuned],
+            },
+            text=[f"Pareto #{r}" for r in range(len(front))],
+            diagonal_visible=False,
+            showupperhalf=False,
+        )
+    )
+    fig.update_layout(
+        title="Every pair of objectives (blue: estimate; vermilion diamonds: fine-tuned points)",
+        height=220 * len(cols) + 80,
+        template="plotly_white",
+    )
+    return fig
+
+
+def parallel_figure(front: Front) -> go.Figure | None:
+    """The front in parallel coordinates: one line per point over the objectives (and the
+    fine-tuned accuracy where any point has one)."""
+    cols = _objective_columns(front)
+    if any(c.finetuned_accuracy is not None for c in front.candidates):
+        cols.append(
+            (
+                "fine-tuned acc. (%)",
+                [
+                    c.finetuned_accuracy if c.finetuned_accuracy is not None else float("nan")
+                    for c in front.candidates
+                ],
+            )
+        )
+    if len(cols) < 2:
+        return None
+    fig = go.Figure(
+        go.Parcoords(
+            line={"color": cols[1][1], "colorscale": "Viridis", "showscale": True},
+            dimensions=[{"label": label, "values": v} for label, v in cols],
+        )
+    )
+    fig.update_layout(title="The front in parallel coordinates", height=420)
+    return fig
+
+
+def error_figure(front: Front) -> go.Figure | None:
+    """The estimator against the fine-tunes: estimated and fine-tuned accuracy of each point
+    that has both, with the diagonal."""
+    pts = [
+        (r, front.est_accuracy(c), c.finetuned_accuracy)
+        for r, c in enumerate(front.candidates)
+        if c.finetuned_accuracy is not None and front.est_accuracy(c) is not None
+    ]
+    if not pts:
+        return None
+    est = [p[1] for p in pts]
+    ft = [p[2] for p in pts]
+    lo, hi = min(est + ft) - 0.5, max(est + ft) + 0.5
+    fig = go.Figure()
+    fig.add_trace(
+        go.Scatter(x=[lo, hi], y=[lo, hi], mode="lines", name="estimate = fine-tuned",
+                   line={"dash": "dot", "color": "gray"})
+    )  # fmt: skip
+    fig.add_trace(
+        go.Scatter(
+            x=est,
+            y=ft,
+            mode="markers+text",
+            text=[f"#{p[0]}" for p in pts],
+            textposition="top center",
+            customdata=[p[0] for p in pts],
+            name="Pareto point",
+            marker={"size": 10, "color": OKABE_ITO[3]},
+        )
+    )
+    err = np.array(ft) - np.array(est)
+    fig.update_layout(
+        title=f"Estimator error: fine-tuned minus estimated accuracy, mean {err.mean():+.2f} pp, "
+        f"largest {err[np.abs(err).argmax()]:+.2f} pp",
+        xaxis_title="estimated accuracy (%)",
+        yaxis_title="fine-tuned accuracy (%)",
+        height=420,
+        template="plotly_white",
+    )
+    return fig
+
+
+def drilldown_data(front: Front) -> list[dict[str, Any]]:
+    """What the drill-down of each Pareto point shows, as plain data for the page's script."""
+    out = []
+    wbits = sorted({b for c in front.candidates for p in c.precisions for b in p.weight_bits})
+    abits = sorted({p.act_bits for c in front.candidates for p in c.precisions})
+    for r, c in enumerate(front.candidates):
+        share = []
+        for b in wbits:
+            share.append([p.weight_bits.count(b) / len(p.weight_bits) for p in c.precisions])
+        act = [[1.0 if p.act_bits == a else 0.0 for p in c.precisions] for a in abits]
+        layers = list(front.layers)
+        costs = [c.cost.layers.get(n) for n in layers]
+        out.append(
+            {
+                "rank": r,
+                "title": f"Pareto #{r} (candidate {c.id}, {c.strategy})",
+                "layers": layers,
+                "rows": [f"w{b}" + (" (pruned)" if b == 0 else "") for b in wbits]
+                + [f"a{a}" for a in abits],
+                "bits": share + act,
+                "latency_ms": [lc.latency_s * 1e3 if lc else 0.0 for lc in costs],
+                "energy_uj": [lc.energy_j * 1e6 if lc else 0.0 for lc in costs],
+                "act_kb": [lc.act_bytes / 1e3 if lc else 0.0 for lc in costs],
+                "weight_kb": c.weight_kb,
+                "peak_kb": c.peak_kb,
+                "limit_kb": front.memory_limit_bytes / 1e3
+                if np.isfinite(front.memory_limit_bytes)
+                else None,
+                "mapping": _mapping_table(front, r),
+            }
+        )
+    return out
+
+
+_DRILL_JS = """
+<script>
+const CANDS = %s;
+const COLOURS = %s;
+function showPoint(r) {
+  const d = CANDS[r];
+  if (!d) return;
+  document.getElementById('drill-title').textContent = d.title;
+  Plotly.newPlot('drill-bits', [{z: d.bits, x: d.layers, y: d.rows, type: 'heatmap',
+    colorscale: 'Viridis', zmin: 0, zmax: 1, colorbar: {title: 'share'}}],
+    {title: 'Bits per layer (share of its channels at each weight bit-width; its activation bits)',
+     height: 120 + 28 * d.rows.length, margin: {l: 90}});
+  const stack = d.layers.map((n, i) => ({type: 'bar', orientation: 'h', name: n,
+    y: ['latency', 'energy'],
+    x: [d.latency_ms[i], d.energy_uj[i]].map((v, k) => 100 * v /
+       (k == 0 ? d.latency_ms : d.energy_uj).reduce((a, b) => a + b, 0)),
+    text: [d.latency_ms[i].toFixed(4) + ' ms', d.energy_uj[i].toFixed(3) + ' uJ'],
+    hovertemplate: n + ': %%{text} (%%{x:.1f} %%%%)<extra></extra>',
+    marker: {color: COLOURS[i %% COLOURS.length]}}));
+  Plotly.newPlot('drill-cost', stack, {barmode: 'stack', height: 260,
+    title: 'Where latency and energy go (share per layer, %%)', xaxis: {title: '%% of total'}});
+  const mem = [{type: 'bar', x: d.layers, y: d.act_kb.map(a => a + d.weight_kb),
+    name: 'weights + this layer\'s input and output (kB)', marker: {color: COLOURS[0]}}];
+  const shapes = [];
+  if (d.limit_kb !== null) shapes.push({type: 'line', xref: 'paper', x0: 0, x1: 1,
+    y0: d.limit_kb, y1: d.limit_kb, line: {color: COLOURS[3], dash: 'dash'}});
+  Plotly.newPlot('drill-mem', mem, {height: 300, shapes: shapes, yaxis: {title: 'kB'},
+    title: 'Memory at each layer: weights + its input and output activations (peak of the ' +
+      'network ' + d.peak_kb.toFixed(1) + ' kB; dashed: the chip\'s limit' +
+      (d.limit_kb !== null ? ' ' + d.limit_kb.toFixed(0) + ' kB' : '') + ')'});
+  document.getElementById('drill-map').innerHTML = d.mapping;
+  document.getElementById('drill').scrollIntoView({behavior: 'smooth'});
+}
+document.querySelectorAll('.plotly-graph-div').forEach(function (g) {
+  g.on('plotly_click', function (ev) {
+    const p = ev.points[0];
+    if (p && p.customdata !== undefined && !Array.isArray(p.customdata)) showPoint(p.customdata);
+  });
+});
+document.querySelectorAll('tr[data-rank]').forEach(function (tr) {
+  tr.addEventListener('click', function () { showPoint(Number(tr.dataset.rank)); });
+});
+</script>
+"""
+
+
 def _f(v: float | None, d: int = 2) -> str:
     return "-" if v is None else f"{v:.{d}f}"
 
 
 def _table(front: Front) -> str:
-    head = ["#", "est. acc %", "fine-tuned %", "latency ms", "energy uJ", "peak kB"] + [
+    head = ["#", "est. acc %", "fine-tuned %", "error pp", "latency ms", "energy uJ", "peak kB"] + [
         html.escape(n) for n in front.layers
     ]
     rows = []
     for r, c in enumerate(front.candidates):
+        est, ft = front.est_accuracy(c), c.finetuned_accuracy
         cells = [
             str(r),
-            _f(front.est_accuracy(c)),
-            _f(c.finetuned_accuracy),
+            _f(est),
+            _f(ft),
+            "-" if est is None or ft is None else f"{ft - est:+.2f}",
             _f(c.latency_ms, 3),
             _f(c.energy_uj),
             _f(c.peak_kb, 1),
@@ -176,7 +387,7 @@ def _table(front: Front) -> str:
         for n, p in zip(front.layers, c.precisions):
             tag = _describe(front, c, n) if c.mapping is not None else ""
             cells.append(p.label + (f" {tag}" if tag else ""))
-        rows.append("<tr>" + "".join(f"<td>{x}</td>" for x in cells) + "</tr>")
+        rows.append(f'<tr data-rank="{r}">' + "".join(f"<td>{x}</td>" for x in cells) + "</tr>")
     return (
         "<table><thead><tr>"
         + "".join(f"<th>{h}</th>" for h in head)
@@ -195,51 +406,42 @@ def _loops(levels: dict[str, Any]) -> str:
     return " | ".join(f"{lv}: {text(v) or '-'}" for lv, v in levels.items())
 
 
-def _mappings(front: Front) -> str:
-    """Per Pareto point, each layer's loop-nest mapping in full (spatial accelerators; '' on
-    MCUs): dataflow, unrolling, tiling and loop order per level, operands that skip a level."""
-    parts = []
-    for r, c in enumerate(front.candidates):
-        rows = []
-        for n, p in zip(front.layers, c.precisions):
-            lc = c.cost.layers.get(n)
-            mp = lc.mapping if lc is not None else None
-            if mp is None or mp.kind != "spatial":
-                continue
-            byp = mp.get("bypass") or {}
-            skips = "; ".join(f"{lv}: {' '.join(ops)}" for lv, ops in byp.items())
-            cells = [
-                html.escape(n),
-                p.label,
-                html.escape(str(mp.get("dataflow"))),
-                " ".join(f"{d}{f}" for d, f in (mp.get("spatial") or {}).items()),
-                _loops(mp.get("tiling") or {}),
-                html.escape(_loops(mp.get("loop_order") or {})),
-                skips or "-",
-                html.escape(mp.choice),
-            ]
-            rows.append("<tr>" + "".join(f"<td>{x}</td>" for x in cells) + "</tr>")
-        if rows:
-            head = [
-                "layer",
-                "bits",
-                "dataflow",
-                "unrolling",
-                "tiling",
-                "loop order",
-                "bypass",
-                "kept as",
-            ]
-            parts.append(
-                f"<details><summary>#{r}</summary><table><thead><tr>"
-                + "".join(f"<th>{h}</th>" for h in head)
-                + "</tr></thead><tbody>"
-                + "".join(rows)
-                + "</tbody></table></details>"
-            )
-    if not parts:
+def _mapping_table(front: Front, r: int) -> str:
+    """Point `r`'s loop-nest mapping per layer as an HTML table (spatial accelerators: dataflow,
+    unrolling, tiling and loop order per level, operands that skip a level); '' on MCUs."""
+    c = front.candidates[r]
+    rows = []
+    for n, p in zip(front.layers, c.precisions):
+        lc = c.cost.layers.get(n)
+        mp = lc.mapping if lc is not None else None
+        if mp is None or mp.kind != "spatial":
+            continue
+        byp = mp.get("bypass") or {}
+        skips = "; ".join(f"{lv}: {' '.join(ops)}" for lv, ops in byp.items())
+        util = mp.utilization
+        cells = [
+            html.escape(n),
+            p.label,
+            html.escape(str(mp.get("dataflow"))),
+            " ".join(f"{d}{f}" for d, f in (mp.get("spatial") or {}).items()),
+            "-" if util is None else f"{util:.0%}",
+            _loops(mp.get("tiling") or {}),
+            html.escape(_loops(mp.get("loop_order") or {})),
+            skips or "-",
+            html.escape(mp.choice),
+        ]
+        rows.append("<tr>" + "".join(f"<td>{x}</td>" for x in cells) + "</tr>")
+    if not rows:
         return ""
-    return "<h3>Mappings of the Pareto points</h3>\n" + "\n".join(parts)
+    head = ["layer", "bits", "dataflow", "unrolling", "utilisation", "tiling", "loop order",
+            "bypass", "kept as"]  # fmt: skip
+    return (
+        "<table><thead><tr>"
+        + "".join(f"<th>{h}</th>" for h in head)
+        + "</tr></thead><tbody>"
+        + "".join(rows)
+        + "</tbody></table>"
+    )
 
 
 def write_report(run_dir: str | Path) -> Path:
@@ -247,22 +449,32 @@ def write_report(run_dir: str | Path) -> Path:
     run_dir = Path(run_dir)
     rd = open_run(run_dir)
     front = rd.load_front()
-    fig = build_figure(front, rd.evaluated_points())
-    body = fig.to_html(full_html=False, include_plotlyjs=True)
+    figures = [build_figure(front, rd.evaluated_points())]
+    figures += [f for f in (pairs_figure(front), parallel_figure(front), error_figure(front)) if f]
+    body = "\n".join(
+        f.to_html(full_html=False, include_plotlyjs=(k == 0)) for k, f in enumerate(figures)
+    )
     title = f"{html.escape(front.workload)} on {html.escape(front.hardware)}"
+    drill = _DRILL_JS % (json.dumps(drilldown_data(front)), json.dumps(list(OKABE_ITO)))
     page = f"""<!DOCTYPE html>
 <html><head><meta charset="utf-8"><title>codesign: {title}</title>
 <style>body{{font-family:sans-serif;margin:2em}} table{{border-collapse:collapse;font-size:13px}}
-td,th{{border:1px solid #ccc;padding:3px 6px;text-align:right}}</style></head>
+td,th{{border:1px solid #ccc;padding:3px 6px;text-align:right}} tr[data-rank]{{cursor:pointer}}
+tr[data-rank]:hover{{background:#eef}}</style></head>
 <body><h2>{title}</h2>
 <p>Objectives: {", ".join(o.value for o in front.objectives)}. Strategy: {front.strategy}.
-Accuracies in percent on held-out data; per-layer bits as w(weight)a(activation). Hover a
-point for its per-layer bits and costs; the menu at the top right switches the x axis. Export
-a row with <code>codesign export {html.escape(str(run_dir))} --pick N</code>.</p>
+Accuracies in percent on held-out data; latency in ms, energy in uJ, memory in kB; per-layer
+bits as w(weight)a(activation). <b>Click a point or a table row</b> for its drill-down: bits
+per layer, where latency and energy go, memory per layer against the chip's limit and, on
+accelerators, each layer's mapping. Export a point with
+<code>codesign export {html.escape(str(run_dir))} --pick N</code>.</p>
 {body}
 <h3>Pareto front</h3>
 {_table(front)}
-{_mappings(front)}
+<div id="drill"><h3 id="drill-title">Drill-down: click a point or a row</h3>
+<div id="drill-bits"></div><div id="drill-cost"></div><div id="drill-mem"></div>
+<div id="drill-map"></div></div>
+{drill}
 </body></html>
 """
     out = run_dir / "pareto.html"

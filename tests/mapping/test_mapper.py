@@ -78,9 +78,10 @@ def test_explore_on_eyeriss_names_mappings(results_dir, tmp_path, run_explore):
         assert lq.mapping["tiling"].keys() == {"PE", "GLB", "DRAM"}
     html = (res.run_dir / "pareto.html").read_text()
     assert "_stationary" in html
-    # and each Pareto point's mappings in full: tiling and loop order per level
-    assert html.count("<details><summary>#") == len(res.front)
+    # and each Pareto point's mappings in full in its drill-down: tiling and loop order per level
+    assert html.count('"mapping": "<table>') == len(res.front)
     assert "<th>tiling</th>" in html and "<th>loop order</th>" in html
+    assert "<th>utilisation</th>" in html
     assert "GLB: " in html and "-stationary" in html
 
 

@@ -51,3 +51,28 @@ def test_compare_refuses_one_run_and_unshared_objectives(two_runs, run_explore, 
     d = run_explore(**{**RUN, "objectives": "energy,accuracy_loss"}, out=results_dir / "cmp-e")
     with pytest.raises(RunError, match="share fewer than two objectives"):
         write_compare([c.run_dir, d.run_dir], "x.html")
+
+
+def test_the_report_has_every_pair_a_parallel_view_and_a_drilldown_per_point(two_runs):
+    import json
+
+    from codesign.report.html import write_report
+
+    a, _ = two_runs
+    page = write_report(a.run_dir).read_text()
+    assert page.count("plotly.js v") == 1
+    assert '"type":"splom"' in page and '"type":"parcoords"' in page
+    m = re.search(r"const CANDS = (\[.*?\]);\n", page, re.S)
+    cands = json.loads(m.group(1))
+    assert len(cands) == len(a.front)
+    first = cands[0]
+    assert first["layers"] == list(a.front.layers)
+    assert len(first["bits"]) == len(first["rows"])
+    n_w = sum(r.startswith("w") for r in first["rows"])
+    for col in zip(*first["bits"][:n_w]):  # each layer's weight-bit shares sum to 1
+        assert sum(col) == pytest.approx(1.0)
+    for col in zip(*first["bits"][n_w:]):  # one activation width per layer
+        assert sum(col) == 1.0
+    c = a.front.candidates[0]
+    assert sum(first["latency_ms"]) == pytest.approx(c.latency_ms, rel=0.2)
+    assert page.count('<tr data-rank="') == len(a.front)
