@@ -326,28 +326,33 @@ function showPoint(r) {
   const d = CANDS[r];
   if (!d) return;
   document.getElementById('drill-title').textContent = d.title;
+  const cat = {type: 'category', title: {text: 'layer'}};
   Plotly.newPlot('drill-bits', [{z: d.bits, x: d.layers, y: d.rows, type: 'heatmap',
-    colorscale: 'Viridis', zmin: 0, zmax: 1, colorbar: {title: 'share'}}],
-    {title: 'Bits per layer (share of its channels at each weight bit-width; its activation bits)',
-     height: 120 + 28 * d.rows.length, margin: {l: 90}});
+    colorscale: 'Viridis', zmin: 0, zmax: 1, colorbar: {title: {text: 'share'}},
+    hovertemplate: '%%{x}, %%{y}: %%{z:.2f}<extra></extra>'}],
+    {title: {text: 'Bits per layer: share of its channels at each weight bit-width, and its ' +
+      'activation bits'}, height: 170 + 26 * d.rows.length, margin: {l: 90}, xaxis: cat});
   const stack = d.layers.map((n, i) => ({type: 'bar', orientation: 'h', name: n,
     y: ['latency', 'energy'],
     x: [d.latency_ms[i], d.energy_uj[i]].map((v, k) => 100 * v /
        (k == 0 ? d.latency_ms : d.energy_uj).reduce((a, b) => a + b, 0)),
     text: [d.latency_ms[i].toFixed(4) + ' ms', d.energy_uj[i].toFixed(3) + ' uJ'],
-    hovertemplate: n + ': %%{text} (%%{x:.1f} %%%%)<extra></extra>',
+    hovertemplate: 'layer ' + n + ': %%{text} (%%{x:.1f} %%%%)<extra></extra>',
     marker: {color: COLOURS[i %% COLOURS.length]}}));
-  Plotly.newPlot('drill-cost', stack, {barmode: 'stack', height: 260,
-    title: 'Where latency and energy go (share per layer, %%)', xaxis: {title: '%% of total'}});
+  Plotly.newPlot('drill-cost', stack, {barmode: 'stack', height: 280,
+    title: {text: 'Where latency and energy go: share of each layer'},
+    xaxis: {title: {text: '%% of the total'}}, legend: {title: {text: 'layer'}}});
   const mem = [{type: 'bar', x: d.layers, y: d.act_kb.map(a => a + d.weight_kb),
-    name: 'weights + this layer\'s input and output (kB)', marker: {color: COLOURS[0]}}];
+    name: 'weights + the layer input and output', marker: {color: COLOURS[0]},
+    hovertemplate: 'layer %%{x}: %%{y:.1f} kB<extra></extra>'}];
   const shapes = [];
   if (d.limit_kb !== null) shapes.push({type: 'line', xref: 'paper', x0: 0, x1: 1,
     y0: d.limit_kb, y1: d.limit_kb, line: {color: COLOURS[3], dash: 'dash'}});
-  Plotly.newPlot('drill-mem', mem, {height: 300, shapes: shapes, yaxis: {title: 'kB'},
-    title: 'Memory at each layer: weights + its input and output activations (peak of the ' +
-      'network ' + d.peak_kb.toFixed(1) + ' kB; dashed: the chip\'s limit' +
-      (d.limit_kb !== null ? ' ' + d.limit_kb.toFixed(0) + ' kB' : '') + ')'});
+  Plotly.newPlot('drill-mem', mem, {height: 320, shapes: shapes,
+    yaxis: {title: {text: 'kB (log)'}, type: 'log'}, xaxis: cat,
+    title: {text: 'Memory while each layer runs: all weights + its input and output (peak ' +
+      d.peak_kb.toFixed(1) + ' kB' + (d.limit_kb !== null ? '; dashed: the chip memory, ' +
+      d.limit_kb.toFixed(0) + ' kB' : '') + ')'}});
   document.getElementById('drill-map').innerHTML = d.mapping;
   document.getElementById('drill').scrollIntoView({behavior: 'smooth'});
 }
