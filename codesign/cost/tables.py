@@ -394,3 +394,18 @@ def activation_storage(
     alive = alive or {}
     tbytes = np.array([graph.tensor_elems(t) * bits[t] * alive.get(t, 1.0) / 8.0 for t in tensors])
     return bits, float((live.astype(np.float64) @ tbytes).max())
+
+
+def activation_timeline(
+    graph,  # noqa: ANN001
+    act_bits: dict[str, int],
+    input_bits: int,
+    alive: Mapping[str, float] | None = None,
+) -> np.ndarray:
+    """Bytes of activation tensors resident while each layer (in execution order) runs, for
+    one configuration, with the storage rules of `activation_storage` (its max is that peak)."""
+    bits, _ = activation_storage(graph, act_bits, input_bits, alive)
+    tensors, live = graph.liveness()
+    alive = alive or {}
+    tbytes = np.array([graph.tensor_elems(t) * bits[t] * alive.get(t, 1.0) / 8.0 for t in tensors])
+    return live.astype(np.float64) @ tbytes

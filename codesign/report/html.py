@@ -284,8 +284,29 @@ def error_figure(front: Front) -> go.Figure | None:
     return fig
 
 
-def drilldown_data(front: Front) -> list[dict[str, Any]]:
-    """What the drill-down of each Pareto point shows, as plain data for the page's script."""
+def _timeline(graph: Any, c: Candidate, layers: list[str], input_bits: int) -> list[float]:
+    """Bytes of activations resident while each layer of `graph` runs, for candidate `c`."""
+    from codesign.cost.channels import live_sets, plan_of
+    from codesign.cost.tables import activation_timeline
+
+    act = {n: p.act_bits for n, p in zip(layers, c.precisions)}
+    alive = None
+    if any(0 in p.weight_bits for p in c.precisions):  # pruned channels shrink tensors
+        kept = {
+            n: {k for k, b in enumerate(p.weight_bits) if b > 0}
+            for n, p in zip(layers, c.precisions)
+        }
+        channels = {s.name: s.K for s in graph.quantizable}
+        alive = live_sets(plan_of(graph), kept, channels)[2]
+    return activation_timeline(graph, act, input_bits, alive).tolist()
+
+
+def drilldown_data(
+    front: Front, graph: Any = None, input_bits: int | None = None
+) -> list[dict[str, Any]]:
+    """What the drill-down of each Pareto point shows, as plain data for the page's script.
+    With the run's layer `graph` it includes the memory timeline: activation bytes resident
+    at each execution step (every layer, in order), by the cost model's storage rules."""
     out = []
     wbits = sorted({b for c in front.candidates for p in c.precisions for b in p.weight_bits})
     abits = sorted({p.act_bits for c in front.candidates for p in c.precisions})
@@ -306,7 +327,10 @@ def drilldown_data(front: Front) -> list[dict[str, Any]]:
                 "bits": share + act,
                 "latency_ms": [lc.latency_s * 1e3 if lc else 0.0 for lc in costs],
                 "energy_uj": [lc.energy_j * 1e6 if lc else 0.0 for lc in costs],
-                "act_kb": [lc.act_bytes / 1e3 if lc else 0.0 for lc in costs],
+                "steps": [] if graph is None else list(graph.order),
+                "live_kb": []
+                if graph is None
+                else [b / 1e3 for b in _timeline(graph, c, layers, input_bits or 8)],
                 "weight_kb": c.weight_kb,
                 "peak_kb": c.peak_kb,
                 "limit_kb": front.memory_limit_bytes / 1e3
@@ -342,17 +366,20 @@ function showPoint(r) {
   Plotly.newPlot('drill-cost', stack, {barmode: 'stack', height: 280,
     title: {text: 'Where latency and energy go: share of each layer'},
     xaxis: {title: {text: '%% of the total'}}, legend: {title: {text: 'layer'}}});
-  const mem = [{type: 'bar', x: d.layers, y: d.act_kb.map(a => a + d.weight_kb),
-    name: 'weights + the layer input and output', marker: {color: COLOURS[0]},
-    hovertemplate: 'layer %%{x}: %%{y:.1f} kB<extra></extra>'}];
+  const mem = [{type: 'bar', x: d.steps, y: d.steps.map(() => d.weight_kb), name: 'weights',
+      marker: {color: COLOURS[5]}, hovertemplate: 'weights: %%{y:.1f} kB<extra></extra>'},
+    {type: 'bar', x: d.steps, y: d.live_kb, name: 'activations resident',
+      marker: {color: COLOURS[0]},
+      hovertemplate: 'while %%{x} runs: %%{y:.2f} kB of activations<extra></extra>'}];
+  const top = Math.max(...d.live_kb) + d.weight_kb;
   const shapes = [];
-  if (d.limit_kb !== null) shapes.push({type: 'line', xref: 'paper', x0: 0, x1: 1,
-    y0: d.limit_kb, y1: d.limit_kb, line: {color: COLOURS[3], dash: 'dash'}});
-  Plotly.newPlot('drill-mem', mem, {height: 320, shapes: shapes,
-    yaxis: {title: {text: 'kB (log)'}, type: 'log'}, xaxis: cat,
-    title: {text: 'Memory while each layer runs: all weights + its input and output (peak ' +
-      d.peak_kb.toFixed(1) + ' kB' + (d.limit_kb !== null ? '; dashed: the chip memory, ' +
-      d.limit_kb.toFixed(0) + ' kB' : '') + ')'}});
+  if (d.limit_kb !== null && d.limit_kb <= 3 * top) shapes.push({type: 'line', xref: 'paper',
+    x0: 0, x1: 1, y0: d.limit_kb, y1: d.limit_kb, line: {color: COLOURS[3], dash: 'dash'}});
+  Plotly.newPlot('drill-mem', mem, {height: 340, shapes: shapes, barmode: 'stack',
+    yaxis: {title: {text: 'kB'}}, xaxis: {type: 'category', title: {text: 'execution step'}},
+    title: {text: 'Memory timeline: weights + activation tensors resident at each step (peak ' +
+      d.peak_kb.toFixed(1) + ' kB' + (d.limit_kb !== null ? ' of the chip\u2019s ' +
+      d.limit_kb.toFixed(0) + ' kB' + (shapes.length ? ', dashed' : '') : '') + ')'}});
   document.getElementById('drill-map').innerHTML = d.mapping;
   document.getElementById('drill').scrollIntoView({behavior: 'smooth'});
 }
@@ -449,6 +476,29 @@ def _mapping_table(front: Front, r: int) -> str:
     )
 
 
+def _graph_of(rd: Any, front: Front) -> tuple[Any, int | None]:
+    """The run's layer graph (layers.json) and its input's storage bits (the hardware's widest
+    activation bits), or (None, None) when the run has no layers.json."""
+    from codesign.workload.graph import LayerGraph
+
+    try:
+        graph = LayerGraph.from_records(rd.read_json("layers.json"), front.workload)
+    except (FileNotFoundError, KeyError, TypeError, ValueError):
+        return None, None
+    bits = None
+    hw_file = rd.path / "hw.yaml"
+    if hw_file.exists():
+        from codesign.hw.load import load_hardware
+
+        try:
+            bits = max(load_hardware(hw_file).act_bits)
+        except Exception:  # noqa: BLE001 - a report still renders without it
+            bits = None
+    if bits is None:
+        bits = max(p.act_bits for c in front.candidates for p in c.precisions)
+    return graph, bits
+
+
 def write_report(run_dir: str | Path) -> Path:
     """Write ``pareto.html`` in `run_dir` from its front and evaluated points; returns it."""
     run_dir = Path(run_dir)
@@ -460,7 +510,11 @@ def write_report(run_dir: str | Path) -> Path:
         f.to_html(full_html=False, include_plotlyjs=(k == 0)) for k, f in enumerate(figures)
     )
     title = f"{html.escape(front.workload)} on {html.escape(front.hardware)}"
-    drill = _DRILL_JS % (json.dumps(drilldown_data(front)), json.dumps(list(OKABE_ITO)))
+    graph, input_bits = _graph_of(rd, front)
+    drill = _DRILL_JS % (
+        json.dumps(drilldown_data(front, graph, input_bits)),
+        json.dumps(list(OKABE_ITO)),
+    )
     page = f"""<!DOCTYPE html>
 <html><head><meta charset="utf-8"><title>codesign: {title}</title>
 <style>body{{font-family:sans-serif;margin:2em}} table{{border-collapse:collapse;font-size:13px}}

@@ -117,6 +117,27 @@ class LayerGraph:
             rows.append(row)
         return rows
 
+    @classmethod
+    def from_records(cls, records: list[dict], name: str = "model") -> LayerGraph:
+        """The graph `to_records` wrote (layers.json of a run)."""
+        from dataclasses import fields
+
+        keys = {f.name for f in fields(LayerSpec)}
+        g = nx.DiGraph()
+        order = []
+        for r in records:
+            spec = {k: v for k, v in r.items() if k in keys}
+            spec["kind"] = OpKind(spec["kind"])
+            for k in ("stride", "padding", "input_shape", "output_shape", "fused"):
+                if k in spec:
+                    spec[k] = tuple(spec[k])
+            g.add_node(r["name"], spec=LayerSpec(**spec))
+            order.append(r["name"])
+        for r in records:
+            for src in r.get("inputs", []):
+                g.add_edge(src, r["name"], elems=g.nodes[src]["spec"].output_elems)
+        return cls(g, order, name)
+
     def summary(self) -> str:
         """A one-line description: name, layer count, MACs, weights."""
         return (

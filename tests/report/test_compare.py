@@ -76,3 +76,7 @@ def test_the_report_has_every_pair_a_parallel_view_and_a_drilldown_per_point(two
     c = a.front.candidates[0]
     assert sum(first["latency_ms"]) == pytest.approx(c.latency_ms, rel=0.2)
     assert page.count('<tr data-rank="') == len(a.front)
+    # the memory timeline peaks exactly at the point's priced peak memory
+    for d, cand in zip(cands, a.front.candidates):
+        assert len(d["steps"]) == len(d["live_kb"]) > len(d["layers"])
+        assert max(d["live_kb"]) + d["weight_kb"] == pytest.approx(cand.peak_kb, rel=1e-9)
