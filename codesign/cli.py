@@ -132,7 +132,7 @@ def _parser() -> argparse.ArgumentParser:
         "RESULTS_DIR/cache and found again by `explore --estimator supernet`.",
     )
     st.add_argument("--hw", required=True, help="hardware YAML or bundled name")
-    st.add_argument("--workload", default="digits_cnn", help="workload name or module:function")
+    st.add_argument("--workload", default="mnist1d_cnn", help="workload name or module:function")
     st.add_argument("--steps", type=int, default=2000, help="training steps")
     st.add_argument("--seed", type=int, default=0)
     st.add_argument("--data", default=None, help="local dataset folder (see explore --help)")

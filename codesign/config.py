@@ -98,7 +98,7 @@ class ExploreConfig(BaseModel):
         description="hardware YAML (e.g. hw_models/mpic.yaml) or a bundled name",
     )
     workload: str = Field(
-        "digits_cnn",
+        "mnist1d_cnn",
         description="registered workload (see `codesign workloads`) or package.module:function",
     )
     input_shape: tuple[int, ...] | None = Field(

@@ -234,7 +234,7 @@ def _run(
 
 def supernet_train(
     hw: str | Path,
-    workload: str = "digits_cnn",
+    workload: str = "mnist1d_cnn",
     steps: int = 2000,
     seed: int = 0,
     data: str | Path | None = None,

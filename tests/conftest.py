@@ -59,6 +59,7 @@ def run_explore(results_dir):
 
     def run(**kwargs):
         kwargs.setdefault("hw", MPIC)
+        kwargs.setdefault("workload", "digits_cnn")  # fast; the CLI's default is mnist1d_cnn
         kwargs.setdefault("results_dir", results_dir)
         kwargs.setdefault("console", Console(quiet=True))
         return explore(**kwargs)

@@ -20,6 +20,8 @@ ARGS = [
     "explore",
     "--hw",
     str(MPIC),
+    "--workload",
+    "digits_cnn",
     "--estimator",
     "proxy",
     "--seed",
