@@ -76,6 +76,9 @@ def test_the_report_has_every_pair_a_parallel_view_and_a_drilldown_per_point(two
     c = a.front.candidates[0]
     assert sum(first["latency_ms"]) == pytest.approx(c.latency_ms, rel=0.2)
     assert page.count('<tr data-rank="') == len(a.front)
+    # the size budget README states: plotly.js plus at most 40 kB per Pareto point
+    js = len(page.split("plotly.js v", 1)[1].split("</script>", 1)[0])
+    assert len(page.encode()) - js <= 200_000 + 40_000 * len(a.front)
     # the memory timeline peaks exactly at the point's priced peak memory
     for d, cand in zip(cands, a.front.candidates):
         assert len(d["steps"]) == len(d["live_kb"]) > len(d["layers"])
