@@ -65,6 +65,12 @@ two mapspaces and the small differences below):
   codesign's in AccelForge (4x at w8a8, 8x at w4a4).
 - zero padding: codesign moves only real input elements (padding is made where it is read);
   AccelForge's input tensor is the padded one (58 x 58 for a 56 x 56 map with padding 1).
+- sliding-window reuse between tiles: AccelForge (LoopTree, as Timeloop) keeps the input
+  rows two consecutive tiles share, so a band of output rows streamed through the GLB
+  fetches each input row once while the GLB holds only one band (its reservation sits
+  below the loop); codesign refetches a tile's halo with every tile (as ZigZag). On 3x3
+  layers whose input does not fit the GLB this puts AccelForge's DRAM energy at the
+  compulsory traffic and codesign's above it; "E cs as AF" does not credit it.
 - register-file bandwidth: codesign shares 64 bits per cycle among the three register
   files of a PE, AccelForge gives each its own port (without input registers a MAC reads
   48 bits at w8a8, so the register files rarely bound latency in either).
@@ -72,9 +78,11 @@ two mapspaces and the small differences below):
   only factorisations that divide each rank exactly; codesign may pad a channel loop up to
   1.3x and unroll a factor that does not divide its loop (a partly idle last pass).
 - minimum usage: no AccelForge min_usage constraint (0 by default, ``--min-usage``);
-  codesign's named dataflows always unroll as far as the array and the loops allow, where
-  an energy-optimal AccelForge mapping may leave most PEs idle (the "PEs" column), which
-  costs latency, not energy.
+  codesign's named dataflows always unroll as far as the array and the loops allow. An
+  energy-optimal AccelForge mapping often occupies few PEs (the "PEs" column), at a large
+  latency cost (the "lat" columns): where energy does not depend on the PE count it is an
+  arbitrary tie, elsewhere (conv4_1) fewer PEs mean smaller per-step tiles, so the whole
+  partial-sum tensor stays in the GLB; codesign's mapspace has no such mapping.
 - mapspace shape: AccelForge searches every loop order and storage placement (uneven, per
   tensor) over exact factorisations; codesign's per-level orders are six stationarity
   orders, its unrollings those of the file's dataflows (or four "unconstrained" ones), and
