@@ -66,7 +66,9 @@ OUT.json
              "latency_by_component_cycles": {...},
              "actions": {"GLB": {"input": {"read": bits, "write": bits}, ...}, ...},
              "pe_usage": {"rows": fraction, "cols": fraction},
-             "mapping": ["DRAM keeps Wt, I, O", "for p in 7 (tile 4)", ...],
+             "memory_usage": {"GLB": {"input": fraction of its size, ...}, ...},
+             "mapping": ["DRAM keeps weight, output, input", "for p in 14",
+                         "GLB reserves input here", ...],
              "wall_s": seconds of map_workload_to_arch,
              "error": present only if AccelForge failed}]}
 Energy is in the units of the given energies (pJ), latency in cycles (every throughput is
@@ -230,18 +232,26 @@ def _metrics(af, text: str):  # noqa: ANN001, ANN202
 
 
 def _loop_nest(mapping, layer: dict) -> list[str]:  # noqa: ANN001
-    """The mapping's nodes, outermost first, as short lines: storage nodes and loops with
-    their iteration counts (the tile shapes AccelForge reports are what each loop leaves
-    below it)."""
+    """The mapping's nodes, outermost first, as short lines: storage nodes, loops with their
+    iteration counts (the tile shapes AccelForge reports are what each loop leaves below
+    it), and where a memory's space for a tensor is reserved below loops that follow its
+    storage node (it then holds one tile at a time, fetched once: sliding-window reuse)."""
     full = {"k": layer["K"], "c": layer["C"], "p": layer["OY"], "q": layer["OX"]}
     full |= {"r": layer["FY"], "s": layer["FX"]}
     tile = dict(full)
     out = []
+    loops_since: dict[tuple[str, str], int] = {}  # (memory, tensor) -> loops since storage
     for n in mapping.nodes:
         kind = type(n).__name__
         if kind == "Storage":
             names = ", ".join(NAME.get(t, t) for t in n.tensors)
             out.append(f"{n.component} keeps {names}")
+            for t in n.tensors:
+                loops_since[n.component, t] = 0
+        elif kind == "Reservation":
+            for t in n.purposes:
+                if loops_since.get((n.resource, t), 0) > 0:
+                    out.append(f"{n.resource} reserves {NAME.get(t, t)} here")
         elif kind in ("Temporal", "Spatial"):
             rv = str(n.rank_variable)
             try:
@@ -253,6 +263,8 @@ def _loop_nest(mapping, layer: dict) -> list[str]:  # noqa: ANN001
             tile[rv] = ts
             if count <= 1:
                 continue
+            for key in loops_since:
+                loops_since[key] += 1
             where = f" over {n.name}" if kind == "Spatial" else ""
             out.append(f"{'spatial' if kind == 'Spatial' else 'for'} {rv} in {count}{where}")
         elif kind == "Compute":
@@ -286,6 +298,7 @@ def map_layer(af, arch: dict, mapper: dict, layer: dict, keep_yaml: Path | None)
     row = res.data.iloc[0]
     actions: dict[str, dict[str, dict[str, float]]] = {}
     usage: dict[str, float] = {}
+    occupancy: dict[str, dict[str, float]] = {}
     for col in res.data.columns:
         parts = col.split("<SEP>")
         if len(parts) == 5 and parts[1] == "action" and parts[3] != "None":
@@ -295,6 +308,8 @@ def map_layer(af, arch: dict, mapper: dict, layer: dict, keep_yaml: Path | None)
             )
         if len(parts) == 5 and parts[1:3] == ["usage", "spatial"]:
             usage[parts[4]] = float(row[col])
+        if len(parts) == 5 and parts[1:3] == ["usage", "memory"]:
+            occupancy.setdefault(parts[3], {})[NAME.get(parts[4], parts[4])] = float(row[col])
     energy = {k: float(v) for k, v in res.energy(per_component=True).items()}
     latency = {k: float(v) for k, v in res.latency(per_component=True).items()}
     return {
@@ -305,6 +320,7 @@ def map_layer(af, arch: dict, mapper: dict, layer: dict, keep_yaml: Path | None)
         "latency_by_component_cycles": latency,
         "actions": actions,
         "pe_usage": usage,
+        "memory_usage": occupancy,
         "mapping": _loop_nest(res.mapping(), layer),
         "wall_s": wall,
     }
