@@ -84,16 +84,10 @@ class QdqLayer(nn.Module):
             s = float(ql.a_step.detach().abs().clamp(min=1e-8))
             self.act = (s, lo, hi, bool(ql.a_signed))
         self.quantized = bool(ql.quantize_weights)
-        w = ql.inner.weight.detach()
-        view = (-1,) + (1,) * (w.dim() - 1)
         bias = ql.inner.bias.detach() if ql.inner.bias is not None else None
         if self.quantized:
-            s = ql.w_step.detach().abs().clamp(min=1e-8)
+            q, s = ql.integer_weights()
             keep = ql.keep.detach()
-            q = torch.clamp(
-                torch.round(w / s.reshape(view)), ql.w_qmin.reshape(view), ql.w_qmax.reshape(view)
-            )
-            q = q * keep.reshape(view)
             self.register_buffer("w_int", q.to(torch.int8))
             self.register_buffer("w_scale", torch.where(keep > 0, s, torch.ones_like(s)))
             self.register_buffer("w_zero", torch.zeros(len(s), dtype=torch.int64))

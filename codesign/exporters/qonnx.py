@@ -102,11 +102,8 @@ class QonnxLayer(nn.Module):
             self.w_bits = kept[0] if kept else 2
             view = (-1,) + (1,) * (w.dim() - 1)
             keep = ql.keep.detach()
-            s = ql.w_step.detach().abs().clamp(min=1e-8)
-            q = torch.clamp(
-                torch.round(w / s.reshape(view)), ql.w_qmin.reshape(view), ql.w_qmax.reshape(view)
-            )
-            self.register_buffer("w_float", q * keep.reshape(view) * s.reshape(view))
+            q, s = ql.integer_weights()
+            self.register_buffer("w_float", q * s.reshape(view))
             self.register_buffer("w_scale", s.reshape(view).clone())
             if bias is not None:
                 bias = bias * keep

@@ -137,6 +137,17 @@ class QuantLayer(nn.Module):
         wq = fake_quant(w, self._view(step), self._view(self.w_qmin), self._view(self.w_qmax))
         return wq * self._view(self.keep)
 
+    @torch.no_grad()
+    def integer_weights(self) -> tuple[Tensor, Tensor]:
+        """(the weights as integers on their grids, pruned channels 0; the step per channel),
+        what an exporter writes."""
+        s = self.w_step.detach().abs().clamp(min=1e-8)
+        w = self.inner.weight.detach()
+        q = torch.clamp(
+            torch.round(w / self._view(s)), self._view(self.w_qmin), self._view(self.w_qmax)
+        )
+        return q * self._view(self.keep), s
+
     def _act_range(self) -> tuple[float, float]:
         b = self.act_bits
         if bool(self.a_signed):
