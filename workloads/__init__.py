@@ -1,3 +1,12 @@
 """Bundled workloads. Importing this package registers each network in codesign's registry."""
 
-from workloads import autoencoder, digits, dscnn, imagenet, mnist1d, mobilenet, resnet8  # noqa: F401
+from workloads import (  # noqa: F401
+    autoencoder,
+    digits,
+    dscnn,
+    imagenet,
+    mnist1d,
+    mobilenet,
+    resnet8,
+    transformers,
+)

@@ -22,22 +22,58 @@ class OpKind(str, enum.Enum):
     ADD = "add"
     MUL = "mul"
     CONCAT = "concat"
-    RESHAPE = "reshape"  # flatten / view / reshape: no data movement on an MCU
+    RESHAPE = "reshape"  # flatten / view / reshape / transpose / slice: addressing only
     PAD = "pad"
+    TCONV = "tconv"  # transposed convolution (ConvTranspose1d / 2d, groups = 1)
+    MATMUL = "matmul"  # activation x activation (batched) matmul: q @ k^T, attn @ v
+    NORM = "norm"  # LayerNorm / GroupNorm: statistics over the tensor, not foldable
+    SOFTMAX = "softmax"  # softmax / log-softmax over a dimension
+    ACT = "act"  # a non-linear activation (GELU, SiLU, ...) no conv / linear / matmul absorbs
+    UPSAMPLE = "upsample"  # nearest / bilinear interpolation
 
     @property
     def has_weights(self) -> bool:
         """True for the kinds whose weights are quantized and packed (conv, linear)."""
         return self in _WEIGHTED
 
+    @property
+    def quantized(self) -> bool:
+        """True for the kinds with a precision gene: the weighted kinds, and the matmul of two
+        activations (both operands at the layer's activation bits, no weights)."""
+        return self in _WEIGHTED or self == OpKind.MATMUL
 
-_WEIGHTED = frozenset({OpKind.CONV, OpKind.DWCONV, OpKind.GCONV, OpKind.LINEAR})
+
+_WEIGHTED = frozenset({OpKind.CONV, OpKind.DWCONV, OpKind.GCONV, OpKind.LINEAR, OpKind.TCONV})
 
 # Kinds without weights that cost models price per element operation (`LayerSpec.ops`), and
 # kinds that are views or address arithmetic and cost nothing. A cost model refuses any other
 # kind rather than pricing it at zero silently.
-ELEMENTWISE_KINDS = frozenset({OpKind.MAXPOOL, OpKind.AVGPOOL, OpKind.ADD, OpKind.MUL})
+ELEMENTWISE_KINDS = frozenset(
+    {
+        OpKind.MAXPOOL,
+        OpKind.AVGPOOL,
+        OpKind.ADD,
+        OpKind.MUL,
+        OpKind.NORM,
+        OpKind.SOFTMAX,
+        OpKind.ACT,
+        OpKind.UPSAMPLE,
+    }
+)
 FREE_KINDS = frozenset({OpKind.INPUT, OpKind.RESHAPE, OpKind.PAD, OpKind.CONCAT})
+
+# Element operations per output element of the kinds priced per element (integer kernels:
+# LayerNorm sums x and x^2, subtracts the mean, scales by 1/std and applies the affine, 5;
+# softmax takes the row max, subtracts it and looks up exp, sums, scales by the reciprocal, 4;
+# an activation is one table lookup or piecewise-linear step; nearest upsampling copies one
+# element, bilinear blends four).
+OPS_PER_ELEMENT = {
+    OpKind.NORM: 5,
+    OpKind.SOFTMAX: 4,
+    OpKind.ACT: 1,
+    OpKind.ADD: 1,
+    OpKind.MUL: 1,
+}
 
 
 @dataclass(frozen=True)
@@ -68,6 +104,7 @@ class LayerSpec:
     has_bias: bool = False
     source: str = ""  # the torch module path or function that produced this node
     fused: tuple[str, ...] = ()  # module paths folded into this layer (batch-norm, activation)
+    mode: str = ""  # upsampling: "nearest" or "bilinear"
 
     @classmethod
     def square_conv(
@@ -104,20 +141,34 @@ class LayerSpec:
 
     @property
     def macs(self) -> int:
-        """Multiply-accumulates per inference for conv / linear; 0 for the other kinds."""
-        if not self.kind.has_weights:
+        """Multiply-accumulates per inference for conv / linear / matmul; 0 for the other
+        kinds."""
+        if not self.kind.quantized:
             return 0
+        if self.kind == OpKind.TCONV:
+            iy, ix = self.tconv_input_hw
+            return self.N * self.K * self.C * self.FY * self.FX * iy * ix
         return self.N * self.K * self.OY * self.OX * self.C * self.FY * self.FX
+
+    @property
+    def tconv_input_hw(self) -> tuple[int, int]:
+        """(rows, columns) of a transposed convolution's input (one row for 1-D)."""
+        shape = self.input_shape
+        if len(shape) == 4:
+            return int(shape[2]), int(shape[3])
+        return 1, int(shape[-1]) if shape else 1
 
     @property
     def ops(self) -> int:
         """Elementwise operations per inference for the kinds without weights (pool, add, ...)."""
-        if self.kind.has_weights:
+        if self.kind.quantized:
             return 0
         if self.kind in (OpKind.MAXPOOL, OpKind.AVGPOOL):
             return self.N * self.K * self.OY * self.OX * self.FY * self.FX
-        if self.kind in (OpKind.ADD, OpKind.MUL):
-            return math.prod(self.output_shape)
+        if self.kind == OpKind.UPSAMPLE:
+            return math.prod(self.output_shape) * (4 if self.mode == "bilinear" else 1)
+        if self.kind in OPS_PER_ELEMENT:
+            return math.prod(self.output_shape) * OPS_PER_ELEMENT[self.kind]
         return 0
 
     @property

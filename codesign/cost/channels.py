@@ -9,7 +9,8 @@ A pruned output channel of a conv / linear layer is exactly zero after its bias 
   dead too (its own weight bits are forced to 0, the *canonical* configuration);
 - a grouped conv's output channel reads its group's inputs: it shrinks with the group's alive
   fraction, and dies with the whole group;
-- pooling, padding and reshapes pass liveness through; an add (residual) keeps a channel alive
+- pooling, padding, upsampling and reshapes that keep channels in dimension 1 pass liveness
+  through; a matmul of two activations (no weights) keeps all its channels; an add (residual) keeps a channel alive
   when any operand has it, a multiply when every operand has it; a channel-wise concat
   concatenates its operands' channels. Where channels cannot be matched (broadcasts, a concat
   along another dimension) every channel counts as alive, which never under-prices.
@@ -94,6 +95,9 @@ def build_plan(graph: LayerGraph) -> ChannelPlan:
     for name in graph.order:
         spec = graph[name]
         preds = tuple(index[p] for p in graph.producers(name))
+        if spec.kind == OpKind.MATMUL:  # no weights: all its channels, its inputs unshrunk
+            nodes.append(NodePlan(name, OWN, (), spec.K, qindex[name]))
+            continue
         if spec.kind.has_weights:
             in_ch = spec.C * spec.groups
             src = nodes[preds[0]] if len(preds) == 1 else None
@@ -112,9 +116,12 @@ def build_plan(graph: LayerGraph) -> ChannelPlan:
             )
             continue
         chans = [nodes[p].channels for p in preds]
-        if spec.kind in (OpKind.MAXPOOL, OpKind.AVGPOOL, OpKind.PAD, OpKind.RESHAPE) and (
-            len(preds) == 1 and chans[0] > 0
-        ):
+        passes = spec.kind in (OpKind.MAXPOOL, OpKind.AVGPOOL, OpKind.PAD, OpKind.UPSAMPLE) or (
+            # a view keeps the channels where its input has them in dimension 1 (a flatten
+            # of a map); after a transpose or a linear over tokens they cannot be matched
+            spec.kind == OpKind.RESHAPE and chans[:1] == [_dim1(spec.input_shape)]
+        )
+        if passes and len(preds) == 1 and chans[0] > 0:
             nodes.append(NodePlan(name, SAME, preds, chans[0]))
         elif (
             spec.kind in (OpKind.ADD, OpKind.MUL)

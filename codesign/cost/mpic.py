@@ -35,6 +35,7 @@ from codesign.cost.tables import (
     CHANNEL_PARAM_BITS,
     CostTables,
     activation_storage,
+    check_tied,
     channel_fields,
     memory_fields,
 )
@@ -44,7 +45,7 @@ from codesign.workload.graph import LayerGraph
 
 def _check_priceable(graph: LayerGraph) -> None:
     for spec in graph.layers:
-        if not (spec.kind.has_weights or spec.kind in ELEMENTWISE_KINDS or spec.kind in FREE_KINDS):
+        if not (spec.kind.quantized or spec.kind in ELEMENTWISE_KINDS or spec.kind in FREE_KINDS):
             raise ConfigError(
                 f"layer '{spec.name}' ({spec.kind.value}): the MCU cost model cannot price it"
             )
@@ -64,6 +65,7 @@ def build_tables(graph: LayerGraph, hw: McuHardware) -> CostTables:
     `price_network`.
     """
     _check_priceable(graph)
+    check_tied(graph, hw)
     q = graph.quantizable
     w_search = tuple(w for w in hw.weight_bits if w > 0)
     w_cols = [hw.weight_bits.index(w) for w in w_search]
@@ -119,6 +121,11 @@ def validate_assignment(
             )
         if all(w == 0 for w in p.weight_bits):
             raise ConfigError(f"layer '{spec.name}': every channel pruned; the network is cut")
+        if not spec.kind.has_weights and set(p.weight_bits) != {p.act_bits}:
+            raise ConfigError(
+                f"layer '{spec.name}' multiplies two activations: its second operand takes "
+                f"the activation bits ({p.act_bits}), not {sorted(set(p.weight_bits))}"
+            )
 
 
 KERNEL = "mixed-precision SIMD conv/linear, one call per weight bit-width"
@@ -160,16 +167,17 @@ def price_network(
         in_bytes = sum(
             graph[p].output_elems * tbits[p] * alive[p] / 8.0 for p in graph.producers(spec.name)
         )
-        if spec.kind.has_weights:
+        if spec.kind.quantized:
             p = assignment[spec.name]
             cycles = 0.0
             wbytes = 0.0
             for k in sorted(kept[spec.name]):
                 frac = in_frac[spec.name][k]
                 cycles += spec.macs / spec.K * frac / hw.throughput(p.act_bits, p.weight_bits[k])
-                wbytes += (
-                    spec.weights_per_channel * frac * p.weight_bits[k] + CHANNEL_PARAM_BITS
-                ) / 8.0
+                if spec.kind.has_weights:
+                    wbytes += (
+                        spec.weights_per_channel * frac * p.weight_bits[k] + CHANNEL_PARAM_BITS
+                    ) / 8.0
         else:
             cycles = _fixed_cycles(spec, hw) * alive[spec.name]
             wbytes = 0.0
@@ -177,7 +185,7 @@ def price_network(
         weight_total += wbytes
         working = in_bytes + out_bytes + wbytes
         kernel = None
-        if spec.kind.has_weights:
+        if spec.kind.quantized:
             tiles = max(1, math.ceil(working / hw.l1_bytes))
             kernel = MappingDescription(
                 "mcu-kernel", details=(("kernel", KERNEL), ("l1_tiles", tiles))

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from codesign.core.types import LayerSpec
+from codesign.core.types import LayerSpec, OpKind
 from codesign.hw.model import SpatialHardware
 from codesign.mapping.space import (
     CUTS,
@@ -40,6 +40,7 @@ from codesign.mapping.space import (
     C,
     K,
     Mappings,
+    instances,
     layer_macs,
     loop_bounds,
     padded_macs,
@@ -193,7 +194,15 @@ def _done_in_pe(
 def _padded_input_hw(spec: LayerSpec) -> tuple[int, int]:
     """(rows, columns) of the zero-padded input: 2-D maps, 1-D signals (one row), or a linear
     layer's N input vectors (one row of N)."""
+    if spec.kind == OpKind.MATMUL:
+        return 1, spec.OY
+    if spec.kind == OpKind.TCONV:  # the sub-pixel convolutions' input, with their halo
+        bounds, _, _, _ = loop_bounds(spec)
+        iy, ix = spec.tconv_input_hw
+        return iy + int(bounds[FY]) - 1, ix + int(bounds[FX]) - 1
     shape = spec.input_shape
+    if spec.kind == OpKind.LINEAR:
+        return 1, spec.N
     if len(shape) == 4:
         return shape[2] + 2 * spec.padding[0], shape[3] + 2 * spec.padding[1]
     if len(shape) == 3:
@@ -226,6 +235,8 @@ def _unpadded_fraction(spec: LayerSpec, ext: np.ndarray) -> np.ndarray:
     bounds, sy, sx, _ = loop_bounds(spec)
     in_hw = _padded_input_hw(spec)
     frac = np.ones(len(ext))
+    if spec.kind in (OpKind.TCONV, OpKind.MATMUL, OpKind.LINEAR):
+        return frac  # the sub-pixel halo counts as moved (an over-estimate, never under)
     axes = ((OY, FY, sy, spec.padding[0], 0), (OX, FX, sx, spec.padding[1], 1))
     rank = len(spec.input_shape)
     for o_d, f_d, stride, pad, ax in axes:
@@ -383,22 +394,23 @@ def traffic(spec: LayerSpec, m: Mappings, input_registers: bool = False) -> Traf
         dram_writes[:, O_] = np.where(b[:, O_], glb_writes[:, O_], dram_writes[:, O_])
         o_final = np.where(b[:, O_], tl.arr[:, O_] * tl.distinct0, o_final)
         glb_reads[b] = glb_writes[b] = glb_cap[b] = 0.0
+    n = float(instances(spec))  # independent products run one after another
     return Traffic(
-        rf_reads,
+        rf_reads * n,
         runs,
-        rf_fills,
-        glb_reads,
-        glb_writes,
-        dram_reads,
-        dram_writes,
-        o_final,
+        rf_fills * n,
+        glb_reads * n,
+        glb_writes * n,
+        dram_reads * n,
+        dram_writes * n,
+        o_final * n,
         tl.done,
         tl.pe,
         glb_cap,
-        padded_macs(m).astype(np.float64),
+        padded_macs(m).astype(np.float64) * n,
         s.prod(axis=1),
         pes_eff,
-        layer_macs(bounds),
+        layer_macs(bounds) * int(n),
         input_registers,
     )
 
@@ -529,7 +541,7 @@ def compulsory_dram_bits(spec: LayerSpec, act_bits: int, weight_bits: int) -> fl
     whole = bounds[None, :].astype(np.float64)  # the whole layer as one tile
     w, i, o = tiles(whole)[0]
     i *= _unpadded_fraction(spec, whole)[0]
-    return float(w * weight_bits + i * act_bits + o * act_bits)
+    return float(w * weight_bits + i * act_bits + o * act_bits) * instances(spec)
 
 
 def peak_macs_per_cycle(hw: SpatialHardware, act_bits: int, weight_bits: int) -> float:

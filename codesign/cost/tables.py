@@ -63,6 +63,28 @@ class CostTables:
     tensor_nodes: np.ndarray | None = None
     prunable: tuple[bool, ...] = ()
     channel_refusal: str = "these cost tables price one weight bit-width per layer"
+    tied: tuple[bool, ...] = ()
+
+    def is_tied(self, li: int) -> bool:
+        """True when layer `li` multiplies two activations: its second operand (the "weight"
+        axis of these tables) is an activation at the layer's activation bits."""
+        return bool(self.tied) and self.tied[li]
+
+    def tie(self, batch: CandidateBatch) -> CandidateBatch:
+        """`batch` with the weight bits of every tied layer (`tied`) set to its activation
+        bits: what the search spaces decode to, and the only precisions these layers take."""
+        if not any(self.tied):
+            return batch
+        weights = list(batch.weight_bits)
+        for li, t in enumerate(self.tied):
+            if t:
+                w = weights[li]
+                weights[li] = np.broadcast_to(batch.act_bits[:, li : li + 1], w.shape).astype(
+                    w.dtype
+                )
+        return CandidateBatch(
+            batch.layer_names, batch.act_bits, tuple(weights), batch.group_sizes, batch.mapping
+        )
 
     @property
     def num_mappings(self) -> int:
@@ -158,9 +180,12 @@ class CostTables:
             share = np.where(keep, frac, 0.0) / K
             cycles += (self.cycles[li][al, w, ml] * share).sum(axis=1)
             energy += (self.energy_j[li][al, w, ml] * share).sum(axis=1)
-            wbytes += (
-                np.where(keep, self.weights_per_channel[li] * frac * b + CHANNEL_PARAM_BITS, 0.0)
-            ).sum(axis=1) / 8.0
+            if not self.is_tied(li):  # a matmul of two activations stores no weights
+                wbytes += (
+                    np.where(
+                        keep, self.weights_per_channel[li] * frac * b + CHANNEL_PARAM_BITS, 0.0
+                    )
+                ).sum(axis=1) / 8.0
         cycles += lv.node_frac @ self.node_fixed_cycles
         energy += lv.node_frac @ self.node_fixed_energy_j
         tfrac = lv.node_frac[:, self.tensor_nodes]
@@ -268,6 +293,21 @@ class CostTables:
 
 
 CHANNEL_PARAM_BITS = 64  # int32 bias + int32 requantisation multiplier per kept channel
+
+
+def check_tied(graph, hw) -> None:  # noqa: ANN001
+    """`ConfigError` unless every activation bit-width of `hw` is also a weight bit-width,
+    when `graph` multiplies two activations (both operands take the activation bits)."""
+    from codesign.core.types import OpKind
+
+    mm = [s.name for s in graph.quantizable if s.kind == OpKind.MATMUL]
+    missing = sorted(set(hw.act_bits) - set(hw.weight_bits))
+    if mm and missing:
+        raise ConfigError(
+            f"layer '{mm[0]}' multiplies two activations, both at the activation bits, but "
+            f"{hw.name} ({hw.source}) has no {missing}-bit second operand: bits.weight must "
+            f"include every bits.activation"
+        )
 OUTPUT_BITS = 32  # a tensor no quantized layer reads (the logits) stays at accumulator width
 
 
@@ -302,7 +342,10 @@ def memory_fields(graph, act_bits: tuple[int, ...], weight_bits: tuple[int, ...]
     wpc = np.array([s.weights_per_channel for s in q], dtype=np.float64)
     k = np.array([s.K for s in q], dtype=np.float64)
     wbits = np.asarray(weight_bits, dtype=np.float64)
-    weight_bytes = (k[:, None] * (wpc[:, None] * wbits[None, :] + CHANNEL_PARAM_BITS)) / 8.0
+    weighted = np.array([s.kind.has_weights for s in q], dtype=np.float64)
+    weight_bytes = (
+        weighted[:, None] * k[:, None] * (wpc[:, None] * wbits[None, :] + CHANNEL_PARAM_BITS) / 8.0
+    )
     tensors, live = graph.liveness()
     elems = np.array([graph.tensor_elems(t) for t in tensors], dtype=np.float64)
     default_bits = np.array(
@@ -310,6 +353,7 @@ def memory_fields(graph, act_bits: tuple[int, ...], weight_bits: tuple[int, ...]
         dtype=np.float64,
     )
     return {
+        "tied": tuple(not s.kind.has_weights for s in q),
         "channels": k.astype(np.int64),
         "weights_per_channel": wpc,
         "weight_bytes": weight_bytes,
@@ -341,7 +385,10 @@ def channel_fields(
         "node_fixed_cycles": fixed,
         "node_fixed_energy_j": fixed * cycles_to_joules,
         "tensor_nodes": np.array([plan.index[t] for t in tensors], dtype=np.intp),
-        "prunable": tuple(can_prune and _feeds_only_layers(graph, s.name, outputs) for s in q),
+        "prunable": tuple(
+            can_prune and s.kind.has_weights and _feeds_only_layers(graph, s.name, outputs)
+            for s in q
+        ),
     }
 
 
@@ -357,7 +404,7 @@ def _feeds_only_layers(graph, name: str, outputs: set[str]) -> bool:  # noqa: AN
         if n in outputs:
             return False
         for c in graph.consumers(n):
-            if not graph[c].kind.has_weights:
+            if not graph[c].kind.quantized:
                 stack.append(c)
     return True
 

@@ -25,7 +25,13 @@ from codesign.core.types import (
     Objective,
     Precision,
 )
-from codesign.cost.tables import CHANNEL_PARAM_BITS, CostTables, activation_storage, memory_fields
+from codesign.cost.tables import (
+    CHANNEL_PARAM_BITS,
+    CostTables,
+    activation_storage,
+    check_tied,
+    memory_fields,
+)
 from codesign.hw.family import HardwareFamily, register_family
 from codesign.hw.model import MemoryLevel, SpatialHardware
 from codesign.hw.schema import OPERANDS, SpatialSchema
@@ -114,7 +120,8 @@ class SpatialCostModel:
             lm = self._map(spec, hw)
             cyc.append(lm.cycles)
             en.append(lm.energy_pj * 1e-12)
-        fixed = [_other_layer(s, hw) for s in graph.layers if not s.kind.has_weights]
+        check_tied(graph, hw)
+        fixed = [_other_layer(s, hw) for s in graph.layers if not s.kind.quantized]
         return CostTables(
             layer_names=tuple(s.name for s in q),
             act_bits=hw.act_bits,
@@ -151,7 +158,7 @@ class SpatialCostModel:
         layers = {}
         total_cycles = total_pj = weight_bytes = 0.0
         for spec in graph.layers:
-            if not spec.kind.has_weights:
+            if not spec.kind.quantized:
                 cyc, pj = _other_layer(spec, hw)
                 layers[spec.name] = LayerCost(cyc, cyc / hw.clock_hz, pj * 1e-12, 0.0, 0.0)
                 total_cycles += cyc
@@ -167,6 +174,11 @@ class SpatialCostModel:
                     f"layer, got {sorted(bits)}"
                 )
             w = bits.pop()
+            if not spec.kind.has_weights and w != p.act_bits:
+                raise ConfigError(
+                    f"layer '{spec.name}' multiplies two activations: its second operand "
+                    f"takes the activation bits ({p.act_bits}), not {w}"
+                )
             if p.act_bits not in hw.act_bits or w not in hw.weight_bits:
                 raise ConfigError(
                     f"layer '{spec.name}': a{p.act_bits}/w{w} not supported by "
@@ -180,6 +192,7 @@ class SpatialCostModel:
             idx = int(lm.index[ai, wi, mi])
             cyc, pj = float(lm.cycles[ai, wi, mi]), float(lm.energy_pj[ai, wi, mi])
             wb = spec.K * (spec.weights_per_channel * w + CHANNEL_PARAM_BITS) / 8.0
+            wb *= spec.kind.has_weights
             desc = MappingDescription(
                 "spatial",
                 choice=KEEP[mi],

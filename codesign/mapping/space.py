@@ -76,14 +76,35 @@ ORDER_ARRAY = np.array([o for _, o in ORDERS], dtype=np.intp)  # [6, 6]
 
 
 def loop_bounds(spec: LayerSpec) -> tuple[np.ndarray, int, int, bool]:
-    """(bounds [6] of K, C, OY, OX, FY, FX; stride y; stride x; depthwise) of a conv / linear."""
+    """(bounds [6] of K, C, OY, OX, FY, FX; stride y; stride x; depthwise) of a conv / linear.
+
+    A linear layer's N input vectors run along OX; a matmul of two activations is one of its
+    N independent products (`instances`), its M rows along OX, its second operand in the
+    weight's place. A transposed convolution runs as its sub-pixel equivalent (Shi et al.
+    CVPR 2016): sy x sx stride-1 convolutions over the input, each with a ceil(F / s) filter,
+    i.e. K x sy x sx output channels over the input's rows and columns (exact where the
+    stride divides the filter; otherwise the phases' shorter filters are padded with zeros).
+    """
     if spec.kind == OpKind.LINEAR:
         return np.array([spec.K, spec.C, 1, spec.N, 1, 1]), 1, 1, False
+    if spec.kind == OpKind.MATMUL:
+        return np.array([spec.K, spec.C, 1, spec.OY, 1, 1]), 1, 1, False
+    if spec.kind == OpKind.TCONV:
+        sy, sx = spec.stride
+        iy, ix = spec.tconv_input_hw
+        fy, fx = -(-spec.FY // sy), -(-spec.FX // sx)
+        return np.array([spec.K * sy * sx, spec.C, iy, ix, fy, fx]), 1, 1, False
     dw = spec.kind == OpKind.DWCONV
     b = np.array([spec.K, 1 if dw else spec.C, spec.OY, spec.OX, spec.FY, spec.FX])
     if spec.kind == OpKind.GCONV:  # groups run one after another: fold them into K
         b = np.array([spec.K, spec.C, spec.OY, spec.OX, spec.FY, spec.FX])
     return b, spec.stride[0], spec.stride[1], dw
+
+
+def instances(spec: LayerSpec) -> int:
+    """How many times the loop nest of `loop_bounds` runs: the N independent products of a
+    matmul of two activations (batch x heads), else 1."""
+    return int(spec.N) if spec.kind == OpKind.MATMUL else 1
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 _CLIP_RATIOS = torch.linspace(0.15, 1.0, 35)
+_TRANSPOSED = (nn.ConvTranspose1d, nn.ConvTranspose2d)
+WEIGHTED_MODULES = (nn.Conv1d, nn.Conv2d, nn.Linear, *_TRANSPOSED)
 
 
 class _RoundSTE(torch.autograd.Function):
@@ -82,10 +84,14 @@ class QuantLayer(nn.Module):
         self, inner: nn.Module, act_bits: int | None, weight_bits: list[int] | None
     ) -> None:
         super().__init__()
-        if not isinstance(inner, (nn.Conv1d, nn.Conv2d, nn.Linear)):
+        if not isinstance(inner, WEIGHTED_MODULES):
             raise TypeError(f"QuantLayer wraps conv / linear layers, not {type(inner).__name__}")
+        if isinstance(inner, _TRANSPOSED) and inner.groups != 1:
+            raise TypeError(f"QuantLayer wraps transposed convs with groups=1, not {inner.groups}")
         self.inner = inner
-        k = inner.weight.shape[0]
+        # output channels: dimension 1 of a transposed conv's weight, else dimension 0
+        self.axis = 1 if isinstance(inner, _TRANSPOSED) else 0
+        k = inner.weight.shape[self.axis]
         self.w_step = nn.Parameter(torch.ones(k))
         self.a_step = nn.Parameter(torch.ones(()))
         self.register_buffer("weight_bits", torch.zeros(k, dtype=torch.int64))
@@ -101,7 +107,7 @@ class QuantLayer(nn.Module):
 
     def set_bits(self, act_bits: int | None, weight_bits: list[int] | Tensor | None) -> None:
         """Switch to new bit-widths in place; re-initialise the affected step sizes."""
-        k = self.inner.weight.shape[0]
+        k = self.inner.weight.shape[self.axis]
         if weight_bits is not None:
             bits = torch.as_tensor(weight_bits, dtype=torch.int64).reshape(-1)
             if bits.numel() != k:
@@ -114,7 +120,7 @@ class QuantLayer(nn.Module):
                     self.w_qmax.copy_(qmax)
                     self.keep.copy_((bits > 0).to(self.keep.dtype))
                     w = self.inner.weight.detach()
-                    self.w_step.copy_(mse_step(w, qmin, qmax, dim=0).clamp(min=1e-8))
+                    self.w_step.copy_(mse_step(w, qmin, qmax, dim=self.axis).clamp(min=1e-8))
             self.quantize_weights = True
         else:
             self.quantize_weights = False
@@ -125,14 +131,17 @@ class QuantLayer(nn.Module):
         self.act_bits = act_bits
 
     def _view(self, t: Tensor) -> Tensor:
-        return t.reshape(-1, *([1] * (self.inner.weight.dim() - 1)))
+        shape = [1] * self.inner.weight.dim()
+        shape[self.axis] = -1
+        return t.reshape(shape)
 
     def quantized_weight(self) -> Tensor:
         """The fake-quantized weight tensor (pruned channels are zero)."""
         w = self.inner.weight
         if not self.quantize_weights or self.bypass:
             return w
-        g = 1.0 / float(w[0].numel() * max(1.0, float(self.w_qmax.max()))) ** 0.5
+        per_channel = w.numel() // w.shape[self.axis]
+        g = 1.0 / float(per_channel * max(1.0, float(self.w_qmax.max()))) ** 0.5
         step = _grad_scale(self.w_step, g).abs().clamp(min=1e-8)
         wq = fake_quant(w, self._view(step), self._view(self.w_qmin), self._view(self.w_qmax))
         return wq * self._view(self.keep)
@@ -149,23 +158,12 @@ class QuantLayer(nn.Module):
         return q * self._view(self.keep), s
 
     def _act_range(self) -> tuple[float, float]:
-        b = self.act_bits
-        if bool(self.a_signed):
-            return float(-(2 ** (b - 1))), float(2 ** (b - 1) - 1)
-        return 0.0, float(2**b - 1)
+        return act_range(self.act_bits, bool(self.a_signed))
 
     def forward(self, x: Tensor) -> Tensor:
         """Quantize the input and the weights, then run the wrapped layer."""
         if self.act_bits is not None and not self.bypass:
-            if not bool(self.a_ready):
-                with torch.no_grad():
-                    self.a_signed.fill_(bool((x < 0).any()))
-                    lo, hi = self._act_range()
-                    self.a_step.copy_(mse_step(x.detach(), lo, hi, dim=None)[0].clamp(min=1e-8))
-                    self.a_ready.fill_(True)
-            lo, hi = self._act_range()
-            g = 1.0 / float(x[0].numel() * hi) ** 0.5
-            x = fake_quant(x, _grad_scale(self.a_step, g).abs().clamp(min=1e-8), lo, hi)
+            x = quantize_activation(x, self.act_bits, self.a_step, self.a_signed, self.a_ready)
         w = self.quantized_weight()
         bias = self.inner.bias
         if bias is not None and self.quantize_weights:
@@ -175,6 +173,65 @@ class QuantLayer(nn.Module):
     def extra_repr(self) -> str:
         wb = sorted(set(self.weight_bits.tolist())) if self.quantize_weights else None
         return f"act_bits={self.act_bits}, weight_bits={wb}"
+
+
+def act_range(bits: int, signed: bool) -> tuple[float, float]:
+    """Integer range of a `bits`-bit activation, signed or not."""
+    if signed:
+        return float(-(2 ** (bits - 1))), float(2 ** (bits - 1) - 1)
+    return 0.0, float(2**bits - 1)
+
+
+def quantize_activation(
+    x: Tensor, bits: int, step: nn.Parameter, signed: Tensor, ready: Tensor
+) -> Tensor:
+    """`x` fake-quantized at `bits` with the learned `step` (LSQ); on the first call (`ready`
+    False) the sign and the step are initialised from `x` (minimum-MSE clipping)."""
+    if not bool(ready):
+        with torch.no_grad():
+            signed.fill_(bool((x < 0).any()))
+            lo, hi = act_range(bits, bool(signed))
+            step.copy_(mse_step(x.detach(), lo, hi, dim=None)[0].clamp(min=1e-8))
+            ready.fill_(True)
+    lo, hi = act_range(bits, bool(signed))
+    g = 1.0 / float(x[0].numel() * hi) ** 0.5
+    return fake_quant(x, _grad_scale(step, g).abs().clamp(min=1e-8), lo, hi)
+
+
+class QuantMatMul(nn.Module):
+    """A `MatMul` of two activations with both operands fake-quantized at the layer's
+    activation bits, one learned step size per operand (LSQ). `set_bits(act_bits, _)` has
+    `QuantLayer`'s signature; the weight bits are the second operand's, which are the
+    activation bits, and are ignored; None runs at full precision."""
+
+    def __init__(self, inner: nn.Module, act_bits: int | None) -> None:
+        super().__init__()
+        self.inner = inner
+        self.a_step = nn.Parameter(torch.ones(2))
+        self.register_buffer("a_signed", torch.zeros(2, dtype=torch.bool))
+        self.register_buffer("a_ready", torch.zeros(2, dtype=torch.bool))
+        self.act_bits: int | None = None
+        self.bypass = False
+        self.set_bits(act_bits, None)
+
+    def set_bits(self, act_bits: int | None, weight_bits: object = None) -> None:
+        """Switch the operands' bit-width in place; the step sizes re-initialise."""
+        if act_bits != self.act_bits:
+            self.a_ready.fill_(False)
+        self.act_bits = act_bits
+
+    def forward(self, a: Tensor, b: Tensor) -> Tensor:
+        """``quant(a) @ quant(b)``."""
+        if self.act_bits is not None and not self.bypass:
+            a = quantize_activation(a, self.act_bits, self.a_step[0:1], *self._state(0))
+            b = quantize_activation(b, self.act_bits, self.a_step[1:2], *self._state(1))
+        return self.inner(a, b)
+
+    def _state(self, i: int) -> tuple[Tensor, Tensor]:
+        return self.a_signed[i], self.a_ready[i]
+
+    def extra_repr(self) -> str:
+        return f"act_bits={self.act_bits} (both operands)"
 
 
 class PrunedNorm(nn.Module):
@@ -205,6 +262,9 @@ def conv_or_linear(m: nn.Module, x: Tensor, w: Tensor, bias: Tensor | None) -> T
     """Run conv / linear module `m` on `x` with weights `w` and `bias` instead of its own."""
     if isinstance(m, nn.Linear):
         return F.linear(x, w, bias)
+    if isinstance(m, _TRANSPOSED):
+        fn = F.conv_transpose2d if isinstance(m, nn.ConvTranspose2d) else F.conv_transpose1d
+        return fn(x, w, bias, m.stride, m.padding, m.output_padding, m.groups, m.dilation)
     if isinstance(m, nn.Conv2d):
         return F.conv2d(x, w, bias, m.stride, m.padding, m.dilation, m.groups)
     return F.conv1d(x, w, bias, m.stride, m.padding, m.dilation, m.groups)

@@ -33,7 +33,11 @@ class LayerwiseSpace:
         L = tables.num_layers
         self.num_layers = L
         self.has_mapping = tables.num_mappings > 1
-        xu = [len(tables.weight_bits) - 1] * L + [len(tables.act_bits) - 1] * L
+        # a layer that multiplies two activations has no weight gene of its own (its second
+        # operand takes its activation bits): that gene holds one value
+        w_top = len(tables.weight_bits) - 1
+        xu = [0 if tables.is_tied(li) else w_top for li in range(L)]
+        xu += [len(tables.act_bits) - 1] * L
         choice = [False] * (2 * L)
         if self.has_mapping:
             xu += [tables.num_mappings - 1] * L
@@ -50,16 +54,23 @@ class LayerwiseSpace:
         X = np.rint(np.asarray(X, dtype=np.float64)).astype(np.intp)
         L = self.num_layers
         m = X[:, 2 * L : 3 * L] if self.has_mapping else None
-        return CandidateBatch.layerwise(
-            self.tables.layer_names, self.channels, self._a[X[:, L : 2 * L]], self._w[X[:, :L]], m
+        return self.tables.tie(
+            CandidateBatch.layerwise(
+                self.tables.layer_names,
+                self.channels,
+                self._a[X[:, L : 2 * L]],
+                self._w[X[:, :L]],
+                m,
+            )
         )
 
     def seeds(self) -> np.ndarray:
         """One genome per (weight bits, act bits[, mapping]) with every layer alike."""
         L = self.num_layers
         maps = range(self.tables.num_mappings) if self.has_mapping else [None]
+        tied = [self.tables.is_tied(li) for li in range(L)]
         rows = [
-            [wi] * L + [ai] * L + ([] if mi is None else [mi] * L)
+            [0 if t else wi for t in tied] + [ai] * L + ([] if mi is None else [mi] * L)
             for mi in maps
             for wi in range(len(self.tables.weight_bits))
             for ai in range(len(self.tables.act_bits))
@@ -73,12 +84,22 @@ class LayerwiseSpace:
 
 def _levels(tables: CostTables) -> list[np.ndarray]:
     """Per layer, the weight bit-widths a channel may take, ascending: 0 (pruned) first where
-    the layer may prune (the hardware lists 0 and its outputs are not the network's)."""
+    the layer may prune (the hardware lists 0 and its outputs are not the network's); one
+    placeholder for a tied layer (a matmul of two activations)."""
     out = []
     for li in range(tables.num_layers):
+        if tables.is_tied(li):  # its bits follow its activation gene (`CostTables.tie`)
+            out.append(np.asarray([min(tables.weight_bits)], dtype=np.int64))
+            continue
         lv = ([0] if tables.prunable[li] else []) + sorted(tables.weight_bits)
         out.append(np.asarray(lv, dtype=np.int64))
     return out
+
+
+def _level_index(levels: np.ndarray, bits: int) -> int:
+    """Index of `bits` among a layer's `levels` (0 for a tied layer's placeholder)."""
+    hit = np.flatnonzero(levels == bits)
+    return int(hit[0]) if len(hit) else 0
 
 
 def _add_act_genes(space, tables: CostTables, xu: list[int]) -> None:  # noqa: ANN001
@@ -154,14 +175,14 @@ class ChannelCountSpace:
             tuple(weights),
             tuple((1,) * len(r) for r in self.ranking),
         )
-        return self.tables.canonical(batch)
+        return self.tables.tie(self.tables.canonical(batch))
 
     def encode_uniform(self, level_bits: int, act_index: int) -> np.ndarray:
         """The genome with every channel of every layer at `level_bits` (non-zero) and every
         activation at ``act_bits[act_index]``."""
         row = np.zeros(self.n_var)
         for li, lv in enumerate(self.levels):
-            i = int(np.flatnonzero(lv == level_bits)[0])
+            i = _level_index(lv, level_bits)
             n = len(lv) - 1
             K = len(self.ranking[li])
             row[self.offsets[li] : self.offsets[li] + n] = [0] * i + [K] * (n - i)
@@ -218,7 +239,7 @@ class GroupSpace:
         )
         act = self._a[X[:, self.act_offset : self.act_offset + self.num_layers]]
         batch = CandidateBatch(self.tables.layer_names, act, weights, tuple(self.sizes))
-        return self.tables.canonical(batch)
+        return self.tables.tie(self.tables.canonical(batch))
 
     def seeds(self) -> np.ndarray:
         """The uniform configurations (every group of every layer alike)."""
@@ -228,7 +249,7 @@ class GroupSpace:
                 row = np.zeros(self.n_var)
                 for li, lv in enumerate(self.levels):
                     o = self.offsets[li]
-                    row[o : o + len(self.sizes[li])] = int(np.flatnonzero(lv == w)[0])
+                    row[o : o + len(self.sizes[li])] = _level_index(lv, w)
                 row[self.act_offset :] = ai
                 rows.append(row)
         return np.asarray(rows)

@@ -23,10 +23,14 @@ from torch.fx.passes.shape_prop import ShapeProp
 
 from codesign.core.errors import UnsupportedOperationError, WorkloadError
 from codesign.core.types import LayerSpec, OpKind
+from codesign.workload.attention import MatMul, make_traceable, trace
 from codesign.workload.graph import LayerGraph
 
 FUSE = "fuse"  # folded into the producer of its first tensor input
 SKIP = "skip"  # carries no tensor (shape queries)
+# folded into its producer when that is a conv / linear / matmul (a lookup table in the
+# requantisation that ends the layer), else an ACT layer priced per element
+FUSE_OR_ACT = "fuse-or-act"
 
 Rule = Callable[["_Ctx", fx.Node, Any], LayerSpec] | str
 
@@ -105,6 +109,84 @@ def _linear(ctx: _Ctx, node: fx.Node, m: nn.Module) -> LayerSpec:
     )
 
 
+def _tconv(ctx: _Ctx, node: fx.Node, m: nn.Module) -> LayerSpec:
+    spatial = len(ctx.out_shape) - 2
+    if m.groups != 1:
+        raise UnsupportedOperationError(f"{type(m).__name__} with groups={m.groups}")
+    if any(int(d) != 1 for d in m.dilation):
+        raise UnsupportedOperationError(f"{type(m).__name__} with dilation {m.dilation}")
+    if spatial == 2:
+        oy, ox = ctx.out_shape[2], ctx.out_shape[3]
+        fy, fx_ = m.kernel_size
+        stride, padding = _pair(m.stride), _pair(m.padding)
+    elif spatial == 1:
+        oy, ox = 1, ctx.out_shape[2]
+        fy, fx_ = 1, m.kernel_size[0]
+        stride, padding = (1, int(m.stride[0])), (0, int(m.padding[0]))
+    else:
+        raise UnsupportedOperationError(f"{type(m).__name__} with {spatial} spatial dims")
+    return LayerSpec(
+        name=str(node.target),
+        kind=OpKind.TCONV,
+        N=ctx.out_shape[0],
+        K=m.out_channels,
+        C=m.in_channels,
+        OY=oy,
+        OX=ox,
+        FY=int(fy),
+        FX=int(fx_),
+        stride=stride,
+        padding=padding,
+        input_shape=ctx.in_shape,
+        output_shape=ctx.out_shape,
+        has_bias=m.bias is not None,
+        source=str(node.target),
+    )
+
+
+def _matmul(ctx: _Ctx, node: fx.Node, _: nn.Module) -> LayerSpec:
+    if len(ctx.in_shapes) != 2 or min(len(s) for s in ctx.in_shapes) < 2:
+        raise UnsupportedOperationError(
+            f"matmul of shapes {ctx.in_shapes}: both operands must be matrices (2-d or more)"
+        )
+    a, b = ctx.in_shapes
+    osh = ctx.out_shape
+    return LayerSpec(
+        name=str(node.target),
+        kind=OpKind.MATMUL,
+        N=math.prod(osh[:-2]),
+        K=b[-1],
+        C=a[-1],
+        OY=a[-2],
+        input_shape=a,
+        output_shape=osh,
+        source=str(node.target),
+    )
+
+
+def _upsample(ctx: _Ctx, node: fx.Node, m: Any) -> LayerSpec:
+    mode = getattr(m, "mode", None) if m is not None else None
+    if mode is None:
+        mode = node.kwargs.get("mode", node.args[3] if len(node.args) > 3 else "nearest")
+    if mode not in ("nearest", "bilinear", "linear"):
+        raise UnsupportedOperationError(f"interpolation mode '{mode}'")
+    name = str(node.target) if node.op == "call_module" else node.name
+    osh = ctx.out_shape
+    return LayerSpec(
+        name=name,
+        kind=OpKind.UPSAMPLE,
+        N=osh[0],
+        K=osh[1] if len(osh) > 1 else 1,
+        C=osh[1] if len(osh) > 1 else 1,
+        OY=osh[2] if len(osh) > 3 else 1,
+        OX=osh[-1] if len(osh) > 2 else 1,
+        input_shape=ctx.in_shape,
+        output_shape=osh,
+        source=name,
+        mode="nearest" if mode == "nearest" else "bilinear",
+    )
+
+
 def _pool_spec(ctx: _Ctx, node: fx.Node, kind: OpKind, name: str) -> LayerSpec:
     ish, osh = ctx.in_shape, ctx.out_shape
     if len(ish) == 4 and len(osh) == 4:
@@ -116,6 +198,20 @@ def _pool_spec(ctx: _Ctx, node: fx.Node, kind: OpKind, name: str) -> LayerSpec:
         fx_, ox = max(1, math.ceil(ish[2] / osh[2])), osh[2]
     elif len(ish) == 4 and len(osh) == 2:  # mean over (H, W)
         fy, fx_, oy, ox = ish[2], ish[3], 1, 1
+    elif len(ish) == 3 and len(osh) == 2:  # over the tokens or the length of a sequence
+        reduced = 1 if osh[1] == ish[2] and ish[1] != ish[2] else 2
+        k = ish[3 - reduced]
+        return LayerSpec(
+            name=name,
+            kind=kind,
+            N=ish[0],
+            K=k,
+            C=k,
+            FX=ish[reduced],
+            input_shape=ish,
+            output_shape=osh,
+            source=str(node.target),
+        )
     else:
         raise UnsupportedOperationError(f"pooling from shape {ish} to {osh}")
     k = ish[1]
@@ -151,13 +247,27 @@ def _pool_function(kind: OpKind) -> Rule:
     return lambda ctx, node, _: _pool_spec(ctx, node, kind, node.name)
 
 
-def _mean(ctx: _Ctx, node: fx.Node, _: Any) -> LayerSpec:
-    dims = node.args[1] if len(node.args) > 1 else node.kwargs.get("dim")
-    dims = tuple(dims) if isinstance(dims, (tuple, list)) else (dims,)
-    nd = len(ctx.in_shape)
-    if nd == 4 and {d % nd for d in dims} == {2, 3}:
-        return _pool_spec(ctx, node, OpKind.AVGPOOL, node.name)
-    raise UnsupportedOperationError(f"mean over dims {dims} of a {nd}-d tensor")
+def _reduce(kind: OpKind) -> Rule:
+    """mean / amax over the spatial dims of a map, or over one dim of a sequence [B, T, D]."""
+
+    def rule(ctx: _Ctx, node: fx.Node, _: Any) -> LayerSpec:
+        dims = node.args[1] if len(node.args) > 1 else node.kwargs.get("dim")
+        dims = tuple(dims) if isinstance(dims, (tuple, list)) else (dims,)
+        nd = len(ctx.in_shape)
+        keep = node.kwargs.get("keepdim", node.args[2] if len(node.args) > 2 else False)
+        if None in dims or any(not isinstance(d, int) for d in dims):
+            raise UnsupportedOperationError(f"reduction over dims {dims}")
+        norm = {d % nd for d in dims}
+        if (nd == 4 and norm == {2, 3}) or (nd == 3 and (norm == {2} or norm == {1} and not keep)):
+            return _pool_spec(ctx, node, kind, node.name)
+        raise UnsupportedOperationError(
+            f"reduction over dims {dims} of a {nd}-d tensor (keepdim={keep})"
+        )
+
+    return rule
+
+
+_mean = _reduce(OpKind.AVGPOOL)
 
 
 def _eltwise(kind: OpKind) -> Rule:
@@ -201,28 +311,27 @@ def _simple(kind: OpKind) -> Rule:
     return rule
 
 
-_ACTIVATIONS = (
-    nn.ReLU,
-    nn.ReLU6,
-    nn.LeakyReLU,
-    nn.Hardtanh,
-    nn.Hardswish,
-    nn.Hardsigmoid,
-    nn.Sigmoid,
-    nn.SiLU,
-    nn.GELU,
-    nn.Tanh,
-    nn.ELU,
-    nn.PReLU,
-    nn.Softmax,
-    nn.LogSoftmax,
-)
+# clamps and piecewise-linear activations: always folded into the requantisation before them
+_CLAMPS = (nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.Hardtanh, nn.PReLU)
+# non-linear activations: a lookup table after a conv / linear / matmul, else priced
+_NONLINEAR = (nn.Hardswish, nn.Hardsigmoid, nn.Sigmoid, nn.SiLU, nn.GELU, nn.Tanh, nn.ELU)
 
 # One registry: module class -> rule. Subclasses match through the MRO.
 _MODULE_RULES: dict[type, Rule] = {
     nn.Conv1d: _conv,
     nn.Conv2d: _conv,
+    nn.ConvTranspose1d: _tconv,
+    nn.ConvTranspose2d: _tconv,
     nn.Linear: _linear,
+    MatMul: _matmul,
+    nn.LayerNorm: _simple(OpKind.NORM),
+    nn.GroupNorm: _simple(OpKind.NORM),
+    nn.Softmax: _simple(OpKind.SOFTMAX),
+    nn.LogSoftmax: _simple(OpKind.SOFTMAX),
+    nn.Upsample: _upsample,
+    nn.UpsamplingNearest2d: _upsample,
+    nn.UpsamplingBilinear2d: _upsample,
+    nn.AdaptiveMaxPool1d: _pool_module(OpKind.MAXPOOL),
     nn.MaxPool1d: _pool_module(OpKind.MAXPOOL),
     nn.MaxPool2d: _pool_module(OpKind.MAXPOOL),
     nn.AvgPool1d: _pool_module(OpKind.AVGPOOL),
@@ -238,7 +347,8 @@ _MODULE_RULES: dict[type, Rule] = {
     nn.BatchNorm2d: FUSE,
     nn.Dropout: FUSE,
     nn.Identity: FUSE,
-    **{cls: FUSE for cls in _ACTIVATIONS},
+    **{cls: FUSE for cls in _CLAMPS},
+    **{cls: FUSE_OR_ACT for cls in _NONLINEAR},
 }
 
 _FUNCTION_RULES: dict[Any, Rule] = {
@@ -253,6 +363,17 @@ _FUNCTION_RULES: dict[Any, Rule] = {
     torch.cat: _simple(OpKind.CONCAT),
     F.pad: _simple(OpKind.PAD),
     torch.mean: _mean,
+    torch.amax: _reduce(OpKind.MAXPOOL),
+    F.layer_norm: _simple(OpKind.NORM),
+    F.group_norm: _simple(OpKind.NORM),
+    F.softmax: _simple(OpKind.SOFTMAX),
+    torch.softmax: _simple(OpKind.SOFTMAX),
+    F.log_softmax: _simple(OpKind.SOFTMAX),
+    F.interpolate: _upsample,
+    torch.transpose: _simple(OpKind.RESHAPE),
+    torch.permute: _simple(OpKind.RESHAPE),
+    torch.squeeze: _simple(OpKind.RESHAPE),
+    torch.unsqueeze: _simple(OpKind.RESHAPE),
     F.adaptive_avg_pool2d: _pool_function(OpKind.AVGPOOL),
     F.avg_pool2d: _pool_function(OpKind.AVGPOOL),
     F.max_pool2d: _pool_function(OpKind.MAXPOOL),
@@ -265,34 +386,38 @@ _FUNCTION_RULES: dict[Any, Rule] = {
     torch.max_pool1d: _pool_function(OpKind.MAXPOOL),
     **{
         f: FUSE
-        for f in (
-            F.relu,
-            torch.relu,
-            F.relu6,
-            F.leaky_relu,
-            F.hardtanh,
-            F.hardswish,
-            F.sigmoid,
-            torch.sigmoid,
-            F.silu,
-            F.gelu,
-            torch.tanh,
-            F.dropout,
-            F.softmax,
-            F.log_softmax,
-            F.batch_norm,
-        )
+        for f in (F.relu, torch.relu, F.relu6, F.leaky_relu, F.hardtanh, F.dropout, F.batch_norm)
+    },
+    **{
+        f: FUSE_OR_ACT
+        for f in (F.hardswish, F.sigmoid, torch.sigmoid, F.silu, F.gelu, torch.tanh, F.elu)
     },
     getattr: SKIP,
-    operator.getitem: SKIP,
+    operator.getitem: _simple(OpKind.RESHAPE),  # a slice or an index: addressing only
 }
 
 _METHOD_RULES: dict[str, Rule] = {
-    **{m: _simple(OpKind.RESHAPE) for m in ("view", "reshape", "flatten")},
-    **{m: FUSE for m in ("contiguous", "relu", "sigmoid", "tanh", "softmax", "clone")},
+    **{
+        m: _simple(OpKind.RESHAPE)
+        for m in (
+            "view",
+            "reshape",
+            "flatten",
+            "unflatten",
+            "transpose",
+            "permute",
+            "squeeze",
+            "unsqueeze",
+            "expand",
+        )
+    },
+    **{m: FUSE for m in ("contiguous", "relu", "clone")},
+    **{m: FUSE_OR_ACT for m in ("sigmoid", "tanh")},
+    "softmax": _simple(OpKind.SOFTMAX),
     "add": _eltwise(OpKind.ADD),
     "mul": _eltwise(OpKind.MUL),
     "mean": _mean,
+    "amax": _reduce(OpKind.MAXPOOL),
     **{m: SKIP for m in ("size", "dim")},
 }
 
@@ -328,14 +453,17 @@ def extract(model: nn.Module, example_input: torch.Tensor, name: str | None = No
     """Trace `model` on `example_input` and return its `LayerGraph`.
 
     Batch-norm, activation and dropout nodes are fused into the layer that produced their
-    input. Raises `UnsupportedOperationError` naming the first operation it cannot represent,
+    input (a non-linear activation only into a conv / linear / matmul; elsewhere it is an
+    ACT layer). Attention modules and activation matmuls are first rewritten by
+    `codesign.workload.attention.make_traceable`. Raises `UnsupportedOperationError` naming the first operation it cannot represent,
     and `WorkloadError` when the model cannot be traced at all.
     """
+    model = make_traceable(model)
     was_training = model.training
     model.eval()
     try:
         try:
-            gm = fx.symbolic_trace(model)
+            gm = trace(model)
         except Exception as exc:  # fx raises many types for untraceable control flow
             raise WorkloadError(
                 f"torch.fx cannot trace {type(model).__name__}: {exc}".splitlines()[0]
@@ -403,11 +531,20 @@ def extract(model: nn.Module, example_input: torch.Tensor, name: str | None = No
                 continue  # python-level bookkeeping on shapes
             raise UnsupportedOperationError(
                 f"unsupported operation: {_describe(node, gm)}; codesign cannot price it. "
-                "Supported: conv1d/2d (incl. depthwise, grouped), linear, pooling, add, mul, "
-                "concat, flatten/reshape, pad, batch-norm and activations (fused)."
+                "Supported: conv1d/2d (incl. depthwise, grouped, transposed), linear, "
+                "matmul of two activations, multi-head attention, layer / group norm, "
+                "softmax, upsampling, pooling, add, mul, concat, reshapes, pad, batch-norm "
+                "and activations."
             )
         if rule == SKIP or not _is_tensor(node):
             continue
+        if rule == FUSE_OR_ACT:
+            ins = _tensor_inputs(node)
+            src = producer.get(ins[0]) if ins else None
+            if src is not None and g.nodes[src]["spec"].kind.quantized:
+                rule = FUSE
+            else:
+                rule = _simple(OpKind.ACT)
         if rule == FUSE:
             ins = _tensor_inputs(node)
             if not ins or ins[0] not in producer:

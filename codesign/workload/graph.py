@@ -42,12 +42,13 @@ class LayerGraph:
 
     @property
     def quantizable(self) -> list[LayerSpec]:
-        """The layers with weights (conv, depthwise / grouped conv, linear), in execution order."""
-        return [s for s in self.layers if s.kind.has_weights]
+        """The layers with a precision gene, in execution order: those with weights (conv,
+        depthwise / grouped / transposed conv, linear) and matmuls of two activations."""
+        return [s for s in self.layers if s.kind.quantized]
 
     @property
     def total_macs(self) -> int:
-        """Multiply-accumulates per inference of all conv / linear layers."""
+        """Multiply-accumulates per inference of all conv / linear / matmul layers."""
         return sum(s.macs for s in self.layers)
 
     @property

@@ -40,6 +40,15 @@ class Workload:
 _REGISTRY: dict[str, Workload] = {}
 
 
+def _traceable(fn: Callable[[], nn.Module]) -> Callable[[], nn.Module]:
+    """`fn` whose model comes out with its attention modules and activation matmuls rewritten
+    (`codesign.workload.attention.make_traceable`), so that extraction, quantization and
+    training all see the same modules."""
+    from codesign.workload.attention import make_traceable
+
+    return lambda: make_traceable(fn())
+
+
 def register_workload(
     name: str,
     *,
@@ -53,7 +62,9 @@ def register_workload(
     def deco(fn: Callable[[], nn.Module]) -> Callable[[], nn.Module]:
         if name in _REGISTRY:
             raise ValueError(f"workload '{name}' is registered twice")
-        _REGISTRY[name] = Workload(name, fn, tuple(input_shape), description, dataset, num_classes)
+        _REGISTRY[name] = Workload(
+            name, _traceable(fn), tuple(input_shape), description, dataset, num_classes
+        )
         return fn
 
     return deco
@@ -75,7 +86,9 @@ def register_python_model(
     else:
         raise WorkloadError("model=: give input_shape=(1, C, H, W) or model=(module, example)")
     name = f"python-model-{type(model).__name__}-{id(model):x}"
-    _REGISTRY[name] = Workload(name, lambda: copy.deepcopy(model), shape, "model given from Python")
+    _REGISTRY[name] = Workload(
+        name, _traceable(lambda: copy.deepcopy(model)), shape, "model given from Python"
+    )
     return name
 
 
@@ -155,5 +168,10 @@ def get_workload(spec: str, input_shape: tuple[int, ...] | None = None) -> Workl
             f"--workload {spec}: give --input-shape (e.g. 1,3,32,32) or return "
             "(model, example_input) from the function"
         )
-    model = built
+    from codesign.workload.attention import make_traceable
+
+    try:
+        model = make_traceable(built)
+    except WorkloadError as exc:
+        raise WorkloadError(f"--workload {spec}: {exc}") from None
     return Workload(name=spec, build=lambda: model, input_shape=shape, description="user model")
