@@ -10,10 +10,11 @@ A pruned output channel of a conv / linear layer is exactly zero after its bias 
 - a grouped conv's output channel reads its group's inputs: it shrinks with the group's alive
   fraction, and dies with the whole group;
 - pooling, padding, upsampling and reshapes that keep channels in dimension 1 pass liveness
-  through; a matmul of two activations (no weights) keeps all its channels; an add (residual) keeps a channel alive
-  when any operand has it, a multiply when every operand has it; a channel-wise concat
-  concatenates its operands' channels. Where channels cannot be matched (broadcasts, a concat
-  along another dimension) every channel counts as alive, which never under-prices.
+  through; a matmul of two activations (no weights) keeps all its channels; an add
+  (residual) keeps a channel alive when any operand has it, a multiply when every operand
+  has it; a channel-wise concat concatenates its operands' channels. Where channels cannot
+  be matched (broadcasts, a concat along another dimension) every channel counts as alive,
+  which never under-prices.
 
 `ChannelPlan` holds these rules for one graph, node by node in execution order; `propagate`
 applies them to a population (boolean arrays), `live_sets` to one configuration (Python sets,

@@ -35,8 +35,8 @@ from codesign.cost.tables import (
     CHANNEL_PARAM_BITS,
     CostTables,
     activation_storage,
-    check_tied,
     channel_fields,
+    check_tied,
     memory_fields,
 )
 from codesign.hw.model import McuHardware

@@ -197,9 +197,8 @@ def _padded_input_hw(spec: LayerSpec) -> tuple[int, int]:
     if spec.kind == OpKind.MATMUL:
         return 1, spec.OY
     if spec.kind == OpKind.TCONV:  # the sub-pixel convolutions' input, with their halo
-        bounds, _, _, _ = loop_bounds(spec)
-        iy, ix = spec.tconv_input_hw
-        return iy + int(bounds[FY]) - 1, ix + int(bounds[FX]) - 1
+        b, _, _, _ = loop_bounds(spec)
+        return int(b[OY] + b[FY]) - 1, int(b[OX] + b[FX]) - 1
     shape = spec.input_shape
     if spec.kind == OpKind.LINEAR:
         return 1, spec.N

@@ -308,6 +308,8 @@ def check_tied(graph, hw) -> None:  # noqa: ANN001
             f"{hw.name} ({hw.source}) has no {missing}-bit second operand: bits.weight must "
             f"include every bits.activation"
         )
+
+
 OUTPUT_BITS = 32  # a tensor no quantized layer reads (the logits) stays at accumulator width
 
 

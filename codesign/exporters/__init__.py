@@ -35,6 +35,27 @@ Exporter = Callable[[Path, int, "Path | None"], ExportResult]
 EXPORTERS: Registry[Exporter] = Registry("export format", builtin="codesign.exporters._builtin")
 
 
+def conv_linear_only(model: Any, fmt: str) -> None:
+    """`ConfigError` when the fine-tuned `model` holds a quantized matmul of two activations
+    or a transposed convolution, which the deployable formats (`fmt`) do not write yet."""
+    from torch import nn
+
+    from codesign.core.errors import ConfigError
+    from codesign.quant.fakequant import QuantLayer, QuantMatMul
+
+    for path, m in model.named_modules():
+        transposed = isinstance(m, QuantLayer) and isinstance(
+            m.inner, (nn.ConvTranspose1d, nn.ConvTranspose2d)
+        )
+        if isinstance(m, QuantMatMul) or transposed:
+            what = "a matmul of two activations" if not transposed else "a transposed conv"
+            raise ConfigError(
+                f"--format {fmt}: module '{path}' is {what}, which this format does not "
+                "write yet; export --format config (or yaml / json) and apply it with "
+                "codesign.quant.apply_config"
+            )
+
+
 def register_exporter(name: str) -> Callable[[Exporter], Exporter]:
     """Decorator: register an exporter function under `--format name`."""
     return EXPORTERS.register(name)

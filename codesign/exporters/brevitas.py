@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from codesign.core.errors import CodesignError
-from codesign.exporters import ExportResult, register_exporter
+from codesign.exporters import ExportResult, conv_linear_only, register_exporter
 from codesign.exporters.onnx_qdq import compare_logits, export_model, finetuned_point
 from codesign.quant.evaluate import load_finetuned
 from codesign.quant.fakequant import QuantLayer
@@ -150,6 +150,7 @@ def export_brevitas(run_dir: Path, pick: int, path: Path | None) -> ExportResult
         raise CodesignError(f"--format brevitas needs Brevitas: {INSTALL}") from None
     front, c, doc, cfg = finetuned_point(run_dir, pick)
     q = load_finetuned(doc)
+    conv_linear_only(q, "brevitas")
     m, _ = export_model(q, brevitas_layer)
     out = path or run_dir / f"point-{pick}.brevitas.pt"
     out.parent.mkdir(parents=True, exist_ok=True)

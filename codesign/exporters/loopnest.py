@@ -2,7 +2,10 @@
 operand precisions, to cross-check it in ZigZag or Timeloop.
 
 Every quantizable layer becomes one loop nest (K, C, OY, OX, FY, FX, with G for grouped and
-depthwise convolutions; a linear layer is a 1x1 convolution on a 1x1 map). Its operand
+depthwise convolutions; a linear layer is a 1x1 convolution over its N input vectors; a
+matmul of two activations is a grouped one, one group per independent product, its second
+operand in W's place at the activation bits; a transposed convolution is its sub-pixel
+convolutions, as codesign's mapper sees them). Its operand
 precisions are the point's bits: weights W at the layer's weight bits, inputs I at its
 activation bits, partial sums O at the hardware's partial-sum width (32 bits on MCU cores, which
 accumulate in 32-bit registers) and finished outputs at the activation bits of the layer that
@@ -32,8 +35,10 @@ import yaml
 
 from codesign.config import ExploreConfig
 from codesign.core.errors import RunError
+from codesign.core.types import OpKind
 from codesign.cost.channels import live_sets, plan_of
 from codesign.exporters import ExportResult, register_exporter
+from codesign.mapping.space import instances, loop_bounds
 from codesign.run import open_run
 from codesign.workload import extract, get_workload
 
@@ -109,20 +114,31 @@ def nests_of(run_dir: Path, pick: int) -> tuple[list[Nest], Any]:
             first_nest.setdefault(name, nest_name)
             src = producer.get(name)
             depthwise = G > 1 and s.C == 1 and s.K == G
+            oy, ox, fy, fx, stride, pad = s.OY, s.OX, s.FY, s.FX, tuple(s.stride), tuple(s.padding)
+            k_per = len(ks) / G
+            if s.kind in (OpKind.LINEAR, OpKind.MATMUL, OpKind.TCONV):
+                # the loop nest codesign maps: N vectors of a linear and M rows of a matmul
+                # along OX, a matmul's independent products as groups, a transposed conv as
+                # its sub-pixel convolutions (`codesign.mapping.space.loop_bounds`)
+                bd, _, _, _ = loop_bounds(s)
+                oy, ox, fy, fx = (int(v) for v in bd[2:])
+                stride, pad = (1, 1), (0, 0)
+                k_per = len(ks) * int(bd[0]) / s.K
+                G = instances(s)
             out.append(
                 Nest(
                     name=nest_name,
                     layer=name,
                     # channels per group (C already counts per group); depthwise: G channels
-                    K=1 if depthwise else max(1, round(len(ks) / G)),
+                    K=1 if depthwise else max(1, round(k_per)),
                     C=1 if depthwise else max(1, round(s.C * frac)),
                     G=len(ks) if depthwise else G,
-                    OY=s.OY,
-                    OX=s.OX,
-                    FY=s.FY,
-                    FX=s.FX,
-                    stride=tuple(s.stride),
-                    padding=tuple(s.padding),
+                    OY=oy,
+                    OX=ox,
+                    FY=fy,
+                    FX=fx,
+                    stride=stride,
+                    padding=pad,
                     w_bits=int(b),
                     i_bits=int(p.act_bits),
                     o_bits=psum,

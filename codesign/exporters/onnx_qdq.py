@@ -34,7 +34,7 @@ from torch.ao.quantization.fx import _decomposed  # noqa: F401  (registers quant
 
 from codesign.config import ExploreConfig
 from codesign.core.errors import CodesignError, RunError
-from codesign.exporters import ExportResult, register_exporter
+from codesign.exporters import ExportResult, conv_linear_only, register_exporter
 from codesign.quant.evaluate import load_artefact, load_finetuned
 from codesign.quant.fakequant import PrunedNorm, QuantLayer, conv_or_linear
 from codesign.run import open_run
@@ -212,6 +212,7 @@ def export_onnx_qdq(run_dir: Path, pick: int, path: Path | None) -> ExportResult
         raise CodesignError(f"--format onnx-qdq needs onnx and onnxruntime: {INSTALL}") from None
     front, c, doc, cfg = finetuned_point(run_dir, pick)
     q = load_finetuned(doc)
+    conv_linear_only(q, "onnx-qdq")
     m, bits = export_model(q)
     example = torch.zeros(tuple(doc["input_shape"]))
     out = path or run_dir / f"point-{pick}.onnx"

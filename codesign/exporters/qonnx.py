@@ -22,7 +22,7 @@ import torch
 from torch import Tensor, nn
 
 from codesign.core.errors import CodesignError
-from codesign.exporters import ExportResult, register_exporter
+from codesign.exporters import ExportResult, conv_linear_only, register_exporter
 from codesign.exporters.onnx_qdq import compare_logits, export_model, finetuned_point, to_onnx
 from codesign.quant.evaluate import load_finetuned
 from codesign.quant.fakequant import QuantLayer, conv_or_linear
@@ -155,6 +155,7 @@ def export_qonnx(run_dir: Path, pick: int, path: Path | None) -> ExportResult:
         ) from None
     front, c, doc, cfg = finetuned_point(run_dir, pick)
     q = load_finetuned(doc)
+    conv_linear_only(q, "qonnx")
     m, bits = export_model(q, QonnxLayer)
     example = torch.zeros(tuple(doc["input_shape"]))
     model = to_onnx(m, example, None, _translation()).model_proto

@@ -81,9 +81,10 @@ def loop_bounds(spec: LayerSpec) -> tuple[np.ndarray, int, int, bool]:
     A linear layer's N input vectors run along OX; a matmul of two activations is one of its
     N independent products (`instances`), its M rows along OX, its second operand in the
     weight's place. A transposed convolution runs as its sub-pixel equivalent (Shi et al.
-    CVPR 2016): sy x sx stride-1 convolutions over the input, each with a ceil(F / s) filter,
-    i.e. K x sy x sx output channels over the input's rows and columns (exact where the
-    stride divides the filter; otherwise the phases' shorter filters are padded with zeros).
+    CVPR 2016): sy x sx stride-1 convolutions over the zero-padded input, each with a
+    ceil(F / s) filter making ceil(O / s) rows and columns of its phase of the output, i.e.
+    K x sy x sx output channels (exact where the strides divide the filter and the output;
+    otherwise the phases' shorter filters and edges are padded with zeros, which only adds).
     """
     if spec.kind == OpKind.LINEAR:
         return np.array([spec.K, spec.C, 1, spec.N, 1, 1]), 1, 1, False
@@ -91,9 +92,9 @@ def loop_bounds(spec: LayerSpec) -> tuple[np.ndarray, int, int, bool]:
         return np.array([spec.K, spec.C, 1, spec.OY, 1, 1]), 1, 1, False
     if spec.kind == OpKind.TCONV:
         sy, sx = spec.stride
-        iy, ix = spec.tconv_input_hw
         fy, fx = -(-spec.FY // sy), -(-spec.FX // sx)
-        return np.array([spec.K * sy * sx, spec.C, iy, ix, fy, fx]), 1, 1, False
+        oy, ox = -(-spec.OY // sy), -(-spec.OX // sx)
+        return np.array([spec.K * sy * sx, spec.C, oy, ox, fy, fx]), 1, 1, False
     dw = spec.kind == OpKind.DWCONV
     b = np.array([spec.K, 1 if dw else spec.C, spec.OY, spec.OX, spec.FY, spec.FX])
     if spec.kind == OpKind.GCONV:  # groups run one after another: fold them into K

@@ -10,7 +10,14 @@ from torch import nn
 
 from codesign.core.errors import ConfigError
 from codesign.quant.config import LayerQuant, QuantConfig, load_config
-from codesign.quant.fakequant import PrunedNorm, QuantLayer, quant_layers
+from codesign.quant.fakequant import (
+    WEIGHTED_MODULES,
+    PrunedNorm,
+    QuantLayer,
+    QuantMatMul,
+    quant_layers,
+)
+from codesign.workload.attention import MatMul
 
 
 def _set_submodule(root: nn.Module, path: str, new: nn.Module) -> None:
@@ -24,7 +31,9 @@ def apply_config(
     config: QuantConfig | Mapping[str, LayerQuant] | str | Path,
     inplace: bool = False,
 ) -> nn.Module:
-    """Return `model` with every layer named in `config` replaced by a fake-quantized `QuantLayer`.
+    """Return `model` with every layer named in `config` replaced by a fake-quantized `QuantLayer`
+    (a `MatMul` of two activations by a `QuantMatMul`: both operands at the layer's
+    activation bits).
 
     `config` is a `QuantConfig`, a mapping from module path to `LayerQuant`, or the path of an
     exported config file. Layers the config does not name stay at full precision. The original
@@ -43,19 +52,28 @@ def apply_config(
     for path, existing in quant_layers(out).items():
         if path not in layers:
             existing.set_bits(None, None)
+    for path, mm in out.named_modules():
+        if isinstance(mm, QuantMatMul) and path not in layers:
+            mm.set_bits(None)
     for path, lq in layers.items():
         try:
             m = out.get_submodule(path)
         except AttributeError:
             raise ConfigError(f"layer '{lq.name}': model has no module '{path}'") from None
-        existing = m if isinstance(m, QuantLayer) else None
+        existing = m if isinstance(m, (QuantLayer, QuantMatMul)) else None
         if existing is not None:
             m = m.inner
-        if not isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Linear)):
+        if isinstance(m, MatMul):  # both operands at the activation bits, no weights
+            if existing is None:
+                existing = QuantMatMul(m, lq.act_bits)
+                _set_submodule(out, path, existing)
+            existing.set_bits(lq.act_bits)
+            continue
+        if not isinstance(m, WEIGHTED_MODULES):
             raise ConfigError(
                 f"layer '{lq.name}': module '{path}' is {type(m).__name__}, not conv / linear"
             )
-        k = m.weight.shape[0]
+        k = m.weight.shape[1 if isinstance(m, (nn.ConvTranspose1d, nn.ConvTranspose2d)) else 0]
         if len(lq.weight_bits) != k:
             raise ConfigError(
                 f"layer '{lq.name}': config has {len(lq.weight_bits)} channels, "

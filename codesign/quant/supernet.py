@@ -207,6 +207,7 @@ class Supernet(nn.Module):
         weight_bits: Sequence[int],
     ) -> None:
         super().__init__()
+        graph.require_conv_linear("the switchable-precision supernet (--estimator supernet)")
         self.model = copy.deepcopy(model)
         self.act_set = tuple(sorted(act_bits))
         self.weight_set = tuple(sorted(b for b in weight_bits if b > 0))

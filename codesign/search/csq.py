@@ -218,6 +218,7 @@ def build_csq_model(problem: DnasProblem, layout: _GeneLayout) -> tuple[nn.Modul
     model = copy.deepcopy(problem.model)
     planes = max(int(lv.max()) for lv in layout.levels) - 1
     layers = []
+    problem.graph.require_conv_linear("--strategy csq")
     for li, spec in enumerate(problem.graph.quantizable):
         prunable = int(layout.levels[li][0]) == 0
         layer = CsqLayer(model.get_submodule(spec.source), planes, layout.sizes[li], prunable)

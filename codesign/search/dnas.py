@@ -195,6 +195,7 @@ def build_dnas_model(problem: DnasProblem, layout: _GeneLayout) -> tuple[nn.Modu
     scaled by the keep probabilities); returns (model, layers in quantizable order)."""
     model = copy.deepcopy(problem.model)
     layers = []
+    problem.graph.require_conv_linear("--strategy dnas")
     for li, spec in enumerate(problem.graph.quantizable):
         layer = DnasLayer(
             model.get_submodule(spec.source),

@@ -455,8 +455,9 @@ def extract(model: nn.Module, example_input: torch.Tensor, name: str | None = No
     Batch-norm, activation and dropout nodes are fused into the layer that produced their
     input (a non-linear activation only into a conv / linear / matmul; elsewhere it is an
     ACT layer). Attention modules and activation matmuls are first rewritten by
-    `codesign.workload.attention.make_traceable`. Raises `UnsupportedOperationError` naming the first operation it cannot represent,
-    and `WorkloadError` when the model cannot be traced at all.
+    `codesign.workload.attention.make_traceable`. Raises `UnsupportedOperationError` naming
+    the first operation it cannot represent, and `WorkloadError` when the model cannot be
+    traced at all.
     """
     model = make_traceable(model)
     was_training = model.training

@@ -8,6 +8,7 @@ from dataclasses import asdict
 import networkx as nx
 import numpy as np
 
+from codesign.core.errors import ConfigError
 from codesign.core.types import LayerSpec, OpKind
 
 
@@ -55,6 +56,17 @@ class LayerGraph:
     def total_weights(self) -> int:
         """Weights of all conv / linear layers (biases excluded)."""
         return sum(s.weight_count for s in self.layers)
+
+    def require_conv_linear(self, what: str) -> None:
+        """`ConfigError` naming the first matmul of two activations or transposed conv, for a
+        part of codesign (`what`) that quantizes conv / linear layers only."""
+        for s in self.quantizable:
+            if s.kind in (OpKind.MATMUL, OpKind.TCONV):
+                raise ConfigError(
+                    f"{what} handles conv and linear layers; layer '{s.name}' is a "
+                    f"{s.kind.value}. Use --strategy nsga2 or random with --estimator "
+                    "finetune or proxy"
+                )
 
     def consumers(self, name: str) -> list[str]:
         """Names of the layers that read the output of `name`, in execution order."""
