@@ -47,6 +47,8 @@ IN.json
  },
  "layers": [                           # conv / fully-connected layers
    {"name": "conv1", "K": 64, "C": 3, "OY": 112, "OX": 112, "FY": 7, "FX": 7,
+    "G": 1,                            # optional: groups (K and C per group; a depthwise
+                                       # layer has G = channels, K = C = 1)
     "stride": 2,                       # or "stride_y"/"stride_x"
     "padding": 3,                      # or "padding_y"/"padding_x"; only used to size the
                                        # input tensor (IX = stride*(OX-1)+FX - 2*padding)
@@ -289,7 +291,10 @@ def build_accelerator(acc: dict) -> dict:
 
 
 def layer_dims(layer: dict) -> dict:
-    return {d: int(layer.get(d, 1)) for d in CANONICAL_DIMS}
+    dims = {d: int(layer.get(d, 1)) for d in CANONICAL_DIMS}
+    if int(layer.get("G", 1)) > 1:  # grouped / depthwise: the group loop after the batch
+        dims = {"B": dims.pop("B"), "G": int(layer["G"]), **dims}
+    return dims
 
 
 def build_layer(layer: dict, layer_id: int, default_prec: dict) -> dict:
@@ -302,7 +307,11 @@ def build_layer(layer: dict, layer_id: int, default_prec: dict) -> dict:
         "id": layer_id,
         "name": layer["name"],
         "operator_type": "Conv",
-        "equation": "O[b][k][oy][ox]+=W[k][c][fy][fx]*I[b][c][iy][ix]",
+        "equation": (
+            "O[b][g][k][oy][ox]+=W[g][k][c][fy][fx]*I[b][g][c][iy][ix]"
+            if "G" in dims
+            else "O[b][k][oy][ox]+=W[k][c][fy][fx]*I[b][c][iy][ix]"
+        ),
         "dimension_relations": [f"ix={sx}*ox+1*fx", f"iy={sy}*oy+1*fy"],
         "loop_dims": list(dims.keys()),
         "loop_sizes": list(dims.values()),
@@ -367,7 +376,7 @@ def build_temporal_ordering(order, dims: dict, spatial: dict, pe_array: dict) ->
     ext = temporal_extents(dims, spatial, pe_array)
     if order and isinstance(order[0], str):
         names = [d for d in order if d in dims]
-        names += [d for d in CANONICAL_DIMS if d not in names]
+        names += [d for d in dims if d not in names]
         loops = []
         for d in names:
             if d in ext:

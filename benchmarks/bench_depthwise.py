@@ -1,0 +1,178 @@
+"""Depthwise layers on Eyeriss: the channel (group) dimension unrolled, before and after, and
+beside ZigZag (issue 16, item 2).
+
+A depthwise convolution has no input-channel reduction (C = 1 per group), so a dataflow that
+spreads C over the PE array (Eyeriss's row stationary: filter rows x input channels on the
+rows) leaves most of the array idle. codesign's mapper now unrolls the group dimension in C's
+place for depthwise layers (`MapperSettings.group_unrolling`, on by default). This prints,
+for MobileNet-V1's nine distinct depthwise layers at 224x224 (Howard et al. 2017, Table 1) on
+hw_models/eyeriss.yaml at w8a8:
+
+- codesign before (group_unrolling off) and after: PEs the min-energy mapping occupies, its
+  energy and utilisation (MACs / (cycles x PEs)), and the min-latency mapping's latency and
+  utilisation;
+- ZigZag (zigzag-dse, free spatial + LOMA search, in its own venv; cached under
+  results/bench_depthwise/ keyed by layer, hardware translation, criterion and version): its
+  energy-optimal mapping (energy, PEs, utilisation) and its latency-optimal one (latency,
+  utilisation). Each tool prices with its own model (see README's ZigZag section for how the
+  two models differ: ZigZag adds stall and on/off-loading cycles, codesign assumes double
+  buffering).
+
+Reproduce:  python benchmarks/bench_depthwise.py [--zigzag-python /work/zz-venv/bin/python]
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import hashlib
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from bench_zigzag import ROOT, run_zigzag, zigzag_accelerator  # beside this file
+from rich.console import Console
+from rich.table import Table
+
+from codesign.core.types import LayerSpec, MapperSettings, OpKind
+from codesign.hw import load_hardware
+from codesign.mapping import mapper
+
+CACHE = ROOT / "results" / "bench_depthwise"
+
+# MobileNet-V1 1.0x at 224x224 (Howard et al. 2017, Table 1): distinct 3x3 depthwise layers
+# name, channels, input size, stride
+MBV1_DW = [
+    ("dw1", 32, 112, 1),
+    ("dw2_s2", 64, 112, 2),
+    ("dw3", 128, 56, 1),
+    ("dw4_s2", 128, 56, 2),
+    ("dw5", 256, 28, 1),
+    ("dw6_s2", 256, 28, 2),
+    ("dw7", 512, 14, 1),
+    ("dw8_s2", 512, 14, 2),
+    ("dw9", 1024, 7, 1),
+]
+
+
+def depthwise(name: str, ch: int, inp: int, stride: int) -> LayerSpec:
+    """A 3x3 depthwise layer with padding 1."""
+    out = (inp + 2 - 3) // stride + 1
+    return LayerSpec(
+        name, OpKind.DWCONV, K=ch, C=1, OY=out, OX=out, FY=3, FX=3, stride=(stride, stride),
+        padding=(1, 1), groups=ch, input_shape=(1, ch, inp, inp), output_shape=(1, ch, out, out),
+    )  # fmt: skip
+
+
+def ours(spec: LayerSpec, hw, group_unrolling: bool) -> dict:  # noqa: ANN001
+    """codesign's kept mappings at w8a8: min energy (0) and min latency (1)."""
+    lm = mapper.map_layer(spec, hw, MapperSettings(group_unrolling=group_unrolling))
+    a, w = hw.act_bits.index(8), hw.weight_bits.index(8)
+    e_i, l_i = (int(lm.index[a, w, k]) for k in (0, 1))
+    pes = int(np.prod(lm.mappings.spatial[e_i]))
+    return {
+        "pes": pes,
+        "energy_uj": float(lm.energy_pj[a, w, 0]) / 1e6,
+        "util_e": float(lm.utilization[a, w, 0]),
+        "latency_kcyc": float(lm.cycles[a, w, 1]) / 1e3,
+        "util_l": float(lm.utilization[a, w, 1]),
+        "pes_l": int(np.prod(lm.mappings.spatial[l_i])),
+    }
+
+
+def zigzag(python: str, hw, spec: LayerSpec, optimize: str) -> dict:  # noqa: ANN001
+    """ZigZag's free search of one depthwise layer by `optimize` (cached)."""
+    acc = zigzag_accelerator(hw)
+    layer = {
+        "name": spec.name, "G": spec.K, "K": 1, "C": 1, "OY": spec.OY, "OX": spec.OX,
+        "FY": 3, "FX": 3, "stride": spec.stride[0], "IX": spec.input_shape[3],
+        "IY": spec.input_shape[2], "padding": 1,
+    }  # fmt: skip
+    key = hashlib.sha256(
+        json.dumps({"acc": acc, "layer": layer, "opt": optimize}, sort_keys=True).encode()
+    ).hexdigest()[:16]
+    path = CACHE / f"{spec.name}_{optimize}_{key}.json"
+    if path.exists():
+        return json.loads(path.read_text())
+    cfg = {"accelerator": acc, "layers": [layer], "mapping": None, "zigzag": {"optimize": optimize}}
+    out, wall = run_zigzag(python, cfg)
+    r = out["layers"][0]["free"]
+    if "energy_pj" not in r:
+        sys.exit(f"ZigZag failed on {spec.name}: {r.get('error', '')[:400]}")
+    pes = 1.0
+    for side in r["mapping"]["spatial"].values():
+        for part in side.split():
+            pes *= float(part.split(":")[1])
+    doc = {
+        "energy_uj": r["energy_pj"] / 1e6,
+        "latency_kcyc": r["latency_cycles"] / 1e3,
+        "pes": pes,
+        "spatial": r["mapping"]["spatial"],
+        "wall_s": wall,
+        "version": out.get("zigzag_version"),
+    }
+    CACHE.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(doc, indent=1))
+    return doc
+
+
+def main() -> None:
+    """Print the table."""
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument(
+        "--zigzag-python", default=os.environ.get("ZIGZAG_PYTHON", "/work/zz-venv/bin/python")
+    )
+    args = ap.parse_args()
+    hw = load_hardware(ROOT / "hw_models" / "eyeriss.yaml")
+    hw = dataclasses.replace(hw)
+    have_zz = Path(args.zigzag_python).exists()
+    peak = hw.num_pes
+    t = Table(title=f"3x3 depthwise layers of MobileNet-V1 (224x224) on {hw.name}, w8a8")
+    cols = ("layer", "MACs k", "PEs before", "PEs after", "util E before", "util E after",
+            "E before uJ", "E after uJ", "lat before kcyc", "lat after kcyc", "util L after",
+            "ZZ PEs", "ZZ util E", "ZZ E uJ", "ZZ lat kcyc", "ZZ util L")  # fmt: skip
+    for c in cols:
+        t.add_column(c, justify="left" if c == "layer" else "right")
+    t0 = time.perf_counter()
+    rows = []
+    for row in MBV1_DW:
+        spec = depthwise(*row)
+        b, a = ours(spec, hw, False), ours(spec, hw, True)
+        zz_e = zigzag(args.zigzag_python, hw, spec, "energy") if have_zz else None
+        zz_l = zigzag(args.zigzag_python, hw, spec, "latency") if have_zz else None
+        rows.append((spec, b, a, zz_e, zz_l))
+    ours_s = time.perf_counter() - t0
+    for spec, b, a, zz_e, zz_l in rows:
+        zz = ["-"] * 5
+        if zz_e is not None:
+            zz = [
+                f"{zz_e['pes']:.0f}",
+                f"{spec.macs / (zz_e['latency_kcyc'] * 1e3 * peak):.2f}",
+                f"{zz_e['energy_uj']:.2f}",
+                f"{zz_l['latency_kcyc']:.1f}",
+                f"{spec.macs / (zz_l['latency_kcyc'] * 1e3 * peak):.2f}",
+            ]
+        t.add_row(
+            spec.name, f"{spec.macs / 1e3:,.0f}", str(b["pes"]), str(a["pes"]),
+            f"{b['util_e']:.2f}", f"{a['util_e']:.2f}", f"{b['energy_uj']:.2f}",
+            f"{a['energy_uj']:.2f}", f"{b['latency_kcyc']:.1f}", f"{a['latency_kcyc']:.1f}",
+            f"{a['util_l']:.2f}", *zz,
+        )  # fmt: skip
+    con = Console(width=220)
+    con.print(t)
+    con.print(
+        f"codesign mapped the 9 layers twice at all nine precision pairs in {ours_s:.1f} s "
+        "(ZigZag runs cached). Utilisation = MACs / (cycles x 168 PEs); 'E' columns are the "
+        "min-energy mapping, 'lat' / 'util L' the min-latency one; ZigZag's columns are its "
+        "energy-optimal and latency-optimal searches."
+    )
+    if not have_zz:
+        con.print(f"(no ZigZag at {args.zigzag_python}: its columns are empty)")
+    print("reproduce: python benchmarks/bench_depthwise.py")
+
+
+if __name__ == "__main__":
+    main()
