@@ -59,10 +59,9 @@ two mapspaces and the small differences below):
 - one bit-width per tensor and memory: codesign stores outputs the PEs finish (no reduction
   loop above the PE tile) at act_bits in the GLB, partial sums at psum_bits; AccelForge
   cannot make the width depend on the mapping, so its GLB outputs are always psum_bits.
-- codesign does not charge the GLB read that drains finished outputs to DRAM (nor the GLB
-  write when a partial sum returns from DRAM); AccelForge does. Together the GLB's output
-  energy of a mapping that finishes outputs in the PEs is 2 x psum_bits / act_bits times
-  codesign's in AccelForge (4x at w8a8, 8x at w4a4).
+- the GLB read that drains outputs to DRAM and the GLB write of a partial sum returning from
+  it are charged by both (codesign did not charge them before 2026-11-30: the fix raised
+  its energies; the table was re-measured).
 - zero padding: codesign moves only real input elements (padding is made where it is read);
   AccelForge's input tensor is the padded one (58 x 58 for a 56 x 56 map with padding 1).
 - sliding-window reuse between tiles: AccelForge (LoopTree, as Timeloop) keeps the input
@@ -310,8 +309,7 @@ def priced_as_accelforge(spec: LayerSpec, hw, m1, a: int, w: int) -> float:  # n
     """codesign's energy of mapping `m1` with two of AccelForge's pricing rules it cannot be
     told: the input is the zero-padded tensor (stored and moved like real data: the same
     loop nest on a padding-free layer whose input is the padded one), and the GLB holds
-    outputs at psum_bits, read again when they drain to DRAM and written when partial sums
-    return from it."""
+    outputs at psum_bits."""
     n, ch, h, wd = spec.input_shape
     py, px = spec.padding
     padded = dataclasses.replace(spec, padding=(0, 0), input_shape=(n, ch, h + 2 * py, wd + 2 * px))
@@ -320,7 +318,7 @@ def priced_as_accelforge(spec: LayerSpec, hw, m1, a: int, w: int) -> float:  # n
     glb = hw.memories[1].access_pj_per_bit
     o_width = a if bool(tr.o_done_in_pe[0]) else hw.psum_bits
     glb_o = (tr.glb_reads[0, 2] + tr.glb_writes[0, 2]) * o_width * glb
-    o_moved = tr.glb_reads[0, 2] + tr.glb_writes[0, 2] + tr.dram_writes[0, 2] + tr.dram_reads[0, 2]
+    o_moved = tr.glb_reads[0, 2] + tr.glb_writes[0, 2]  # drains and returns included
     return float(c.energy_pj[0] - glb_o + o_moved * hw.psum_bits * glb)
 
 

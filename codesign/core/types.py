@@ -348,9 +348,12 @@ class MapperSettings:
 
     `samples` random mappings per layer, drawn with `seed`; `refine_rounds` rounds of local
     search from the `refine_top` best mappings of each precision and objective.
+    `group_unrolling`: a depthwise layer unrolls its channel (group) dimension where a
+    dataflow unrolls input channels, which it has none of (off: the mapspace before issue 16).
     """
 
     samples: int = 1000
     seed: int = 0
     refine_rounds: int = 3
     refine_top: int = 4
+    group_unrolling: bool = True

@@ -10,7 +10,8 @@ weight bits w) it counts the elements each memory level reads and writes for eac
   the innermost loops at level l+1 that do not index X reuse the resident tile;
 - only real input elements are stored and moved: zero padding is made as the PEs read it;
 - the global buffer multicasts: a spatial dimension that does not index X sends one copy;
-- partial sums are written up when evicted and read back when accumulation goes on.
+- partial sums are written up when evicted and read back when accumulation goes on; what
+  goes to DRAM is read out of the global buffer, and what comes back is written into it.
 
 Energy = sum over levels and operands of bits moved x pJ per bit (packed words: a 4-bit
 tensor moves half the bits of an 8-bit one) + MACs x MAC energy at (a, w). Latency = the
@@ -393,6 +394,11 @@ def traffic(spec: LayerSpec, m: Mappings, input_registers: bool = False) -> Traf
         dram_writes[:, O_] = np.where(b[:, O_], glb_writes[:, O_], dram_writes[:, O_])
         o_final = np.where(b[:, O_], tl.arr[:, O_] * tl.distinct0, o_final)
         glb_reads[b] = glb_writes[b] = glb_cap[b] = 0.0
+    # outputs leave the buffer for DRAM by a buffer read, and partial sums coming back from
+    # DRAM are written into it (unless outputs skip the buffer)
+    in_glb = ~byp[:, 3 + O_]
+    glb_reads[:, O_] += np.where(in_glb, dram_writes[:, O_], 0.0)
+    glb_writes[:, O_] += np.where(in_glb, dram_reads[:, O_], 0.0)
     n = float(instances(spec))  # independent products run one after another
     return Traffic(
         rf_reads * n,

@@ -47,7 +47,7 @@ class LayerMappings:
 
 _LRU: OrderedDict[str, LayerMappings] = OrderedDict()
 _LRU_SIZE = 256
-FORMAT_VERSION = 1  # bump when the mapper's results change for the same inputs
+FORMAT_VERSION = 2  # bump when the mapper's results change for the same inputs
 
 
 class MapperStats:
@@ -183,10 +183,13 @@ def _remember(key: str, lm: LayerMappings) -> LayerMappings:
 def _map(spec: LayerSpec, hw: SpatialHardware, settings: MapperSettings) -> LayerMappings:
     samples, seed = settings.samples, settings.seed
     refine_rounds, refine_top = settings.refine_rounds, settings.refine_top
-    bounds, _, _, _ = loop_bounds(spec)
+    bounds, _, _, dw = loop_bounds(spec)
     precisions = [(a, w) for a in hw.act_bits for w in hw.weight_bits]
     bypass_ok, forced = bypass_options(hw)
-    m = sample_mappings(bounds, hw.rows, hw.cols, hw.dataflows, samples, seed, bypass_ok, forced)
+    groups = dw and settings.group_unrolling
+    m = sample_mappings(
+        bounds, hw.rows, hw.cols, hw.dataflows, samples, seed, bypass_ok, forced, groups
+    )
     # each sample also with its tiles grown as far as the memories hold them, at the widest
     # and at the narrowest precision (narrow operands fit larger tiles)
     m = concat(
@@ -206,16 +209,20 @@ def _map(spec: LayerSpec, hw: SpatialHardware, settings: MapperSettings) -> Laye
             for e, cy, _, _ in costs
             for score in (e, cy, e * cy)
         ]
-        # and the best energy of every dataflow at each end of the precision range, so
-        # that each spatial unrolling gets refined, not only the leading one
-        for e, _, _, _ in (costs[0], costs[-1]):
+        # and the best energy and the best latency of every dataflow at each end of the
+        # precision range, so that each spatial unrolling gets refined for both, not only
+        # the leading one
+        for e, cy, _, _ in (costs[0], costs[-1]):
             for d in range(len(m.names)):
-                picked.append(_best_fresh(np.where(m.dataflow == d, e, np.inf), 1, expanded))
+                for score in (e, cy):
+                    picked.append(
+                        _best_fresh(np.where(m.dataflow == d, score, np.inf), 1, expanded)
+                    )
         seeds = np.unique(np.concatenate(picked))
         if len(seeds) == 0:
             break
         expanded[seeds] = True
-        nb = neighbours(m, seeds, bypass_ok)
+        nb = neighbours(m, seeds, bypass_ok, groups)
         if len(nb) == 0:
             break
         tr_nb = traffic(spec, nb, hw.input_registers)

@@ -203,13 +203,28 @@ class Mappings:
         return out
 
 
+def dataflow_dims(
+    name: str, groups: bool = False
+) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
+    """(dims over rows, dims over columns, dims at the per-PE level) of dataflow `name`; with
+    `groups` (a depthwise layer: one input channel per group, its groups in K), K takes C's
+    place wherever C appears, so the array fills with channels where it would reduce inputs
+    (ZigZag and AccelForge unroll a depthwise layer's groups the same way)."""
+    dims = DATAFLOWS[name]
+    if not groups:
+        return dims
+    return tuple(  # type: ignore[return-value]
+        tuple(dict.fromkeys(K if d == C else d for d in side)) for side in dims
+    )
+
+
 def unrolling(
-    name: str, bounds: np.ndarray, rows: int, cols: int
+    name: str, bounds: np.ndarray, rows: int, cols: int, groups: bool = False
 ) -> tuple[dict[int, int], dict[int, int]]:
     """Spatial factors {dim: factor} over the rows and over the columns of dataflow `name`:
     the first dim of a side takes as much of it as the loop allows, the next fill what is
-    left (a dim on both sides splits its loop between them)."""
-    rdims, cdims, _ = DATAFLOWS[name]
+    left (a dim on both sides splits its loop between them). `groups`: see `dataflow_dims`."""
+    rdims, cdims, _ = dataflow_dims(name, groups)
     taken = np.ones(6, dtype=np.int64)
     sides: list[dict[int, int]] = []
     for dims, size in ((rdims, rows), (cdims, cols)):
@@ -261,22 +276,24 @@ def sample_mappings(
     seed: int = 0,
     bypass_ok: np.ndarray | None = None,
     bypass_forced: np.ndarray | None = None,
+    groups: bool = False,
 ) -> Mappings:
     """Random mappings of a layer, `per_dataflow` for each allowed dataflow (less for the
     unconstrained unrollings, `UNCONSTRAINED_SHARE`), plus the
     extremes (everything at DRAM level; as much as possible at the global buffer).
 
     `bypass_forced[6]` (per-PE W, I, O, then buffer W, I, O) are always set; the optional
-    `bypass_ok[6]` are set at random in half the samples."""
+    `bypass_ok[6]` are set at random in half the samples. `groups`: a depthwise layer whose
+    channels unroll in C's place (`dataflow_dims`)."""
     rng = np.random.default_rng(seed)
     dataflows = expand_dataflows(tuple(dataflows))
     sp_all, t_all, o_all, df_all, cut_all, byp_all = [], [], [], [], [], []
     ok = np.zeros(CUTS, dtype=bool) if bypass_ok is None else np.asarray(bypass_ok, bool)
     forced = np.zeros(CUTS, dtype=bool) if bypass_forced is None else np.asarray(bypass_forced)
     for di, name in enumerate(dataflows):
-        pe_dims = DATAFLOWS[name][2]
+        pe_dims = dataflow_dims(name, groups)[2]
         s = np.ones(6, dtype=np.int64)
-        for side in unrolling(name, bounds, rows, cols):
+        for side in unrolling(name, bounds, rows, cols, groups):
             for d, f in side.items():
                 s[d] *= f
         padded = -(-bounds // s)  # ceil
@@ -350,7 +367,9 @@ def _prime_factors(n: int) -> list[int]:
     return sorted(set(out))
 
 
-def neighbours(m: Mappings, rows: np.ndarray, bypass_ok: np.ndarray | None = None) -> Mappings:
+def neighbours(
+    m: Mappings, rows: np.ndarray, bypass_ok: np.ndarray | None = None, groups: bool = False
+) -> Mappings:
     """Mappings one step away from each of `rows`: a prime factor of one loop moved to an
     adjacent memory level (into the per-PE level only where the dataflow allows it), the
     loop order of one level changed, one operand's cut moved by one loop, or one of the
@@ -361,7 +380,7 @@ def neighbours(m: Mappings, rows: np.ndarray, bypass_ok: np.ndarray | None = Non
     # which dims may iterate inside a PE, per row
     pe_ok = np.zeros((len(rows), 6), dtype=bool)
     for di, name in enumerate(m.names):
-        pe_ok[np.ix_(base.dataflow == di, list(DATAFLOWS[name][2]))] = True
+        pe_ok[np.ix_(base.dataflow == di, list(dataflow_dims(name, groups)[2]))] = True
     moves: list[Mappings] = []  # each a copy of some base rows with one thing changed
     primes = sorted({p for v in np.unique(base.temporal) for p in _prime_factors(int(v))})
     for d in range(6):

@@ -127,6 +127,10 @@ def test_hand_computed_reuse():
     assert tr.dram_writes[0, 2] == 2 * 4 * 2 * 2
     assert tr.dram_reads[0, 2] == 4 * 2 * 2
     assert tr.o_final[0] == 4 * 2 * 2
+    # every output written to DRAM is first read out of the buffer, and every partial sum
+    # read back from DRAM is written into it, on top of the PE-side traffic
+    assert tr.glb_reads[0, 2] == tr.dram_writes[0, 2] + 4 * 2 * 2  # + read-backs to the PEs
+    assert tr.glb_writes[0, 2] == tr.dram_reads[0, 2] + macs  # + every MAC's psum written up
 
 
 def test_glb_cut_holds_whole_operands_on_chip():
