@@ -16,8 +16,14 @@ def channel_scores(model: nn.Module, graph: LayerGraph) -> list[np.ndarray]:
     magnitude criterion of Li et al. (ICLR 2017) on the weights the deployed layer runs."""
     out = []
     for spec in graph.quantizable:
+        if not spec.kind.has_weights:  # a matmul of two activations: no channel to rank
+            out.append(np.zeros(spec.K))
+            continue
         m = model.get_submodule(spec.source)
-        w = m.weight.detach().reshape(m.weight.shape[0], -1).norm(dim=1)
+        weight = m.weight.detach()
+        if isinstance(m, (nn.ConvTranspose1d, nn.ConvTranspose2d)):  # [C, K, ...]
+            weight = weight.transpose(0, 1)
+        w = weight.reshape(weight.shape[0], -1).norm(dim=1)
         for path in spec.fused:
             bn = model.get_submodule(path)
             if isinstance(bn, nn.modules.batchnorm._BatchNorm) and bn.running_var is not None:

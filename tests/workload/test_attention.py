@@ -331,3 +331,16 @@ def test_tables_equal_exact_prices_on_a_transformer(graphs, hw_name, granularity
         assert nc.energy_j == pytest.approx(scores.energy_j[p])
         assert nc.weight_bytes == pytest.approx(scores.weight_bytes[p])
         assert nc.peak_act_bytes == pytest.approx(scores.peak_act_bytes[p])
+
+
+def test_channel_ranking_covers_matmuls_and_transposed_convs():
+    from codesign.quant.importance import channel_ranking
+
+    net = nn.Sequential(nn.Linear(4, 8), _HandAttention())
+    x = torch.randn(1, 6, 4)
+    g = extract(net, x)
+    ranks = channel_ranking(make_traceable(net), g)
+    assert [len(r) for r in ranks] == [s.K for s in g.quantizable]
+    up = nn.Sequential(nn.ConvTranspose2d(3, 5, 2, stride=2))
+    g = extract(up, torch.randn(1, 3, 4, 4))
+    assert len(channel_ranking(up, g)[0]) == 5
