@@ -13,7 +13,7 @@ table also gives layers, channels (sum of output channels of the quantizable lay
 to read how each step grows.
 
 Reproduce:  python benchmarks/bench_scale.py [--networks digits_cnn,resnet18,resnet50,mobilenet_v2]
-            [--generations 100] [--pop-size 64]
+            [--generations 100] [--pop-sizes 64] [--hw mpic:layer,mpic:channel,eyeriss:layer]
 """
 
 from __future__ import annotations
@@ -87,6 +87,10 @@ def main() -> None:
     ap.add_argument("--networks", default="digits_cnn,resnet18,mobilenet_v2,resnet50")
     ap.add_argument("--generations", type=int, default=100)
     ap.add_argument("--pop-size", type=int, default=64)
+    ap.add_argument(
+        "--pop-sizes", default="", help="comma-separated populations to sweep (else --pop-size)"
+    )
+    ap.add_argument("--hw", default="mpic:layer,mpic:channel,eyeriss:layer")
     ap.add_argument("--one", nargs=3, metavar=("NET", "HW", "GRAN"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.one:
@@ -97,38 +101,41 @@ def main() -> None:
 
     console = Console(width=150)
     rows = []
-    for net in args.networks.split(","):
-        for hw, gran in (("mpic", "layer"), ("mpic", "channel"), ("eyeriss", "layer")):
-            cmd = [sys.executable, __file__, "--one", net, hw, gran, "--generations",
-                   str(args.generations), "--pop-size", str(args.pop_size)]  # fmt: skip
-            t0 = time.perf_counter()
-            res = subprocess.run(cmd, capture_output=True, text=True)
-            if res.returncode != 0:
-                console.print(f"[red]{net} {hw} {gran} failed:[/] {res.stderr.strip()[-400:]}")
-                continue
-            row = json.loads(res.stdout.strip().splitlines()[-1])
-            row["total_s"] = time.perf_counter() - t0
-            rows.append(row)
-            console.print(row)
+    pops = [int(p) for p in args.pop_sizes.split(",")] if args.pop_sizes else [args.pop_size]
+    targets = [tuple(x.split(":")) for x in args.hw.split(",")]
+    jobs = [(n, t, p) for n in args.networks.split(",") for t in targets for p in pops]
+    for net, (hw, gran), pop in jobs:
+        cmd = [sys.executable, __file__, "--one", net, hw, gran, "--generations",
+               str(args.generations), "--pop-size", str(pop)]  # fmt: skip
+        t0 = time.perf_counter()
+        res = subprocess.run(cmd, capture_output=True, text=True)
+        if res.returncode != 0:
+            console.print(f"[red]{net} {hw} {gran} failed:[/] {res.stderr.strip()[-400:]}")
+            continue
+        row = json.loads(res.stdout.strip().splitlines()[-1])
+        row["total_s"] = time.perf_counter() - t0
+        row["pop"] = pop
+        rows.append(row)
+        console.print(row)
     t = Table(
-        title=f"scale: NSGA-II {args.pop_size} x {args.generations}, cost objectives, one thread, "
+        title=f"scale: NSGA-II x {args.generations} generations, cost objectives, one thread, "
         "cold mapping cache"
     )
-    cols = ("network", "hw", "granularity", "layers", "channels", "genes", "extract s", "tables s",
-            "search s", "evaluated", "process s", "peak MB")  # fmt: skip
+    cols = ("network", "hw", "granularity", "layers", "channels", "genes", "pop", "extract s",
+            "tables s", "search s", "evaluated", "process s", "peak MB")  # fmt: skip
     for c in cols:
         t.add_column(c, justify="right")
     for r in rows:
         t.add_row(
             r["network"], r["hw"], r["granularity"], str(r["layers"]), str(r["channels"]),
-            str(r["genes"]), f"{r['extract_s']:.2f}", f"{r['tables_s']:.2f}",
+            str(r["genes"]), str(r["pop"]), f"{r['extract_s']:.2f}", f"{r['tables_s']:.2f}",
             f"{r['search_s']:.1f}", str(r["evaluated"]), f"{r['total_s']:.1f}",
             f"{r['peak_mb']:.0f}",
         )  # fmt: skip
     console.print(t)
     console.print(
-        f"reproduce: python benchmarks/bench_scale.py --networks {args.networks} "
-        f"--generations {args.generations} --pop-size {args.pop_size}"
+        f"reproduce: python benchmarks/bench_scale.py --networks {args.networks} --hw {args.hw} "
+        f"--generations {args.generations} --pop-sizes {','.join(map(str, pops))}"
     )
 
 
