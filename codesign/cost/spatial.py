@@ -269,7 +269,9 @@ class _OperandTiles:
     loads per PE, ``fills1`` buffer-tile loads from DRAM, all [M, 3]; input shares of real
     (not padding) elements ``real_pe``, ``real_arr``, ``real_glb``; distinct output tiles at
     the PEs ``distinct0`` and in the buffer ``distinct1``; ``done`` whether the PEs finish
-    each output they hold, all [M]."""
+    each output they hold; ``slide`` the share of the input buffer tiles' loads that DRAM
+    really sends, once the rows (or columns) consecutive tiles share stay (`_sliding`), all
+    [M]."""
 
     pe: np.ndarray
     arr: np.ndarray
@@ -283,6 +285,7 @@ class _OperandTiles:
     distinct0: np.ndarray
     distinct1: np.ndarray
     done: np.ndarray
+    slide: np.ndarray
 
 
 def _operand_tiles(
@@ -319,12 +322,53 @@ def _operand_tiles(
         glb_cap[:, x] = tiles(np.minimum(ext_glb * s, bounds))[:, x]
         if x == I_:
             real = [_unpadded_fraction(spec, e) for e in (ext_pe, ext_pe * s_eff, ext_glb * s_eff)]
+            slide = _sliding(spec, levels[2], cuts[:, 3 + x], rel[x], ext_glb * s_eff, bounds)
         if x == O_:
             # distinct output tiles: the product of the O-relevant factors above the tile
             distinct0 = np.prod(np.where(rel[O_], above1 * t[:, :, 2], 1.0), axis=1)
             done = _done_in_pe(above1, t[:, :, 2], rel[O_], m.bypasses()[:, O_])
             distinct1 = np.prod(np.where(rel[O_], above2, 1.0), axis=1)
-    return _OperandTiles(pe, arr, glb, glb_cap, fills0, fills1, *real, distinct0, distinct1, done)
+    return _OperandTiles(
+        pe, arr, glb, glb_cap, fills0, fills1, *real, distinct0, distinct1, done, slide
+    )
+
+
+def _sliding(
+    spec: LayerSpec,
+    loops: _Loops,
+    cut: np.ndarray,
+    rel_i: np.ndarray,
+    ext: np.ndarray,
+    bounds: np.ndarray,
+) -> np.ndarray:
+    """[M] share of the input buffer tile loads DRAM sends when consecutive tiles slide.
+
+    When the loop that changes the buffer's input tile (the first input-relevant loop above
+    its cut) runs over output rows (or columns) and the tile spans the whole filter along
+    them, two consecutive tiles share FY - sy input rows. A rolling buffer keeps them (as
+    Timeloop's and AccelForge's LoopTree model does), so after the first tile of each run of
+    that loop only the sy x rows-per-tile new rows come from DRAM: the share is
+    (R + (N - 1) r) / (N R) for a run of N tiles of R rows of which r are new. 1 elsewhere.
+    """
+    fo, dims = loops.factors, loops.dims
+    above = (_POS >= cut[:, None]) & rel_i[dims] & (fo > 1)
+    has = above.any(axis=1)
+    first = np.argmax(above, axis=1)
+    d = np.take_along_axis(dims, first[:, None], axis=1)[:, 0]
+    n = np.take_along_axis(fo, first[:, None], axis=1)[:, 0]
+    share = np.ones(len(fo))
+    _, sy, sx, _ = loop_bounds(spec)
+    in_hw = _padded_input_hw(spec)
+    for o_d, f_d, stride, ax in ((OY, FY, sy, 0), (OX, FX, sx, 1)):
+        f = int(bounds[f_d])
+        if stride >= f:  # windows do not overlap
+            continue
+        ok = has & (d == o_d) & (ext[:, f_d] >= f)
+        o = ext[:, o_d]
+        rows = np.minimum((o - 1) * stride + f, in_hw[ax])
+        new = np.minimum(o * stride, rows)
+        share = np.where(ok, (rows + (n - 1) * new) / (n * rows), share)
+    return share
 
 
 def _skip_per_pe(
@@ -380,8 +424,8 @@ def traffic(spec: LayerSpec, m: Mappings, input_registers: bool = False) -> Traf
     # zero padding is made where the array reads it, never stored or moved
     rf_fills[:, I_] *= tl.real_pe
     glb_reads[:, I_] *= tl.real_arr
-    glb_writes[:, I_] *= tl.real_glb
-    dram_reads[:, I_] *= tl.real_glb
+    glb_writes[:, I_] *= tl.real_glb * tl.slide
+    dram_reads[:, I_] *= tl.real_glb * tl.slide
     dram_reads[:, O_] = tl.glb[:, O_] * np.maximum(tl.fills1[:, O_] - tl.distinct1, 0.0)
     dram_writes = np.zeros_like(dram_reads)
     dram_writes[:, O_] = tl.glb[:, O_] * tl.fills1[:, O_]
