@@ -344,3 +344,37 @@ def test_channel_ranking_covers_matmuls_and_transposed_convs():
     up = nn.Sequential(nn.ConvTranspose2d(3, 5, 2, stride=2))
     g = extract(up, torch.randn(1, 3, 4, 4))
     assert len(channel_ranking(up, g)[0]) == 5
+
+
+@pytest.mark.parametrize("hw_name", ["mpic", "eyeriss"])
+def test_per_element_kinds_are_priced_never_free(graphs, hw_name):
+    """Norms, softmax, unfused activations and upsampling cost their operations at the
+    hardware's element rate (never zero), and twice the elements cost twice."""
+    from codesign.families import price_network
+
+    hw = load_hardware(hw_name)
+
+    def net(n: int) -> nn.Module:
+        return nn.Sequential(
+            nn.Conv2d(2, 4, 1), nn.GroupNorm(2, 4), nn.Upsample(scale_factor=2),
+            nn.Conv2d(4, 4, 1), nn.Flatten(2), nn.Softmax(-1), nn.Flatten(), nn.Sigmoid(),
+        )  # fmt: skip
+
+    costs = []
+    for side in (4, 8):
+        g = extract(net(side), torch.randn(1, 2, side, side))
+        prec = {s.name: _uniform(s, hw) for s in g.quantizable}
+        nc = price_network(g, hw, Configuration(prec, {}))
+        per = {n: nc.layers[n].cycles for n in g.order if g[n].kind in
+               (OpKind.NORM, OpKind.UPSAMPLE, OpKind.SOFTMAX, OpKind.ACT)}  # fmt: skip
+        assert len(per) == 4 and all(c > 0 for c in per.values())
+        for n, c in per.items():
+            assert c == pytest.approx(g[n].ops / hw.other_ops_per_cycle)
+        costs.append(sum(per.values()))
+    assert costs[1] == pytest.approx(4 * costs[0])  # 4x the elements
+
+
+def _uniform(spec: LayerSpec, hw):
+    from codesign.core.types import Precision
+
+    return Precision.uniform(8, 8, spec.K)
