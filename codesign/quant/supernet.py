@@ -36,6 +36,7 @@ from codesign.quant.fakequant import (
     conv_or_linear,
     fake_quant,
     mse_step,
+    quantize_activation,
     weight_range,
 )
 from codesign.quant.train import _batches, evaluate
@@ -127,6 +128,46 @@ class SwitchableLayer(nn.Module):
         return 0.0, float(2**bits - 1)
 
 
+class SwitchableMatMul(nn.Module):
+    """A `MatMul` of two activations at any activation bit-width of its set: both operands
+    quantized at `act_bits`, each with one LSQ step size per bit-width. Its weight bits are
+    its activation bits (`set_weight_bits` ignores what it is given)."""
+
+    def __init__(self, inner: nn.Module, act_bits: Sequence[int]) -> None:
+        super().__init__()
+        self.inner = inner
+        self.act_set = tuple(act_bits)
+        self.a_steps = nn.ParameterDict(
+            {f"{o}_{b}": nn.Parameter(torch.ones(())) for o in (0, 1) for b in self.act_set}
+        )
+        self.register_buffer("a_ready", torch.zeros(2, len(self.act_set), dtype=torch.bool))
+        self.register_buffer("a_signed", torch.zeros(2, len(self.act_set), dtype=torch.bool))
+        self.act_bits = max(self.act_set)
+
+    @property
+    def weight_bits(self) -> int:
+        """The second operand's bits: the activation bits."""
+        return self.act_bits
+
+    def set_weight_bits(self, bits: object) -> None:
+        """Tied to the activation bits: nothing to set."""
+
+    def forward(self, a: Tensor, b: Tensor) -> Tensor:
+        """``quant(a) @ quant(b)`` at the current activation bits."""
+        i = self.act_set.index(self.act_bits)
+        qa, qb = (
+            quantize_activation(
+                x,
+                self.act_bits,
+                self.a_steps[f"{o}_{self.act_bits}"],
+                self.a_signed[o, i],
+                self.a_ready[o, i],
+            )  # fmt: skip
+            for o, x in enumerate((a, b))
+        )
+        return self.inner(qa, qb)
+
+
 class TransitionalBN(nn.Module):
     """Bit-Mixer's transitional batch-norm: one BN per (input bits, weight bits) of its layer."""
 
@@ -207,14 +248,21 @@ class Supernet(nn.Module):
         weight_bits: Sequence[int],
     ) -> None:
         super().__init__()
-        graph.require_conv_linear("the switchable-precision supernet (--estimator supernet)")
+        graph.require_conv_linear(
+            "the switchable-precision supernet (--estimator supernet)", matmul_ok=True
+        )
         self.model = copy.deepcopy(model)
         self.act_set = tuple(sorted(act_bits))
         self.weight_set = tuple(sorted(b for b in weight_bits if b > 0))
         self.layer_names = tuple(s.name for s in graph.quantizable)
-        self._layers: list[tuple[SwitchableLayer, TransitionalBN | None]] = []
+        self._layers: list[tuple[nn.Module, TransitionalBN | None]] = []
         for spec in graph.quantizable:
             inner = self.model.get_submodule(spec.source)
+            if not spec.kind.has_weights:  # a matmul of two activations
+                mm = SwitchableMatMul(inner, self.act_set)
+                _set(self.model, spec.source, mm)
+                self._layers.append((mm, None))
+                continue
             layer = SwitchableLayer(inner, self.act_set, self.weight_set)
             _set(self.model, spec.source, layer)
             tbn = None

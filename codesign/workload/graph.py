@@ -57,11 +57,13 @@ class LayerGraph:
         """Weights of all conv / linear layers (biases excluded)."""
         return sum(s.weight_count for s in self.layers)
 
-    def require_conv_linear(self, what: str) -> None:
-        """`ConfigError` naming the first matmul of two activations or transposed conv, for a
-        part of codesign (`what`) that quantizes conv / linear layers only."""
+    def require_conv_linear(self, what: str, matmul_ok: bool = False) -> None:
+        """`ConfigError` naming the first matmul of two activations (unless `matmul_ok`) or
+        transposed conv, for a part of codesign (`what`) that quantizes conv / linear layers
+        only."""
+        refused = (OpKind.TCONV,) if matmul_ok else (OpKind.MATMUL, OpKind.TCONV)
         for s in self.quantizable:
-            if s.kind in (OpKind.MATMUL, OpKind.TCONV):
+            if s.kind in refused:
                 raise ConfigError(
                     f"{what} handles conv and linear layers; layer '{s.name}' is a "
                     f"{s.kind.value}. Use --strategy nsga2 or random with --estimator "

@@ -273,13 +273,17 @@ ATTENTION_MODULE = textwrap.dedent(
 )
 
 
-@pytest.mark.parametrize("hw", ["mpic", "eyeriss"])
-def test_a_user_attention_block_explores(tmp_path, hw):
-    """From the CLI, in a subprocess: on MPIC with its data (accuracy axis, fine-tuned with
-    both matmul operands quantized), on Eyeriss with the costs (every layer mapped)."""
+@pytest.mark.parametrize(
+    "hw,estimator", [("mpic", "proxy"), ("mpic", "supernet"), ("eyeriss", None)]
+)
+def test_a_user_attention_block_explores(tmp_path, hw, estimator):
+    """From the CLI, in a subprocess: on MPIC with its data (accuracy axis from the proxy or
+    the supernet, fine-tuned with both matmul operands quantized), on Eyeriss with the costs
+    (every layer mapped)."""
     (tmp_path / "myattn.py").write_text(ATTENTION_MODULE)
     out = tmp_path / "run"
-    data = ["--data", "myattn:data", "--estimator", "proxy", "--finetune-top", "1"]
+    data = ["--data", "myattn:data", "--estimator", str(estimator), "--finetune-top", "1",
+            "--supernet-steps", "60"]  # fmt: skip
     cmd = [
         sys.executable, "-m", "codesign.cli", "explore", "--hw", hw,
         "--workload", "myattn:model", "--generations", "3", "--pop-size", "8",
