@@ -382,3 +382,22 @@ def _uniform(spec: LayerSpec, hw):
     from codesign.core.types import Precision
 
     return Precision.uniform(8, 8, spec.K)
+
+
+def test_transposed_conv_is_quantized_per_output_channel():
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.ConvTranspose2d(3, 4, 2, stride=2))
+    bits = (4, 0, 2, 8)  # channel 1 pruned
+    q = apply_config(net, {"0": LayerQuant("0", "0", "tconv", 8, bits)})
+    x = torch.randn(2, 3, 5, 5)
+    y = q(x)
+    assert y.shape == net(x).shape == (2, 4, 10, 10)
+    assert (y[:, 1] == 0).all()  # the pruned channel is exactly zero, bias included
+    ints, steps = q[0].integer_weights()  # [C_in, K, kh, kw]: output channels on dim 1
+    for k, b in enumerate(bits):
+        vals = ints[:, k]
+        if b == 0:
+            assert (vals == 0).all()
+        else:
+            assert vals.min() >= -(2 ** (b - 1)) and vals.max() <= 2 ** (b - 1) - 1
+    assert steps.shape == (4,)
