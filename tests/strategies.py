@@ -9,8 +9,8 @@ from codesign.core.types import LayerSpec, OpKind
 
 
 @st.composite
-def conv_layers(draw, kinds=(OpKind.CONV, OpKind.DWCONV, OpKind.LINEAR)) -> LayerSpec:
-    """A random conv / depthwise / linear layer with consistent loop bounds."""
+def conv_layers(draw, kinds=(OpKind.CONV, OpKind.DWCONV, OpKind.GCONV, OpKind.LINEAR)) -> LayerSpec:
+    """A random conv / depthwise / grouped / linear layer with consistent loop bounds."""
     kind = draw(st.sampled_from(kinds))
     k = draw(st.integers(1, 64))
     if kind == OpKind.LINEAR:
@@ -20,7 +20,11 @@ def conv_layers(draw, kinds=(OpKind.CONV, OpKind.DWCONV, OpKind.LINEAR)) -> Laye
     f = draw(st.sampled_from([1, 3, 5]))
     c = 1 if kind == OpKind.DWCONV else draw(st.integers(1, 64))
     groups = k if kind == OpKind.DWCONV else 1
-    cin = k if kind == OpKind.DWCONV else c
+    if kind == OpKind.GCONV:  # K and C per group, 2-4 groups
+        groups = draw(st.integers(2, 4))
+        k = groups * draw(st.integers(1, 16))
+        c = draw(st.integers(1, 16))
+    cin = k if kind == OpKind.DWCONV else c * groups
     return LayerSpec(
         "l",
         kind,

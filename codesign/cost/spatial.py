@@ -50,13 +50,25 @@ from codesign.mapping.space import (
 W_, I_, O_ = range(3)
 
 
-def _relevance(dw: bool) -> np.ndarray:
-    """[3, 6] bool: operand (W, I, O) is indexed by loop dim."""
+def _relevance(kg: int) -> np.ndarray:
+    """[3, 6] bool: operand (W, I, O) is indexed by loop dim. `kg` > 0: the layer's groups
+    run in K, `kg` output channels each (1 for depthwise), so K indexes the input too."""
     r = np.zeros((3, 6), dtype=bool)
-    r[W_, [K, FY, FX] if dw else [K, C, FY, FX]] = True
-    r[I_, [K if dw else C, OY, OX, FY, FX]] = True
+    r[W_, [K, C, FY, FX]] = True
+    r[I_, [C, OY, OX, FY, FX]] = True
+    r[I_, K] = kg > 0
     r[O_, [K, OY, OX]] = True
     return r
+
+
+def _group_k(spec: LayerSpec) -> int:
+    """Output channels per group where the loop nest runs a layer's groups in K: 1 for a
+    depthwise conv, K / groups for a grouped one, 0 for every other layer."""
+    if spec.kind == OpKind.DWCONV:
+        return 1
+    if spec.kind == OpKind.GCONV:
+        return spec.K // spec.groups
+    return 0
 
 
 @dataclass(frozen=True)
@@ -103,7 +115,7 @@ class Traffic:
 
 def _tile_sizes(
     ext: np.ndarray,
-    dw: bool,
+    kg: int,
     sy: int,
     sx: int,
     in_hw: tuple[int, int],
@@ -111,14 +123,16 @@ def _tile_sizes(
     fx_max: int,
 ) -> np.ndarray:
     """Elements [M, 3] of the W, I, O tiles spanning extents ext[M, 6] of a layer whose
-    filter is fy_max x fx_max."""
+    filter is fy_max x fx_max. With groups in K (`kg` output channels per group, see
+    `_relevance`) an input tile holds the C channels of every group its K extent spans."""
     k, c, oy, ox, fy, fx = (ext[:, d].astype(np.float64) for d in range(6))
-    w = k * fy * fx if dw else k * c * fy * fx
+    w = k * c * fy * fx
     # a window slides over contiguous rows; with a stride larger than the filter, the rows
     # between windows are never read
     iy = np.minimum((oy - 1) * sy + fy, in_hw[0]) if sy <= fy_max else oy * fy
     ix = np.minimum((ox - 1) * sx + fx, in_hw[1]) if sx <= fx_max else ox * fx
-    i = (k if dw else c) * iy * ix
+    groups = np.maximum(1.0, k / kg) if kg > 0 else 1.0
+    i = c * groups * iy * ix
     o = k * oy * ox
     return np.stack([w, i, o], axis=1)
 
@@ -210,17 +224,18 @@ def _padded_input_hw(spec: LayerSpec) -> tuple[int, int]:
     return 1, spec.N
 
 
-def _tiler(spec: LayerSpec) -> tuple[np.ndarray, bool, Callable[[np.ndarray], np.ndarray]]:
-    """(loop bounds, depthwise, the function giving the W, I, O tile elements [M, 3] of
-    extents [M, 6]) of layer `spec`."""
-    bounds, sy, sx, dw = loop_bounds(spec)
+def _tiler(spec: LayerSpec) -> tuple[np.ndarray, int, Callable[[np.ndarray], np.ndarray]]:
+    """(loop bounds, output channels per group in K (`_group_k`), the function giving the
+    W, I, O tile elements [M, 3] of extents [M, 6]) of layer `spec`."""
+    bounds, sy, sx, _ = loop_bounds(spec)
     in_hw = _padded_input_hw(spec)
     fy, fx = int(bounds[FY]), int(bounds[FX])
+    kg = _group_k(spec)
 
     def tiles(ext: np.ndarray) -> np.ndarray:
-        return _tile_sizes(ext, dw, sy, sx, in_hw, fy, fx)
+        return _tile_sizes(ext, kg, sy, sx, in_hw, fy, fx)
 
-    return bounds, dw, tiles
+    return bounds, kg, tiles
 
 
 def _unpadded_fraction(spec: LayerSpec, ext: np.ndarray) -> np.ndarray:
@@ -298,8 +313,8 @@ def _operand_tiles(
 ) -> _OperandTiles:
     """The tiles of W, I, O of mappings `m` (temporal factors t[M, 6, 3], spatial s[M, 6] and
     their averages s_eff, the loops of each level `levels`)."""
-    bounds, dw, tiles = _tiler(spec)
-    rel = _relevance(dw)
+    bounds, kg, tiles = _tiler(spec)
+    rel = _relevance(kg)
     it2 = t[:, :, 2].prod(axis=1)
     cuts = m.cuts()
     n = len(t)
@@ -383,13 +398,13 @@ def _skip_per_pe(
     buffer at every MAC step (once per register run `per_mac`), the array taking one element
     per PE and step, shared where a spatial dimension does not index the operand."""
     b = m.bypasses()[:, :3]
-    _, dw, tiles = _tiler(spec)
+    _, kg, tiles = _tiler(spec)
     steps = t.prod(axis=(1, 2))
     tl.pe[b] = 0.0
     tl.arr[b] = tiles(s_eff)[b]
     tl.fills0[b] = (steps[:, None] / per_mac)[b]
     tl.real_arr = np.where(b[:, I_], _unpadded_fraction(spec, s_eff), tl.real_arr)
-    all_o = np.prod(np.where(_relevance(dw)[O_], t.prod(axis=2), 1.0), axis=1)
+    all_o = np.prod(np.where(_relevance(kg)[O_], t.prod(axis=2), 1.0), axis=1)
     tl.distinct0 = np.where(b[:, O_], all_o, tl.distinct0)
 
 
@@ -397,8 +412,8 @@ def traffic(spec: LayerSpec, m: Mappings, input_registers: bool = False) -> Traf
     """Element counts at every level for the mappings `m` of layer `spec`, on hardware whose
     multipliers keep a reused weight or input in an input register (`input_registers`, see
     `SpatialHardware`) or not."""
-    bounds, dw, _ = _tiler(spec)
-    rel = _relevance(dw)
+    bounds, kg, _ = _tiler(spec)
+    rel = _relevance(kg)
     t = m.temporal.astype(np.float64)
     s = m.spatial.astype(np.float64)
     # average spatial factors: a factor that does not divide its bound leaves the last pass
@@ -472,7 +487,7 @@ def fill_cuts(
     file holds at (act_bits, weight_bits), then the global-buffer tiles span as many of
     level 2's loops as the buffer holds (W first, then I, then O); outputs the PEs finish
     take the activation width there."""
-    bounds, dw, tiles = _tiler(spec)
+    bounds, kg, tiles = _tiler(spec)
     t = m.temporal.astype(np.float64)
     s = m.spatial.astype(np.float64)
     bits = np.array([weight_bits, act_bits, hw.psum_bits], dtype=np.float64)
@@ -493,7 +508,7 @@ def fill_cuts(
         # bits of each tile at each cut (a tile never holds more of a loop than it has)
         size = tiles(np.minimum(ext.reshape(-1, 6), bounds)).reshape(n, 7, 3) * bits
         if lv == 2:
-            rel_o = _relevance(dw)[O_]
+            rel_o = _relevance(kg)[O_]
             _, _, above1 = _split_level(_level_loops(t[:, :, 1], m.order[:, 1]), cut[:, O_], rel_o)
             done = _done_in_pe(above1, t[:, :, 2], rel_o, byp[:, O_])
             size[:, :, O_] *= np.where(done, act_bits / hw.psum_bits, 1.0)[:, None]

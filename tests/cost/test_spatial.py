@@ -283,6 +283,22 @@ def test_an_operand_a_level_does_not_hold_always_skips_it():
     assert lm.mappings.describe(int(lm.index[2, 2, 0]))["bypass"]["PE"] == ["O"]
 
 
+def test_grouped_conv_inputs_are_per_group():
+    # 4 groups of 8 -> 8 channels: every group reads its own 8 input channels, so the input
+    # crosses the chip boundary as all 32 channels, and a K tile of one group holds 8
+    spec = LayerSpec(
+        "g", OpKind.GCONV, K=32, C=8, OY=4, OX=4, FY=1, FX=1, groups=4,
+        input_shape=(1, 32, 4, 4), output_shape=(1, 32, 4, 4),
+    )  # fmt: skip
+    assert compulsory_dram_bits(spec, 8, 8) == pytest.approx((32 * 8 + 32 * 16 + 32 * 16) * 8)
+    t = np.ones((6, 3), dtype=np.int64)
+    t[:, 1] = [8, 8, 4, 4, 1, 1]  # one group's K and C in the buffer tile
+    t[0, 2] = 4  # the groups one after another from DRAM
+    tr = traffic(spec, _one([1] * 6, t))
+    assert tr.glb_tile[0, 1] == 8 * 16  # one group's inputs
+    assert tr.dram_reads[0, 1] == 32 * 16  # each group's once: all inputs once
+
+
 def test_zero_padding_is_never_moved():
     # 3x3 conv, padding 1, one 4x4 channel in and out
     spec = _small_conv(k=1, c=1, o=4, f=3, pad=1)
