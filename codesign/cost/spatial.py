@@ -301,6 +301,8 @@ class _OperandTiles:
     distinct1: np.ndarray
     done: np.ndarray
     slide: np.ndarray
+    slide_arr: np.ndarray
+    slide_pe: np.ndarray
 
 
 def _operand_tiles(
@@ -338,13 +340,29 @@ def _operand_tiles(
         if x == I_:
             real = [_unpadded_fraction(spec, e) for e in (ext_pe, ext_pe * s_eff, ext_glb * s_eff)]
             slide = _sliding(spec, levels[2], cuts[:, 3 + x], rel[x], ext_glb * s_eff, bounds)
+            # the same at the register files: a line buffer kept across an output-row loop
+            # just above the per-PE tile (AccelForge's reservation below that loop)
+            slide_arr = _sliding(spec, levels[1], cuts[:, x], rel[x], ext_pe * s_eff, bounds)
+            slide_pe = _sliding(spec, levels[1], cuts[:, x], rel[x], ext_pe, bounds)
         if x == O_:
             # distinct output tiles: the product of the O-relevant factors above the tile
             distinct0 = np.prod(np.where(rel[O_], above1 * t[:, :, 2], 1.0), axis=1)
             done = _done_in_pe(above1, t[:, :, 2], rel[O_], m.bypasses()[:, O_])
             distinct1 = np.prod(np.where(rel[O_], above2, 1.0), axis=1)
     return _OperandTiles(
-        pe, arr, glb, glb_cap, fills0, fills1, *real, distinct0, distinct1, done, slide
+        pe,
+        arr,
+        glb,
+        glb_cap,
+        fills0,
+        fills1,
+        *real,
+        distinct0,
+        distinct1,
+        done,
+        slide,
+        slide_arr,
+        slide_pe,
     )
 
 
@@ -437,8 +455,8 @@ def traffic(spec: LayerSpec, m: Mappings, input_registers: bool = False) -> Traf
     glb_writes[:, O_] = tl.arr[:, O_] * tl.fills0[:, O_]
     dram_reads = tl.glb * tl.fills1
     # zero padding is made where the array reads it, never stored or moved
-    rf_fills[:, I_] *= tl.real_pe
-    glb_reads[:, I_] *= tl.real_arr
+    rf_fills[:, I_] *= tl.real_pe * tl.slide_pe
+    glb_reads[:, I_] *= tl.real_arr * tl.slide_arr
     glb_writes[:, I_] *= tl.real_glb * tl.slide
     dram_reads[:, I_] *= tl.real_glb * tl.slide
     dram_reads[:, O_] = tl.glb[:, O_] * np.maximum(tl.fills1[:, O_] - tl.distinct1, 0.0)

@@ -283,6 +283,19 @@ def test_an_operand_a_level_does_not_hold_always_skips_it():
     assert lm.mappings.describe(int(lm.index[2, 2, 0]))["bypass"]["PE"] == ["O"]
 
 
+def test_register_file_input_windows_slide():
+    # 3x3 conv without padding, 6x6 input: a PE holds one output row's window (3 x 6 inputs)
+    # and the output rows (OY = 4) run just above it: each next row brings one new input row
+    spec = _small_conv(k=1, c=1, o=4, f=3, pad=0)
+    t = np.ones((6, 3), dtype=np.int64)
+    t[:, 0] = [1, 1, 1, 4, 3, 3]
+    t[2, 1] = 4
+    tr = traffic(spec, _one([1] * 6, t))
+    assert tr.pe_tile[0, 1] == 18  # the window the register file holds
+    assert tr.rf_fills[0, 1] == pytest.approx(18 + 3 * 6)  # not 4 x 18
+    assert tr.glb_reads[0, 1] == pytest.approx(36)
+
+
 def test_grouped_conv_inputs_are_per_group():
     # 4 groups of 8 -> 8 channels: every group reads its own 8 input channels, so the input
     # crosses the chip boundary as all 32 channels, and a K tile of one group holds 8
