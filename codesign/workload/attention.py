@@ -245,8 +245,13 @@ def _replace_modules(model: nn.Module) -> bool:
     return changed
 
 
-def _is_activation(node: fx.Node) -> bool:
-    return node.op != "get_attr"
+def _input_dependent(graph: fx.Graph) -> dict[fx.Node, bool]:
+    """Per node, whether it depends on the model's input (not only on parameters and
+    constants, e.g. ``self.w.t()``); one pass in the graph's topological order."""
+    dep: dict[fx.Node, bool] = {}
+    for node in graph.nodes:
+        dep[node] = node.op == "placeholder" or any(dep.get(n, False) for n in node.all_input_nodes)
+    return dep
 
 
 def make_traceable(model: nn.Module) -> nn.Module:
@@ -266,6 +271,7 @@ def make_traceable(model: nn.Module) -> nn.Module:
     except Exception:  # untraceable: extraction reports it with the reason
         return work
     targets = []
+    dep = _input_dependent(gm.graph)
     for node in gm.graph.nodes:
         is_mm = (node.op == "call_function" and node.target in _MATMULS) or (
             node.op == "call_method" and node.target in ("matmul", "bmm")
@@ -273,7 +279,7 @@ def make_traceable(model: nn.Module) -> nn.Module:
         if is_mm and len(node.args) >= 2:
             a, b = node.args[0], node.args[1]
             if isinstance(a, fx.Node) and isinstance(b, fx.Node):
-                if not (_is_activation(a) and _is_activation(b)):
+                if not (dep[a] and dep[b]):
                     raise WorkloadError(
                         f"'{node.name}': a matmul with a parameter operand; use nn.Linear "
                         "for weights, so they can be quantized"

@@ -127,6 +127,13 @@ def test_a_matmul_with_a_parameter_is_refused_with_its_node():
     with pytest.raises(WorkloadError, match="parameter operand; use nn.Linear"):
         extract(W(), torch.randn(1, 4))
 
+    class WT(W):
+        def forward(self, x):
+            return x @ self.w.t()  # a parameter through a view is still a parameter
+
+    with pytest.raises(WorkloadError, match="parameter operand; use nn.Linear"):
+        extract(WT(), torch.randn(1, 4))
+
 
 def test_transposed_conv_upsampling_and_norms():
     net = nn.Sequential(
