@@ -61,7 +61,9 @@ def _open(page_url: str, shot):  # noqa: ANN001, ANN202
             timeout=30_000,
         )
         title = page.evaluate("document.getElementById('drill-title').textContent")
-        page.screenshot(path=str(shot), full_page=False)
+        # the drill-down itself: Playwright waits until the smooth scroll to it has settled
+        # (a viewport shot taken mid-scroll under load caught a blank page)
+        page.locator("#drill").screenshot(path=str(shot))
         browser.close()
     return errors, rendered, title
 
