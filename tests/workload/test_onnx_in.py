@@ -123,3 +123,12 @@ def test_an_onnx_model_explores_with_its_own_weights_and_a_data_function(
         console=Console(quiet=True),
     )
     assert cost_only.front.fp_accuracy is None and len(cost_only.front) >= 1
+
+
+def test_an_attention_graph_is_one_clear_error(tmp_path):
+    """The importer does not convert attention graphs yet: one error naming the node."""
+    wl = get_workload("kws_transformer")
+    path = tmp_path / "kws.onnx"
+    torch.onnx.export(wl.build().eval(), wl.example_input(), str(path), dynamo=False)
+    with pytest.raises(WorkloadError, match=r"node '.+' \(\w+\): this operator cannot be"):
+        get_workload(str(path))
