@@ -9,7 +9,6 @@ Reproduce:  python benchmarks/shot_report.py results/demo benchmarks/figures/rep
 from __future__ import annotations
 
 import argparse
-import shutil
 import sys
 from pathlib import Path
 
@@ -24,16 +23,12 @@ def main() -> None:
     args = ap.parse_args()
     from playwright.sync_api import sync_playwright
 
+    from codesign.report.browser import launch
     from codesign.report.html import write_report
 
     page_path = write_report(args.run_dir).resolve()
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=chromium,
-            args=["--no-sandbox", "--use-gl=angle", "--use-angle=swiftshader",
-                  "--enable-unsafe-swiftshader"],
-        )  # fmt: skip
+        browser = launch(p)
         page = browser.new_page(viewport={"width": 1280, "height": 900})
         page.goto(page_path.as_uri())
         page.wait_for_selector(".js-plotly-plot .main-svg")

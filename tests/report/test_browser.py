@@ -7,14 +7,11 @@ Without a Chromium on the machine it is skipped with how to install one.
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
 
-CHROMIUM = next(
-    (p for p in (shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome")) if p),
-    None,
-)
+from codesign.report.browser import find_chromium, launch
+
+CHROMIUM = find_chromium()
 pytestmark = pytest.mark.skipif(
     CHROMIUM is None,
     reason="no Chromium here: install Debian's chromium (apt-get install chromium) to run the "
@@ -26,11 +23,7 @@ def _open(page_url: str, shot):  # noqa: ANN001, ANN202
     sync = pytest.importorskip("playwright.sync_api", reason="pip install playwright")
     errors: list[str] = []
     with sync.sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--use-gl=angle", "--use-angle=swiftshader",
-                  "--enable-unsafe-swiftshader"],
-        )  # fmt: skip
+        browser = launch(p)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
         page.on("pageerror", lambda e: errors.append(str(e)))
