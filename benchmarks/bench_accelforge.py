@@ -130,26 +130,7 @@ def all_layers() -> list[LayerSpec]:
     """ResNet-18's distinct convolutions, then the extra pointwise and depthwise layers."""
     out = [LayerSpec.square_conv(*row) for row in RESNET18]
     for name, k, c, o, f, st, p, i, dw in EXTRA:
-        if not dw:
-            out.append(LayerSpec.square_conv(name, k, c, o, f, st, p, i))
-            continue
-        out.append(
-            LayerSpec(
-                name,
-                OpKind.DWCONV,
-                K=k,
-                C=1,
-                OY=o,
-                OX=o,
-                FY=f,
-                FX=f,
-                stride=(st, st),
-                padding=(p, p),
-                groups=k,
-                input_shape=(1, k, i, i),
-                output_shape=(1, k, o, o),
-            )
-        )
+        out.append(LayerSpec.square_conv(name, k, c, o, f, st, p, i, groups=k if dw else 1))
     return out
 
 

@@ -37,7 +37,7 @@ from bench_zigzag import ROOT, run_zigzag, zigzag_accelerator  # beside this fil
 from rich.console import Console
 from rich.table import Table
 
-from codesign.core.types import LayerSpec, MapperSettings, OpKind
+from codesign.core.types import LayerSpec, MapperSettings
 from codesign.cost.spatial import compulsory_dram_bits, evaluate
 from codesign.hw import load_hardware
 from codesign.mapping import mapper
@@ -62,10 +62,7 @@ MBV1_DW = [
 def depthwise(name: str, ch: int, inp: int, stride: int) -> LayerSpec:
     """A 3x3 depthwise layer with padding 1."""
     out = (inp + 2 - 3) // stride + 1
-    return LayerSpec(
-        name, OpKind.DWCONV, K=ch, C=1, OY=out, OX=out, FY=3, FX=3, stride=(stride, stride),
-        padding=(1, 1), groups=ch, input_shape=(1, ch, inp, inp), output_shape=(1, ch, out, out),
-    )  # fmt: skip
+    return LayerSpec.square_conv(name, ch, 1, out, 3, stride, 1, inp, groups=ch)
 
 
 def ours(spec: LayerSpec, hw, group_unrolling: bool) -> dict:  # noqa: ANN001

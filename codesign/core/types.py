@@ -108,13 +108,29 @@ class LayerSpec:
 
     @classmethod
     def square_conv(
-        cls, name: str, K: int, C: int, out: int, filt: int, stride: int, pad: int, inp: int
+        cls,
+        name: str,
+        K: int,
+        C: int,
+        out: int,
+        filt: int,
+        stride: int,
+        pad: int,
+        inp: int,
+        groups: int = 1,
     ) -> LayerSpec:
         """A convolution of one image with square maps, filter, stride and padding: `inp` x
-        `inp` input, `out` x `out` output."""
+        `inp` input, `out` x `out` output, `C` input channels per group; depthwise when each of
+        `groups` > 1 groups has one input and one output channel, grouped otherwise."""
+        if groups == 1:
+            kind = OpKind.CONV
+        elif C == 1 and K == groups:
+            kind = OpKind.DWCONV
+        else:
+            kind = OpKind.GCONV
         return cls(
             name,
-            OpKind.CONV,
+            kind,
             K=K,
             C=C,
             OY=out,
@@ -123,7 +139,8 @@ class LayerSpec:
             FX=filt,
             stride=(stride, stride),
             padding=(pad, pad),
-            input_shape=(1, C, inp, inp),
+            groups=groups,
+            input_shape=(1, C * groups, inp, inp),
             output_shape=(1, K, out, out),
         )
 

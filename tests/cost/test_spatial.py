@@ -299,10 +299,8 @@ def test_register_file_input_windows_slide():
 def test_grouped_conv_inputs_are_per_group():
     # 4 groups of 8 -> 8 channels: every group reads its own 8 input channels, so the input
     # crosses the chip boundary as all 32 channels, and a K tile of one group holds 8
-    spec = LayerSpec(
-        "g", OpKind.GCONV, K=32, C=8, OY=4, OX=4, FY=1, FX=1, groups=4,
-        input_shape=(1, 32, 4, 4), output_shape=(1, 32, 4, 4),
-    )  # fmt: skip
+    spec = LayerSpec.square_conv("g", 32, 8, 4, 1, 1, 0, 4, groups=4)
+    assert spec.kind == OpKind.GCONV and spec.input_shape == (1, 32, 4, 4)
     assert compulsory_dram_bits(spec, 8, 8) == pytest.approx((32 * 8 + 32 * 16 + 32 * 16) * 8)
     t = np.ones((6, 3), dtype=np.int64)
     t[:, 1] = [8, 8, 4, 4, 1, 1]  # one group's K and C in the buffer tile

@@ -172,10 +172,8 @@ def test_depthwise_layers_unroll_their_channels_where_inputs_would_reduce():
     from codesign.core.types import LayerSpec, MapperSettings, OpKind
 
     hw = load_hardware("eyeriss")
-    spec = LayerSpec(
-        "dw", OpKind.DWCONV, K=128, C=1, OY=56, OX=56, FY=3, FX=3, padding=(1, 1), groups=128,
-        input_shape=(1, 128, 56, 56), output_shape=(1, 128, 56, 56),
-    )  # fmt: skip
+    spec = LayerSpec.square_conv("dw", 128, 1, 56, 3, 1, 1, 56, groups=128)
+    assert spec.kind == OpKind.DWCONV
     before = map_layer(spec, hw, MapperSettings(group_unrolling=False))
     after = map_layer(spec, hw, MapperSettings())
     a8, w8 = hw.act_bits.index(8), hw.weight_bits.index(8)
