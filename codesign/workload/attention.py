@@ -257,6 +257,12 @@ def _input_dependent(graph: fx.Graph) -> dict[fx.Node, bool]:
 def make_traceable(model: nn.Module) -> nn.Module:
     """`model` with attention modules and activation matmuls rewritten (module docstring);
     the same object when there is nothing to rewrite. The input model is never changed."""
+    return traced(model)[0]
+
+
+def traced(model: nn.Module) -> tuple[nn.Module, fx.GraphModule | None]:
+    """(`make_traceable(model)`, its fx trace with `Tracer`, None where fx cannot trace it):
+    the trace the rewrite needs anyway, for a caller that traces next (extraction)."""
     kinds = (nn.MultiheadAttention, nn.TransformerEncoder, nn.TransformerEncoderLayer)
     work = model
     if isinstance(model, kinds):
@@ -269,7 +275,7 @@ def make_traceable(model: nn.Module) -> nn.Module:
     try:
         gm = trace(work)
     except Exception:  # untraceable: extraction reports it with the reason
-        return work
+        return work, None
     targets = []
     dep = _input_dependent(gm.graph)
     for node in gm.graph.nodes:
@@ -286,7 +292,7 @@ def make_traceable(model: nn.Module) -> nn.Module:
                     )
                 targets.append(node)
     if not targets:
-        return work
+        return work, gm
     used: set[str] = {n for n, _ in gm.named_modules()}
     for node in targets:
         stack = node.meta.get("nn_module_stack") or {}
@@ -304,7 +310,7 @@ def make_traceable(model: nn.Module) -> nn.Module:
         gm.graph.erase_node(node)
     gm.graph.lint()
     gm.recompile()
-    return gm
+    return gm, gm
 
 
 def _attr_taken(model: nn.Module, path: str) -> bool:

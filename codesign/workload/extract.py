@@ -23,7 +23,7 @@ from torch.fx.passes.shape_prop import ShapeProp
 
 from codesign.core.errors import UnsupportedOperationError, WorkloadError
 from codesign.core.types import LayerSpec, OpKind
-from codesign.workload.attention import MatMul, make_traceable, trace
+from codesign.workload.attention import MatMul, trace, traced
 from codesign.workload.graph import LayerGraph
 
 FUSE = "fuse"  # folded into the producer of its first tensor input
@@ -52,20 +52,24 @@ def _pair(v: Any) -> tuple[int, int]:
     return (int(v[0]), int(v[1])) if isinstance(v, (tuple, list)) else (int(v), int(v))
 
 
-def _conv(ctx: _Ctx, node: fx.Node, m: nn.Module) -> LayerSpec:
+def _window(ctx: _Ctx, m: nn.Module) -> tuple[int, int, int, int, tuple[int, int], tuple[int, int]]:
+    """(OY, OX, FY, FX, stride, padding) of a 1-D or 2-D conv-like module; a 1-D signal is
+    one row. `UnsupportedOperationError` for other ranks."""
     spatial = len(ctx.out_shape) - 2
-    if spatial not in (1, 2):
-        raise UnsupportedOperationError(f"{m.__class__.__name__} with {spatial} spatial dims")
-    n, k = ctx.out_shape[0], ctx.out_shape[1]
+    pad = m.padding if not isinstance(m.padding, str) else 0
     if spatial == 2:
-        oy, ox = ctx.out_shape[2], ctx.out_shape[3]
         fy, fx_ = m.kernel_size
-        stride, padding = _pair(m.stride), _pair(m.padding if not isinstance(m.padding, str) else 0)
-    else:
-        oy, ox = 1, ctx.out_shape[2]
-        fy, fx_ = 1, m.kernel_size[0]
-        stride = (1, int(m.stride[0]))
-        padding = (0, int(m.padding[0]) if not isinstance(m.padding, str) else 0)
+        oy, ox = ctx.out_shape[2], ctx.out_shape[3]
+        return oy, ox, int(fy), int(fx_), _pair(m.stride), _pair(pad)
+    if spatial == 1:
+        p1 = int(pad[0]) if isinstance(pad, (tuple, list)) else int(pad)
+        return 1, ctx.out_shape[2], 1, int(m.kernel_size[0]), (1, int(m.stride[0])), (0, p1)
+    raise UnsupportedOperationError(f"{type(m).__name__} with {spatial} spatial dims")
+
+
+def _conv(ctx: _Ctx, node: fx.Node, m: nn.Module) -> LayerSpec:
+    n, k = ctx.out_shape[0], ctx.out_shape[1]
+    oy, ox, fy, fx_, stride, padding = _window(ctx, m)
     groups = m.groups
     cin = m.in_channels
     if groups == 1:
@@ -110,21 +114,11 @@ def _linear(ctx: _Ctx, node: fx.Node, m: nn.Module) -> LayerSpec:
 
 
 def _tconv(ctx: _Ctx, node: fx.Node, m: nn.Module) -> LayerSpec:
-    spatial = len(ctx.out_shape) - 2
     if m.groups != 1:
         raise UnsupportedOperationError(f"{type(m).__name__} with groups={m.groups}")
     if any(int(d) != 1 for d in m.dilation):
         raise UnsupportedOperationError(f"{type(m).__name__} with dilation {m.dilation}")
-    if spatial == 2:
-        oy, ox = ctx.out_shape[2], ctx.out_shape[3]
-        fy, fx_ = m.kernel_size
-        stride, padding = _pair(m.stride), _pair(m.padding)
-    elif spatial == 1:
-        oy, ox = 1, ctx.out_shape[2]
-        fy, fx_ = 1, m.kernel_size[0]
-        stride, padding = (1, int(m.stride[0])), (0, int(m.padding[0]))
-    else:
-        raise UnsupportedOperationError(f"{type(m).__name__} with {spatial} spatial dims")
+    oy, ox, fy, fx_, stride, padding = _window(ctx, m)
     return LayerSpec(
         name=str(node.target),
         kind=OpKind.TCONV,
@@ -133,8 +127,8 @@ def _tconv(ctx: _Ctx, node: fx.Node, m: nn.Module) -> LayerSpec:
         C=m.in_channels,
         OY=oy,
         OX=ox,
-        FY=int(fy),
-        FX=int(fx_),
+        FY=fy,
+        FX=fx_,
         stride=stride,
         padding=padding,
         input_shape=ctx.in_shape,
@@ -459,12 +453,12 @@ def extract(model: nn.Module, example_input: torch.Tensor, name: str | None = No
     the first operation it cannot represent, and `WorkloadError` when the model cannot be
     traced at all.
     """
-    model = make_traceable(model)
     was_training = model.training
     model.eval()
     try:
+        rewritten, gm = traced(model)  # the rewrite traces the model in eval mode once
         try:
-            gm = trace(model)
+            gm = gm if gm is not None else trace(rewritten)
         except Exception as exc:  # fx raises many types for untraceable control flow
             raise WorkloadError(
                 f"torch.fx cannot trace {type(model).__name__}: {exc}".splitlines()[0]
