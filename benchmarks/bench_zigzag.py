@@ -42,11 +42,11 @@ from resnet18 import RESNET18, layers  # benchmarks/resnet18.py, beside this fil
 from rich.console import Console
 from rich.table import Table
 
-from codesign.core.types import LayerSpec
+from codesign.core.types import LayerSpec, OpKind
 from codesign.cost.spatial import evaluate, fill_cuts, traffic
 from codesign.hw import load_hardware
 from codesign.mapping import mapper
-from codesign.mapping.space import DIMS, ORDERS, Mappings, loop_bounds, unrolling
+from codesign.mapping.space import DIMS, ORDERS, Mappings, array_sides, loop_bounds
 
 ROOT = Path(__file__).resolve().parents[1]
 RUNNER = ROOT / "benchmarks" / "zigzag" / "run_zigzag.py"
@@ -121,8 +121,11 @@ def zigzag_accelerator(hw) -> dict:  # noqa: ANN001
 def zigzag_mapping(spec: LayerSpec, hw, m, i: int) -> dict:  # noqa: ANN001
     """Mapping i of `m` (of layer `spec` on `hw`) as the runner's spatial unrolling + explicit
     temporal order."""
-    bounds = loop_bounds(spec)[0]
-    rows, cols = unrolling(m.names[int(m.dataflow[i])], bounds, hw.rows, hw.cols)
+    groups = spec.kind == OpKind.DWCONV
+    sides = array_sides(m.names[int(m.dataflow[i])], m.spatial[i], hw.rows, hw.cols, groups)
+    if sides is None:
+        raise ValueError(f"{spec.name}: mapping {i}'s unrolling does not fit {hw.name}'s array")
+    rows, cols = sides
     spatial = {
         "D1": [[DIMS[d], f] for d, f in rows.items()],
         "D2": [[DIMS[d], f] for d, f in cols.items()],

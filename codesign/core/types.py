@@ -367,6 +367,10 @@ class MapperSettings:
     search from the `refine_top` best mappings of each precision and objective.
     `group_unrolling`: a depthwise layer unrolls its channel (group) dimension where a
     dataflow unrolls input channels, which it has none of (off: the mapspace before issue 16).
+    `other_unrollings`: the share of each dataflow's samples drawn on unrollings other than
+    its greedy fill of the array: its exact fill and `partial_unrollings` random sub-array
+    ones; with it, the beam also moves loop factors into and out of the array (0 and 0: the
+    mapspace before, where a dataflow always filled the array).
     """
 
     samples: int = 1000
@@ -374,3 +378,5 @@ class MapperSettings:
     refine_rounds: int = 3
     refine_top: int = 4
     group_unrolling: bool = True
+    other_unrollings: float = 0.5
+    partial_unrollings: int = 4

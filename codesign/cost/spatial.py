@@ -498,13 +498,18 @@ def traffic(spec: LayerSpec, m: Mappings, input_registers: bool = False) -> Traf
 
 
 def fill_cuts(
-    spec: LayerSpec, hw: SpatialHardware, m: Mappings, act_bits: int, weight_bits: int
+    spec: LayerSpec,
+    hw: SpatialHardware,
+    m: Mappings,
+    act_bits: int,
+    weight_bits: int,
+    first: tuple[int, int, int] = (W_, I_, O_),
 ) -> Mappings:
     """`m` with each operand's tiles grown greedily, as ZigZag's memory allocator does: the
     per-PE tile of W, I and O spans as many of level 1's innermost loops as its register
     file holds at (act_bits, weight_bits), then the global-buffer tiles span as many of
-    level 2's loops as the buffer holds (W first, then I, then O); outputs the PEs finish
-    take the activation width there."""
+    level 2's loops as the buffer holds (in the order `first`: W, then I, then O unless
+    told otherwise); outputs the PEs finish take the activation width there."""
     bounds, kg, tiles = _tiler(spec)
     t = m.temporal.astype(np.float64)
     s = m.spatial.astype(np.float64)
@@ -537,7 +542,7 @@ def fill_cuts(
             continue
         cap = rf.capacity_bits[0] if lv == 1 else glb.capacity_bits[0]
         used = size[:, 0, :].sum(1)
-        for x in range(3):
+        for x in first:
             others = used - size[:, 0, x]
             cut[:, lo + x] = _largest_fitting(size[:, :, x] + others[:, None] <= cap)
             used = others + size[rows, cut[:, lo + x], x]

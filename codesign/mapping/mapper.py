@@ -1,10 +1,13 @@
 """The mapper: for each (layer, activation bits, weight bits), the few best mappings.
 
-Mappings are sampled once per layer (`sample_mappings`), their element traffic computed once
-(it does not depend on bit-widths), then priced at every precision pair with array
-operations. Kept per precision: the best mapping for energy, for latency, for energy-delay
-product, and the best energy-delay product of another dataflow; these become the values of
-the search's per-layer mapping gene.
+Mappings are sampled once per layer (`sample_mappings`: each dataflow's greedy unrolling of
+the array, and for a share of the samples its exact and sub-array unrollings), their tiles
+grown to fill the memories (weights first, and again outputs first), their element traffic
+computed once (it does not depend on bit-widths), then priced at every precision pair with
+array operations. A beam then refines the best (`neighbours`, including moves of loop factors
+into and out of the array); a mapping reached twice is priced once. Kept per precision: the
+best mapping for energy, for latency, for energy-delay product, and the best energy-delay
+product of another dataflow; these become the values of the search's per-layer mapping gene.
 
 Results are cached on disk (``<cache_dir>/mappings/<hash>.npz``) under a hash of the loop nest,
 the hardware and the `MapperSettings`, so a second run on the same network maps nothing again;
@@ -26,7 +29,7 @@ import numpy as np
 
 from codesign.core.errors import ConfigError
 from codesign.core.types import LayerSpec, MapperSettings
-from codesign.cost.spatial import Traffic, evaluate, fill_cuts, traffic
+from codesign.cost.spatial import I_, O_, W_, Traffic, evaluate, fill_cuts, traffic
 from codesign.hw.model import SpatialHardware
 from codesign.mapping.space import Mappings, concat, loop_bounds, neighbours, sample_mappings
 
@@ -47,7 +50,7 @@ class LayerMappings:
 
 _LRU: OrderedDict[str, LayerMappings] = OrderedDict()
 _LRU_SIZE = 256
-FORMAT_VERSION = 4  # bump when the mapper's results change for the same inputs
+FORMAT_VERSION = 5  # bump when the mapper's results change for the same inputs
 
 
 class MapperStats:
@@ -86,6 +89,34 @@ def _best_fresh(score: np.ndarray, k: int, expanded: np.ndarray) -> np.ndarray:
     n = min(len(score), k)
     top = np.argpartition(score, n - 1)[:n] if n < len(score) else np.arange(len(score))
     return top[np.isfinite(score[top])]
+
+
+# odd multipliers of a 64-bit hash of a mapping's integers (spatial 6, temporal 18, orders 3,
+# dataflow 1, cuts 6, bypasses 6); a collision would only drop one mapping from the search
+_HASH = np.random.default_rng(12345).integers(1, 2**62, 40, dtype=np.int64) * 2 + 1
+
+
+def _new_rows(m: Mappings, seen: list[np.ndarray]) -> np.ndarray:
+    """Indices of the mappings of `m` not seen before (each distinct one once); `seen`
+    (one sorted array of hashes) is updated. The beam reaches many mappings from several
+    seeds, and the fills often leave a sample as it was."""
+    key = np.concatenate(
+        [
+            m.spatial,
+            m.temporal.reshape(len(m), -1),
+            m.order,
+            m.dataflow[:, None],
+            m.cuts(),
+            m.bypasses(),
+        ],
+        axis=1,
+    ).astype(np.int64)
+    with np.errstate(over="ignore"):
+        h = (key * _HASH[: key.shape[1]]).sum(axis=1)  # wraps modulo 2**64
+    _, first = np.unique(h, return_index=True)
+    first = np.sort(first[~np.isin(h[first], seen[0])])
+    seen[0] = np.union1d(seen[0], h[first])
+    return first
 
 
 def mapping_key(spec: LayerSpec, hw: SpatialHardware, settings: MapperSettings) -> str:
@@ -186,17 +217,34 @@ def _map(spec: LayerSpec, hw: SpatialHardware, settings: MapperSettings) -> Laye
     bounds, _, _, dw = loop_bounds(spec)
     precisions = [(a, w) for a in hw.act_bits for w in hw.weight_bits]
     bypass_ok, forced = bypass_options(hw)
+    widest = (max(hw.act_bits), max(hw.weight_bits))
     groups = dw and settings.group_unrolling
     m = sample_mappings(
-        bounds, hw.rows, hw.cols, hw.dataflows, samples, seed, bypass_ok, forced, groups
+        bounds,
+        hw.rows,
+        hw.cols,
+        hw.dataflows,
+        samples,
+        seed,
+        bypass_ok,
+        forced,
+        groups,
+        settings.other_unrollings,
+        settings.partial_unrollings,
     )
+    array = (hw.rows, hw.cols) if settings.other_unrollings > 0 else None
     # each sample also with its tiles grown as far as the memories hold them, at the widest
     # and at the narrowest precision (narrow operands fit larger tiles)
     m = concat(
         m.take(np.flatnonzero(m.cuts().any(axis=1))),  # uncut samples: the grown ones dominate
-        fill_cuts(spec, hw, m, max(hw.act_bits), max(hw.weight_bits)),
+        fill_cuts(spec, hw, m, *widest),
         fill_cuts(spec, hw, m, min(hw.act_bits), min(b for b in hw.weight_bits if b > 0)),
+        # and with the buffer filled with outputs first: a layer whose partial sums all fit
+        # keeps them across its input-channel loop (each is written to DRAM once)
+        fill_cuts(spec, hw, m, *widest, (O_, I_, W_)),
     )
+    seen = [np.zeros(0, dtype=np.int64)]
+    m = m.take(_new_rows(m, seen))
     tr = traffic(spec, m, hw.input_registers)
     costs = [_price(spec, hw, m, a, w, tr) for a, w in precisions]
     # local search (a beam): from the best not yet expanded mappings at each precision and
@@ -222,7 +270,13 @@ def _map(spec: LayerSpec, hw: SpatialHardware, settings: MapperSettings) -> Laye
         if len(seeds) == 0:
             break
         expanded[seeds] = True
-        nb = neighbours(m, seeds, bypass_ok, groups)
+        nb = neighbours(m, seeds, bypass_ok, groups, array)
+        if len(nb) == 0:
+            break
+        # each neighbour also with the buffer's room given to outputs first: a factor moved
+        # between levels changes which operand the buffer should keep whole
+        nb = concat(nb, fill_cuts(spec, hw, nb, *widest, (O_, I_, W_)))
+        nb = nb.take(_new_rows(nb, seen))  # only mappings not priced before
         if len(nb) == 0:
             break
         tr_nb = traffic(spec, nb, hw.input_registers)

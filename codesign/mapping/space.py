@@ -16,6 +16,7 @@ dimensions allowed to iterate inside a PE (level 0).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -239,6 +240,93 @@ def unrolling(
     return sides[0], sides[1]
 
 
+def _divisors(n: int) -> list[int]:
+    return [d for d in range(1, n + 1) if n % d == 0]
+
+
+def _fill(
+    name: str,
+    bounds: np.ndarray,
+    rows: int,
+    cols: int,
+    groups: bool,
+    pick: Callable[[list[int]], int],
+) -> np.ndarray:
+    """Spatial factors [6] of dataflow `name` where each dim of a side, in the dataflow's
+    order, takes `pick(divisors of what is left of its loop that fit what is left of the
+    side)`, so the factors divide the loops exactly."""
+    rdims, cdims, _ = dataflow_dims(name, groups)
+    s = np.ones(6, dtype=np.int64)
+    for dims, size in ((rdims, rows), (cdims, cols)):
+        left = size
+        for d in dims:
+            rest = int(bounds[d]) // int(s[d]) if bounds[d] % s[d] == 0 else 1
+            f = pick([x for x in _divisors(rest) if x <= left])
+            s[d] *= f
+            left //= f
+    return s
+
+
+def unrollings(
+    name: str,
+    bounds: np.ndarray,
+    rows: int,
+    cols: int,
+    groups: bool = False,
+    rng: np.random.Generator | None = None,
+    partial: int = 0,
+) -> list[np.ndarray]:
+    """Distinct spatial factor vectors [6] of dataflow `name`: the greedy fill (`unrolling`),
+    the exact fill (each dim the largest divisor of its loop that fits, no idle last pass),
+    then up to `partial` random sub-array unrollings (each dim a random divisor of its loop
+    that fits), drawn with `rng`. A smaller unrolling holds smaller tiles per step, which can
+    keep a whole operand in the global buffer (AccelForge's optimum for ResNet-18's conv4_1
+    on Eyeriss uses 8 PEs); latency pays for it, which the min-latency pick sees."""
+    greedy = np.ones(6, dtype=np.int64)
+    for side in unrolling(name, bounds, rows, cols, groups):
+        for d, f in side.items():
+            greedy[d] *= f
+    out = [greedy, _fill(name, bounds, rows, cols, groups, max)]
+    if rng is not None:
+        for _ in range(4 * partial):  # duplicates are dropped; a few tries per variant
+            if len(out) >= 2 + partial:
+                break
+            out.append(_fill(name, bounds, rows, cols, groups, lambda xs: int(rng.choice(xs))))
+    seen: dict[bytes, np.ndarray] = {}
+    for v in out:
+        seen.setdefault(v.tobytes(), v)
+    return list(seen.values())[: 2 + partial]
+
+
+def array_sides(
+    name: str, spatial: np.ndarray, rows: int, cols: int, groups: bool = False
+) -> tuple[dict[int, int], dict[int, int]] | None:
+    """Spatial factors [6] of a mapping of dataflow `name` split over the array's rows and
+    columns ({dim: factor} each), or None when they do not fit it (a factor on a dim the
+    dataflow does not unroll, or more than a side holds). A dim on both sides splits with
+    the largest part that fits on the rows."""
+    rdims, cdims, _ = dataflow_dims(name, groups)
+    used = [d for d in range(6) if spatial[d] > 1]
+    if any(d not in rdims and d not in cdims for d in used):
+        return None
+    r = {d: int(spatial[d]) for d in used if d in rdims and d not in cdims}
+    c = {d: int(spatial[d]) for d in used if d in cdims and d not in rdims}
+    pr, pc = math.prod(r.values()), math.prod(c.values())
+    for d in (d for d in used if d in rdims and d in cdims):
+        f = int(spatial[d])
+        a = max((x for x in _divisors(f) if pr * x <= rows and pc * (f // x) <= cols), default=0)
+        if a == 0:
+            return None
+        if a > 1:
+            r[d] = a
+        if f // a > 1:
+            c[d] = f // a
+        pr, pc = pr * a, pc * (f // a)
+    if pr > rows or pc > cols:
+        return None
+    return r, c
+
+
 # imperfect factorisation (as Timeloop allows): a channel loop of awkward length (37 = 512 /
 # 14, a prime) may also run to a rounder length up to this factor longer, its last pass
 # partly idle
@@ -267,6 +355,39 @@ def _splits(p: int, allow_level0: bool) -> np.ndarray:
     return np.array(out, dtype=np.int64)
 
 
+def _sample_temporal(
+    padded: np.ndarray, n: int, pe_dims: tuple[int, ...], rng: np.random.Generator
+) -> np.ndarray:
+    """Temporal factors [n, 6, 3] covering the loops `padded` [6] (what the array leaves of
+    each), level 0 only for `pe_dims`, with the two structured corners first (everything
+    streamed from DRAM; everything held in the global buffer) when n allows."""
+    t = np.empty((n, 6, LEVELS), dtype=np.int64)
+    half = n // 2
+    for d in range(6):
+        exact = _splits(int(padded[d]), d in pe_dims)
+        # (only the channel loops: a tile's size is linear in them, so the idle part of
+        # the last pass averages out exactly; row, column and filter loops shape windows)
+        longer = _padded_options(int(padded[d]))[1:] if d in (K, C) else []
+        rounder = [_splits(q, d in pe_dims) for q in longer]
+        splits = np.concatenate([exact, *rounder])
+        # the exact length and the rounder ones are drawn equally often
+        share = np.full(len(splits), 1.0 / len(exact))
+        if rounder:
+            share[len(exact) :] = 1.0 / (len(splits) - len(exact))
+        # half uniform over the splits, half biased to keep data on chip (small DRAM
+        # factors), where the good mappings usually are
+        on_chip = share / splits[:, 2].astype(np.float64) ** 2
+        choice = rng.choice(len(splits), n, p=share / share.sum())
+        choice[half:] = rng.choice(len(splits), n - half, p=on_chip / on_chip.sum())
+        t[:, d, :] = splits[choice]
+    if n >= 8:
+        t[0, :, :] = 1
+        t[0, :, 2] = padded  # everything streamed from DRAM
+        t[1, :, :] = 1
+        t[1, :, 1] = padded  # everything held in the global buffer
+    return t
+
+
 def sample_mappings(
     bounds: np.ndarray,
     rows: int,
@@ -277,14 +398,18 @@ def sample_mappings(
     bypass_ok: np.ndarray | None = None,
     bypass_forced: np.ndarray | None = None,
     groups: bool = False,
+    other_unrollings: float = 0.0,
+    partial: int = 0,
 ) -> Mappings:
     """Random mappings of a layer, `per_dataflow` for each allowed dataflow (less for the
     unconstrained unrollings, `UNCONSTRAINED_SHARE`), plus the
     extremes (everything at DRAM level; as much as possible at the global buffer).
 
-    `bypass_forced[6]` (per-PE W, I, O, then buffer W, I, O) are always set; the optional
-    `bypass_ok[6]` are set at random in half the samples. `groups`: a depthwise layer whose
-    channels unroll in C's place (`dataflow_dims`)."""
+    A dataflow's samples use its greedy unrolling (`unrolling`), but for the share
+    `other_unrollings` of them, spread evenly over its exact fill and up to `partial` random
+    sub-array unrollings (`unrollings`). `bypass_forced[6]` (per-PE W, I, O, then buffer W,
+    I, O) are always set; the optional `bypass_ok[6]` are set at random in half the samples.
+    `groups`: a depthwise layer whose channels unroll in C's place (`dataflow_dims`)."""
     rng = np.random.default_rng(seed)
     dataflows = expand_dataflows(tuple(dataflows))
     sp_all, t_all, o_all, df_all, cut_all, byp_all = [], [], [], [], [], []
@@ -292,48 +417,32 @@ def sample_mappings(
     forced = np.zeros(CUTS, dtype=bool) if bypass_forced is None else np.asarray(bypass_forced)
     for di, name in enumerate(dataflows):
         pe_dims = dataflow_dims(name, groups)[2]
-        s = np.ones(6, dtype=np.int64)
-        for side in unrolling(name, bounds, rows, cols, groups):
-            for d, f in side.items():
-                s[d] *= f
-        padded = -(-bounds // s)  # ceil
         n = int(per_dataflow * UNCONSTRAINED_SHARE) if name in UNCONSTRAINED else per_dataflow
-        t = np.empty((n, 6, LEVELS), dtype=np.int64)
-        half = n // 2
-        for d in range(6):
-            exact = _splits(int(padded[d]), d in pe_dims)
-            # (only the channel loops: a tile's size is linear in them, so the idle part of
-            # the last pass averages out exactly; row, column and filter loops shape windows)
-            longer = _padded_options(int(padded[d]))[1:] if d in (K, C) else []
-            rounder = [_splits(q, d in pe_dims) for q in longer]
-            splits = np.concatenate([exact, *rounder])
-            # the exact length and the rounder ones are drawn equally often
-            share = np.full(len(splits), 1.0 / len(exact))
-            if rounder:
-                share[len(exact) :] = 1.0 / (len(splits) - len(exact))
-            # half uniform over the splits, half biased to keep data on chip (small DRAM
-            # factors), where the good mappings usually are
-            on_chip = share / splits[:, 2].astype(np.float64) ** 2
-            choice = rng.choice(len(splits), n, p=share / share.sum())
-            choice[half:] = rng.choice(len(splits), n - half, p=on_chip / on_chip.sum())
-            t[:, d, :] = splits[choice]
-        # two structured corners of the space
-        t[0, :, :] = 1
-        t[0, :, 2] = padded  # everything streamed from DRAM
-        t[1, :, :] = 1
-        t[1, :, 1] = padded  # everything held in the global buffer
-        sp_all.append(np.broadcast_to(s, (n, 6)))
-        cut = rng.integers(0, 7, (n, CUTS))
-        cut[: n // 2] = 0
-        cut[: 3 * n // 4, 3:] = 0
-        cut_all.append(cut)
-        byp = np.zeros((n, CUTS), dtype=bool)
-        if ok.any():
-            byp[n // 2 :] = (rng.random((n - n // 2, CUTS)) < 0.5) & ok
-        byp_all.append(byp | forced)
-        t_all.append(t)
-        o_all.append(rng.integers(0, len(ORDERS), (n, LEVELS)))
-        df_all.append(np.full(n, di))
+        if other_unrollings > 0:
+            variants = unrollings(name, bounds, rows, cols, groups, rng, partial)
+        else:
+            variants = unrollings(name, bounds, rows, cols, groups)[:1]
+        others = round(n * other_unrollings) if len(variants) > 1 else 0
+        counts = [n - others] + [
+            others // (len(variants) - 1) + (i < others % (len(variants) - 1))
+            for i in range(len(variants) - 1)
+        ]
+        for s, nv in zip(variants, counts):
+            if nv == 0:
+                continue
+            padded = -(-bounds // s)  # ceil
+            t_all.append(_sample_temporal(padded, nv, pe_dims, rng))
+            sp_all.append(np.broadcast_to(s, (nv, 6)))
+            cut = rng.integers(0, 7, (nv, CUTS))
+            cut[: nv // 2] = 0
+            cut[: 3 * nv // 4, 3:] = 0
+            cut_all.append(cut)
+            byp = np.zeros((nv, CUTS), dtype=bool)
+            if ok.any():
+                byp[nv // 2 :] = (rng.random((nv - nv // 2, CUTS)) < 0.5) & ok
+            byp_all.append(byp | forced)
+            o_all.append(rng.integers(0, len(ORDERS), (nv, LEVELS)))
+            df_all.append(np.full(nv, di))
     return Mappings(
         np.concatenate(sp_all).astype(np.int64),
         np.concatenate(t_all),
@@ -367,11 +476,58 @@ def _prime_factors(n: int) -> list[int]:
     return sorted(set(out))
 
 
+def _spatial_moves(
+    base: Mappings, primes: list[int], array: tuple[int, int], groups: bool
+) -> list[Mappings]:
+    """`base` with a prime factor of one loop moved between the array and level 1 (out of
+    the unrolling, or into it where the dataflow unrolls that dim and the array has room)."""
+    moves = []
+    sp_ok = np.zeros((len(base), 6), dtype=bool)
+    for di, name in enumerate(base.names):
+        rdims, cdims, _ = dataflow_dims(name, groups)
+        sp_ok[np.ix_(base.dataflow == di, list({*rdims, *cdims}))] = True
+    for d in range(6):
+        for p in [*primes, 0]:  # 0: the whole unrolled factor out of the array at once
+            for out in (True, False) if p else (True,):
+                src = base.spatial[:, d] if out else base.temporal[:, d, 1]
+                f = np.where(src > 1, src, 0) if p == 0 else np.full(len(src), p)
+                idx = np.flatnonzero((f > 1) & (src % np.maximum(f, 1) == 0) & sp_ok[:, d])
+                if p == 0:
+                    idx = idx[~np.isin(src[idx], primes)]  # a prime factor moved above
+                if not len(idx):
+                    continue
+                nb = base.take(idx)
+                if out:
+                    nb.spatial[:, d] //= f[idx]
+                    nb.temporal[:, d, 1] *= f[idx]
+                else:
+                    nb.spatial[:, d] *= f[idx]
+                    nb.temporal[:, d, 1] //= f[idx]
+                # keep those whose unrolling still fits the array (checked once per distinct one)
+                keys = np.concatenate([nb.dataflow[:, None], nb.spatial], axis=1)
+                uniq, inv = np.unique(keys, axis=0, return_inverse=True)
+                fits = np.array(
+                    [
+                        array_sides(base.names[int(k[0])], k[1:], *array, groups) is not None
+                        for k in uniq
+                    ]
+                )
+                keep = np.flatnonzero(fits[inv.reshape(-1)])
+                if len(keep):
+                    moves.append(nb.take(keep))
+    return moves
+
+
 def neighbours(
-    m: Mappings, rows: np.ndarray, bypass_ok: np.ndarray | None = None, groups: bool = False
+    m: Mappings,
+    rows: np.ndarray,
+    bypass_ok: np.ndarray | None = None,
+    groups: bool = False,
+    array: tuple[int, int] | None = None,
 ) -> Mappings:
     """Mappings one step away from each of `rows`: a prime factor of one loop moved to an
-    adjacent memory level (into the per-PE level only where the dataflow allows it), the
+    adjacent memory level (into the per-PE level only where the dataflow allows it), or
+    between the array and level 1 (given the `array`'s rows and columns), the
     loop order of one level changed, one operand's cut moved by one loop, or one of the
     optional bypasses `bypass_ok[6]` toggled."""
     rows = np.asarray(rows, dtype=np.intp)
@@ -395,6 +551,9 @@ def neighbours(
                     nb.temporal[:, d, a] //= p
                     nb.temporal[:, d, b] *= p
                     moves.append(nb)
+    if array is not None:
+        sp_primes = {p for v in np.unique(base.spatial) for p in _prime_factors(int(v))}
+        moves += _spatial_moves(base, sorted(set(primes) | sp_primes), array, groups)
     for lv in range(LEVELS):
         for o in range(len(ORDERS)):
             nb = base.take(np.flatnonzero(base.order[:, lv] != o))

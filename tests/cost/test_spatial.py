@@ -55,7 +55,9 @@ def _sampled(spec: LayerSpec, hw_name: str, seed: int, n: int):
     hw = HW[hw_name]
     bounds, _, _, _ = loop_bounds(spec)
     ok, forced = bypass_options(hw)
-    return spec, hw, sample_mappings(bounds, hw.rows, hw.cols, hw.dataflows, n, seed, ok, forced)
+    # the greedy unrolling, its exact fill and random sub-array unrollings
+    m = sample_mappings(bounds, hw.rows, hw.cols, hw.dataflows, n, seed, ok, forced, False, 0.5, 4)
+    return spec, hw, m
 
 
 @settings(max_examples=40, deadline=None)
