@@ -83,6 +83,15 @@ def _price(
     return c.energy_pj + inf, c.cycles + inf, c.utilization, c.valid
 
 
+def _least(score: np.ndarray, then: np.ndarray) -> int:
+    """Index of the least `score`, ties (within 1e-9) broken by the least `then`: of the
+    mappings at the MAC floor, the one that spends the least energy; of equal energies, the
+    fastest."""
+    best = score.min()
+    tied = np.flatnonzero(score <= best * (1 + 1e-9)) if np.isfinite(best) else [0]
+    return int(tied[np.argmin(then[tied])])
+
+
 def _best_fresh(score: np.ndarray, k: int, expanded: np.ndarray) -> np.ndarray:
     """Indices of the `k` lowest finite scores whose mapping is not `expanded` (bool mask)."""
     score = np.where(expanded, np.inf, score)
@@ -308,7 +317,7 @@ def _map(spec: LayerSpec, hw: SpatialHardware, settings: MapperSettings) -> Laye
             order = np.argsort(edp)
             ok = len(order) > 1 and np.isfinite(edp[order[1]])
             fourth = int(order[1]) if ok else best_edp
-        picks = [int(np.argmin(e)), int(np.argmin(cy)), best_edp, fourth]
+        picks = [_least(e, cy), _least(cy, e), best_edp, fourth]
         index[ai, wi] = picks
         energy[ai, wi] = e[picks]
         cycles[ai, wi] = cy[picks]
