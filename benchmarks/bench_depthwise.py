@@ -67,7 +67,9 @@ def depthwise(name: str, ch: int, inp: int, stride: int) -> LayerSpec:
 
 def ours(spec: LayerSpec, hw, group_unrolling: bool) -> dict:  # noqa: ANN001
     """codesign's kept mappings at w8a8: min energy (0) and min latency (1)."""
-    lm = mapper.map_layer(spec, hw, MapperSettings(group_unrolling=group_unrolling))
+    # before: the mapspace before issue 16, where every dataflow filled the array its own way
+    before = {} if group_unrolling else {"other_unrollings": 0.0, "partial_unrollings": 0}
+    lm = mapper.map_layer(spec, hw, MapperSettings(group_unrolling=group_unrolling, **before))
     a, w = hw.act_bits.index(8), hw.weight_bits.index(8)
     e_i, l_i = (int(lm.index[a, w, k]) for k in (0, 1))
     pes = int(np.prod(lm.mappings.spatial[e_i]))
