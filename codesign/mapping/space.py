@@ -1,11 +1,12 @@
 """The mapspace of a layer on a spatial array, sampled as arrays (one row per mapping).
 
 A mapping fixes, for the six loop dimensions (K, C, OY, OX, FY, FX):
-- the spatial unrolling: one dimension over the array rows and one over the columns, with
-  factors up to the array size (the dataflow decides which dimensions);
+- the spatial unrolling: dimensions over the array rows and over the columns (the dataflow
+  decides which), with factors whose product fits each side; the array need not be full
+  (`unrollings`, `array_sides`);
 - temporal tiling factors at the three memory levels (0: per-PE, 1: global buffer,
   2: off-chip), whose product with the spatial factor covers the (padded) loop bound;
-- the loop order at each level, one of three stationarity orders (W, I or O stays
+- the loop order at each level, one of six stationarity orders (W, I or O stays
   resident while the innermost loops, irrelevant to it, run); at the per-PE level it decides
   which operand the MAC's registers keep across consecutive MACs.
 
