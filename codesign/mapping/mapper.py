@@ -105,27 +105,32 @@ def _best_fresh(score: np.ndarray, k: int, expanded: np.ndarray) -> np.ndarray:
 _HASH = np.random.default_rng(12345).integers(1, 2**62, 40, dtype=np.int64) * 2 + 1
 
 
-def _new_rows(m: Mappings, seen: list[np.ndarray]) -> np.ndarray:
+def _new_rows(m: Mappings, seen: set[int]) -> np.ndarray:
     """Indices of the mappings of `m` not seen before (each distinct one once); `seen`
-    (one sorted array of hashes) is updated. The beam reaches many mappings from several
+    (their hashes) is updated. The beam reaches many mappings from several
     seeds, and the fills often leave a sample as it was."""
-    key = np.concatenate(
-        [
-            m.spatial,
-            m.temporal.reshape(len(m), -1),
-            m.order,
-            m.dataflow[:, None],
-            m.cuts(),
-            m.bypasses(),
-        ],
-        axis=1,
-    ).astype(np.int64)
+    n = len(m)
+    parts = (
+        m.spatial,
+        m.temporal.reshape(n, -1),
+        m.order,
+        m.dataflow[:, None],
+        m.cuts(),
+        m.bypasses(),
+    )
+    h = np.zeros(n, dtype=np.int64)
+    col = 0
     with np.errstate(over="ignore"):
-        h = (key * _HASH[: key.shape[1]]).sum(axis=1)  # wraps modulo 2**64
-    _, first = np.unique(h, return_index=True)
-    first = np.sort(first[~np.isin(h[first], seen[0])])
-    seen[0] = np.union1d(seen[0], h[first])
-    return first
+        for part in parts:  # a dot product per field, wrapping modulo 2**64
+            width = part.shape[1]
+            h += (part.astype(np.int64) * _HASH[col : col + width]).sum(axis=1)
+            col += width
+    keep = []
+    for i, x in enumerate(h.tolist()):
+        if x not in seen:
+            seen.add(x)
+            keep.append(i)
+    return np.array(keep, dtype=np.intp)
 
 
 def mapping_key(spec: LayerSpec, hw: SpatialHardware, settings: MapperSettings) -> str:
@@ -252,7 +257,7 @@ def _map(spec: LayerSpec, hw: SpatialHardware, settings: MapperSettings) -> Laye
         # keeps them across its input-channel loop (each is written to DRAM once)
         fill_cuts(spec, hw, m, *widest, (O_, I_, W_)),
     )
-    seen = [np.zeros(0, dtype=np.int64)]
+    seen: set[int] = set()
     m = m.take(_new_rows(m, seen))
     tr = traffic(spec, m, hw.input_registers)
     costs = [_price(spec, hw, m, a, w, tr) for a, w in precisions]
