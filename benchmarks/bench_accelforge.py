@@ -76,12 +76,13 @@ two mapspaces and the small differences below):
 - exact-division loop bounds: AccelForge's mapper (defaults kept: no imperfect loops) uses
   only factorisations that divide each rank exactly; codesign may pad a channel loop up to
   1.3x and unroll a factor that does not divide its loop (a partly idle last pass).
-- minimum usage: no AccelForge min_usage constraint (0 by default, ``--min-usage``);
-  codesign's named dataflows always unroll as far as the array and the loops allow. An
-  energy-optimal AccelForge mapping often occupies few PEs (the "PEs" column), at a large
-  latency cost (the "lat" columns): where energy does not depend on the PE count it is an
-  arbitrary tie, elsewhere (conv4_1) fewer PEs mean smaller per-step tiles, so the whole
-  partial-sum tensor stays in the GLB; codesign's mapspace has no such mapping.
+- minimum usage: no AccelForge min_usage constraint (0 by default, ``--min-usage``), and
+  codesign's mapper also tries unrollings that leave PEs idle (beside each dataflow's greedy
+  fill, its exact fill and random sub-array ones; `MapperSettings.other_unrollings`). An
+  energy-optimal mapping often occupies few PEs (the "PEs" column), at a large latency cost
+  (the "lat" columns): where energy does not depend on the PE count it is a tie, elsewhere
+  (conv4_1) fewer PEs mean smaller per-step tiles, so the whole partial-sum tensor stays in
+  the GLB.
 - mapspace shape: AccelForge searches every loop order and storage placement (uneven, per
   tensor) over exact factorisations; codesign's per-level orders are six stationarity
   orders, its unrollings those of the file's dataflows (or four "unconstrained" ones), and
