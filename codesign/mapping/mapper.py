@@ -50,7 +50,7 @@ class LayerMappings:
 
 _LRU: OrderedDict[str, LayerMappings] = OrderedDict()
 _LRU_SIZE = 256
-FORMAT_VERSION = 5  # bump when the mapper's results change for the same inputs
+FORMAT_VERSION = 6  # bump when the mapper's results change for the same inputs
 
 
 class MapperStats:
@@ -284,7 +284,7 @@ def _map(spec: LayerSpec, hw: SpatialHardware, settings: MapperSettings) -> Laye
         if len(seeds) == 0:
             break
         expanded[seeds] = True
-        nb = neighbours(m, seeds, bypass_ok, groups, array)
+        nb = neighbours(m, seeds, bypass_ok, groups, array, bounds)
         if len(nb) == 0:
             break
         # each neighbour also with the buffer's room given to outputs first: a factor moved

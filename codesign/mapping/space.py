@@ -478,10 +478,15 @@ def _prime_factors(n: int) -> list[int]:
 
 
 def _spatial_moves(
-    base: Mappings, primes: list[int], array: tuple[int, int], groups: bool
+    base: Mappings, primes: list[int], array: tuple[int, int], bounds: np.ndarray, groups: bool
 ) -> list[Mappings]:
     """`base` with a prime factor of one loop moved between the array and level 1 (out of
-    the unrolling, or into it where the dataflow unrolls that dim and the array has room)."""
+    the unrolling, or into it where the dataflow unrolls that dim and the array has room).
+
+    A factor moved out of an unrolling whose last pass was partly idle (14 output columns on
+    12 PEs, 2 passes) would make the temporal loops run past the loop's end (24 of 14); level 1
+    then runs just what is left: the temporal loops cover ceil(bound / unrolling) exactly, and
+    a move for which no whole level-1 factor does that is dropped."""
     moves = []
     sp_ok = np.zeros((len(base), 6), dtype=bool)
     for di, name in enumerate(base.names):
@@ -500,7 +505,10 @@ def _spatial_moves(
                 nb = base.take(idx)
                 if out:
                     nb.spatial[:, d] //= f[idx]
-                    nb.temporal[:, d, 1] *= f[idx]
+                    need = -(-int(bounds[d]) // nb.spatial[:, d])
+                    rest = nb.temporal[:, d, 0] * nb.temporal[:, d, 2]
+                    nb.temporal[:, d, 1] = need // rest
+                    nb = nb.take(np.flatnonzero(need % rest == 0))
                 else:
                     nb.spatial[:, d] *= f[idx]
                     nb.temporal[:, d, 1] //= f[idx]
@@ -525,12 +533,14 @@ def neighbours(
     bypass_ok: np.ndarray | None = None,
     groups: bool = False,
     array: tuple[int, int] | None = None,
+    bounds: np.ndarray | None = None,
 ) -> Mappings:
     """Mappings one step away from each of `rows`: a prime factor of one loop moved to an
     adjacent memory level (into the per-PE level only where the dataflow allows it), or
     between the array and level 1 (given the `array`'s rows and columns), the
     loop order of one level changed, one operand's cut moved by one loop, or one of the
-    optional bypasses `bypass_ok[6]` toggled."""
+    optional bypasses `bypass_ok[6]` toggled. Moves through the array need the layer's loop
+    `bounds` [6] too."""
     rows = np.asarray(rows, dtype=np.intp)
     base = m.take(rows)
     cuts = base.cuts()
@@ -553,8 +563,10 @@ def neighbours(
                     nb.temporal[:, d, b] *= p
                     moves.append(nb)
     if array is not None:
+        if bounds is None:
+            raise ValueError("moves through the array need the layer's loop bounds")
         sp_primes = {p for v in np.unique(base.spatial) for p in _prime_factors(int(v))}
-        moves += _spatial_moves(base, sorted(set(primes) | sp_primes), array, groups)
+        moves += _spatial_moves(base, sorted(set(primes) | sp_primes), array, bounds, groups)
     for lv in range(LEVELS):
         for o in range(len(ORDERS)):
             nb = base.take(np.flatnonzero(base.order[:, lv] != o))

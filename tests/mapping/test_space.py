@@ -86,10 +86,16 @@ def test_spatial_moves_keep_every_loop_covered_and_fit(spec, seed):
     m = sample_mappings(bounds, hw.rows, hw.cols, names, 20, seed, None, None, False, 0.5, 4)
     rows = np.arange(0, len(m), 7)
     plain = neighbours(m, rows)
-    moved = neighbours(m, rows, array=(hw.rows, hw.cols))
+    moved = neighbours(m, rows, array=(hw.rows, hw.cols), bounds=bounds)
     assert len(moved) >= len(plain)
     covered = moved.spatial * moved.temporal.prod(axis=2)
     assert (covered >= bounds).all()  # a move never drops part of a loop
+    # nor runs a temporal loop past the loop's end: rows, columns and filter taps exactly
+    # what the unrolling leaves, channels at most the 1.3x of imperfect factorisation
+    need = -(-bounds // moved.spatial)
+    steps = moved.temporal.prod(axis=2)
+    assert (steps[:, 2:] == need[:, 2:]).all()
+    assert (steps[:, :2] <= np.ceil(1.3 * need[:, :2])).all()
     for i in range(len(moved)):
         name = moved.names[int(moved.dataflow[i])]
         assert array_sides(name, moved.spatial[i], hw.rows, hw.cols) is not None
@@ -166,3 +172,16 @@ def test_mapper_reaches_accelforge_optimum_where_few_pes_win():
     fast = lm.mappings.spatial[lm.index[a8, w8, 1]].prod()
     assert lm.cycles[a8, w8, 1] <= full.cycles[a8, w8, 1] * 1.001
     assert fast >= 0.9 * hw.num_pes
+
+
+def test_patch_embedding_maps_with_nonnegative_costs():
+    # ViT's patch embedding: 16x16 filters at stride 16 over 224 x 224 (14 x 14 outputs, which
+    # the output-stationary dataflow unrolls 12 wide, its last pass partly idle); moving that
+    # unrolling out of the array once ran the column loop to 24 and priced negative traffic
+    hw = load_hardware("eyeriss")
+    spec = LayerSpec.square_conv("patch", 192, 3, 14, 16, 16, 0, 224)
+    lm = map_layer(spec, hw)
+    assert np.isfinite(lm.energy_pj).all() and (lm.energy_pj > 0).all()
+    assert np.isfinite(lm.cycles).all() and (lm.cycles > 0).all()
+    c = evaluate(spec, hw, lm.mappings, 8, 8)
+    assert (c.energy_pj[c.valid] > 0).all()
