@@ -88,7 +88,7 @@ def _least(score: np.ndarray, then: np.ndarray) -> int:
     mappings at the MAC floor, the one that spends the least energy; of equal energies, the
     fastest."""
     best = score.min()
-    tied = np.flatnonzero(score <= best * (1 + 1e-9)) if np.isfinite(best) else [0]
+    tied = np.flatnonzero(score <= best + abs(best) * 1e-9) if np.isfinite(best) else [0]
     return int(tied[np.argmin(then[tied])])
 
 
