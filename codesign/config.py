@@ -47,6 +47,8 @@ _RESULT_FIELDS = (
     "mapper_seed",
     "mapper_refine_rounds",
     "mapper_refine_top",
+    "mapper_other_unrollings",
+    "mapper_partial_unrollings",
 )
 
 _ALIASES = {"accuracy": "accuracy_loss", "acc": "accuracy_loss", "mem": "memory"}
@@ -184,6 +186,16 @@ class ExploreConfig(BaseModel):
     mapper_refine_top: int = Field(
         4, ge=1, description="mapper: mappings expanded per precision and objective each round"
     )
+    mapper_other_unrollings: float = Field(
+        0.5,
+        ge=0.0,
+        le=1.0,
+        description="mapper: share of each dataflow's samples on unrollings other than its "
+        "greedy fill of the array (its exact fill and sub-array ones; 0: always fill it)",
+    )
+    mapper_partial_unrollings: int = Field(
+        4, ge=0, description="mapper: random sub-array unrollings tried per dataflow"
+    )
     out: str | None = Field(None, description="run directory (default: results/<run-id>)")
     results_dir: str = Field(
         "results", description="parent of run directories, the model and mapping caches"
@@ -221,7 +233,12 @@ class ExploreConfig(BaseModel):
     def mapper(self) -> MapperSettings:
         """The mapper settings of this run."""
         return MapperSettings(
-            self.mapper_samples, self.mapper_seed, self.mapper_refine_rounds, self.mapper_refine_top
+            samples=self.mapper_samples,
+            seed=self.mapper_seed,
+            refine_rounds=self.mapper_refine_rounds,
+            refine_top=self.mapper_refine_top,
+            other_unrollings=self.mapper_other_unrollings,
+            partial_unrollings=self.mapper_partial_unrollings,
         )
 
     @property

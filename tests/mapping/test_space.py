@@ -185,3 +185,11 @@ def test_patch_embedding_maps_with_nonnegative_costs():
     assert np.isfinite(lm.cycles).all() and (lm.cycles > 0).all()
     c = evaluate(spec, hw, lm.mappings, 8, 8)
     assert (c.energy_pj[c.valid] > 0).all()
+
+
+def test_run_config_carries_the_unrolling_settings():
+    from codesign.config import ExploreConfig
+
+    cfg = ExploreConfig(hw="eyeriss", mapper_other_unrollings=0.0, mapper_partial_unrollings=8)
+    assert cfg.mapper == MapperSettings(other_unrollings=0.0, partial_unrollings=8)
+    assert ExploreConfig(hw="eyeriss").mapper == MapperSettings()
