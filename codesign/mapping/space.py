@@ -289,14 +289,12 @@ def unrollings(
             greedy[d] *= f
     out = [greedy, _fill(name, bounds, rows, cols, groups, max)]
     if rng is not None:
-        for _ in range(4 * partial):  # duplicates are dropped; a few tries per variant
-            if len(out) >= 2 + partial:
-                break
+        for _ in range(partial):
             out.append(_fill(name, bounds, rows, cols, groups, lambda xs: int(rng.choice(xs))))
-    seen: dict[bytes, np.ndarray] = {}
+    distinct: dict[bytes, np.ndarray] = {}
     for v in out:
-        seen.setdefault(v.tobytes(), v)
-    return list(seen.values())[: 2 + partial]
+        distinct.setdefault(v.tobytes(), v)
+    return list(distinct.values())
 
 
 def array_sides(
@@ -477,6 +475,19 @@ def _prime_factors(n: int) -> list[int]:
     return sorted(set(out))
 
 
+def _allowed(
+    m: Mappings,
+    groups: bool,
+    pick: Callable[[tuple[int, ...], tuple[int, ...], tuple[int, ...]], set[int]],
+) -> np.ndarray:
+    """[M, 6] bool: the dims `pick(rows dims, columns dims, per-PE dims)` of each mapping's
+    dataflow (`dataflow_dims`) allows."""
+    ok = np.zeros((len(m), 6), dtype=bool)
+    for di, name in enumerate(m.names):
+        ok[np.ix_(m.dataflow == di, sorted(pick(*dataflow_dims(name, groups))))] = True
+    return ok
+
+
 def _spatial_moves(
     base: Mappings, primes: list[int], array: tuple[int, int], bounds: np.ndarray, groups: bool
 ) -> list[Mappings]:
@@ -488,10 +499,7 @@ def _spatial_moves(
     then runs just what is left: the temporal loops cover ceil(bound / unrolling) exactly, and
     a move for which no whole level-1 factor does that is dropped."""
     moves = []
-    sp_ok = np.zeros((len(base), 6), dtype=bool)
-    for di, name in enumerate(base.names):
-        rdims, cdims, _ = dataflow_dims(name, groups)
-        sp_ok[np.ix_(base.dataflow == di, list({*rdims, *cdims}))] = True
+    sp_ok = _allowed(base, groups, lambda rdims, cdims, _: {*rdims, *cdims})
     for d in range(6):
         for p in [*primes, 0]:  # 0: the whole unrolled factor out of the array at once
             for out in (True, False) if p else (True,):
@@ -545,9 +553,7 @@ def neighbours(
     base = m.take(rows)
     cuts = base.cuts()
     # which dims may iterate inside a PE, per row
-    pe_ok = np.zeros((len(rows), 6), dtype=bool)
-    for di, name in enumerate(m.names):
-        pe_ok[np.ix_(base.dataflow == di, list(dataflow_dims(name, groups)[2]))] = True
+    pe_ok = _allowed(base, groups, lambda _r, _c, pe: set(pe))
     moves: list[Mappings] = []  # each a copy of some base rows with one thing changed
     primes = sorted({p for v in np.unique(base.temporal) for p in _prime_factors(int(v))})
     for d in range(6):
