@@ -445,18 +445,17 @@ def main() -> None:
             ours[s.name, w, a] = codesign_best(s, hw, a, w, kept)
             ours_free[s.name, w, a] = codesign_best(s, free_hw, a, w, kept)
             if args.thorough:
-                ours[s.name, w, a]["thorough"] = codesign_best(s, hw, a, w, kept, THOROUGH)
-                for key, base in (("seeds", MapperSettings()), ("thorough seeds", THOROUGH)):
-                    ours[s.name, w, a][key] = (
-                        [ours[s.name, w, a]]
-                        if args.seeds <= 1
-                        else [
-                            codesign_best(s, hw, a, w, kept, dataclasses.replace(base, seed=k))
-                            for k in range(args.seeds)
-                        ]
-                    )
-                if args.seeds <= 1:
-                    ours[s.name, w, a]["thorough seeds"] = [ours[s.name, w, a]["thorough"]]
+                o = ours[s.name, w, a]
+                o["thorough"] = codesign_best(s, hw, a, w, kept, THOROUGH)
+                # seed 0 is the run above; seeds 1.. only for --seeds
+                for key, first, base in (
+                    ("seeds", o, MapperSettings()),
+                    ("thorough seeds", o["thorough"], THOROUGH),
+                ):
+                    o[key] = [first] + [
+                        codesign_best(s, hw, a, w, kept, dataclasses.replace(base, seed=k))
+                        for k in range(1, args.seeds)
+                    ]
 
     theirs: dict[tuple[str, int, int], dict] = {}
     started = time.perf_counter()
