@@ -76,19 +76,15 @@ def ours(spec: LayerSpec, hw, group_unrolling: bool) -> dict:  # noqa: ANN001
     before = {} if group_unrolling else {"other_unrollings": 0.0, "partial_unrollings": 0}
     lm = mapper.map_layer(spec, hw, MapperSettings(group_unrolling=group_unrolling, **before))
     a, w = hw.act_bits.index(8), hw.weight_bits.index(8)
-    e_i, l_i = (int(lm.index[a, w, k]) for k in (0, 1))
     every = evaluate(spec, hw, lm.mappings, 8, 8)
     rs = lm.mappings.dataflow == lm.mappings.names.index("row_stationary")
     fastest = int(np.argmin(np.where(every.valid & rs, every.compute_cycles, np.inf)))
     return {
         "compute_kcyc": float(every.compute_cycles[fastest]) / 1e3,
         "pes": int(np.prod(lm.mappings.spatial[fastest])),
-        "pes_e": int(np.prod(lm.mappings.spatial[e_i])),
         "energy_uj": float(lm.energy_pj[a, w, 0]) / 1e6,
-        "util_e": float(lm.utilization[a, w, 0]),
         "latency_kcyc": float(lm.cycles[a, w, 1]) / 1e3,
         "util_l": float(lm.utilization[a, w, 1]),
-        "pes_l": int(np.prod(lm.mappings.spatial[l_i])),
     }
 
 
