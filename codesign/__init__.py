@@ -1,6 +1,8 @@
 """codesign: hardware-aware co-design of quantized neural networks."""
 
-__version__ = "0.1.0"
+from codesign._version import __version__
+
+__all__ = ["__version__", "explore"]
 
 
 def explore(*args, **kwargs):  # noqa: ANN002, ANN003, ANN201

@@ -91,9 +91,9 @@ def _parser() -> argparse.ArgumentParser:
         "export",
         help="export a Pareto point of a run (config, ONNX QDQ, QONNX, Brevitas, ZigZag, Timeloop)",
         description="Write Pareto point N of RUN_DIR as a versioned config that "
-        "codesign.quant.apply_config(model, config) applies, or (--switchable) one weight set "
-        "with every Pareto point as a run-time operating mode "
-        "(codesign.quant.switchable.load_switchable).",
+        "codesign.quant.apply_config(model, config) applies, in a deployable format, or "
+        "(--format switchable) one weight set with every Pareto point as a run-time operating "
+        "mode (codesign.exporters.switchable.load_switchable).",
     )
     x.add_argument(
         "run_dir", metavar="RUN_DIR", help="a run directory written by `codesign explore`"
@@ -102,17 +102,12 @@ def _parser() -> argparse.ArgumentParser:
         "--pick", type=int, default=None, help="the # of the Pareto point (see the summary)"
     )
     x.add_argument(
-        "--switchable",
-        action="store_true",
-        help="write one weight set and a table of operating modes (every Pareto point) "
-        "instead; needs a run with --estimator supernet",
-    )
-    x.add_argument(
         "--format",
         default="config",
         help="config (YAML; also yaml, json), onnx-qdq (ONNX QuantizeLinear / DequantizeLinear, "
         "checked in onnxruntime), qonnx (Quant nodes, checked with qonnx), brevitas, zigzag "
-        "(workload YAML), timeloop (v4 problems)",
+        "(workload YAML), timeloop (v4 problems), switchable (one weight set, every Pareto point "
+        "a run-time mode; no --pick; needs a run with --estimator supernet)",
     )
     x.add_argument(
         "-o", "--output", default=None, help="output file (default: RUN_DIR/config-N.FMT)"
@@ -139,6 +134,12 @@ def _parser() -> argparse.ArgumentParser:
     st.add_argument("--weights", default=None, help="trained full-precision state dict")
     st.add_argument("--results-dir", default="results")
     st.add_argument("--input-shape", type=_shape, default=None)
+    st.add_argument(
+        "--granularity",
+        default="layer",
+        help="layer, channel or group:G: the space the supernet trains on (as explore's flag; "
+        "explore --estimator supernet with the same granularity finds it again)",
+    )
 
     ls = sub.add_parser(
         "runs",
@@ -313,15 +314,10 @@ def _cmd_workloads(args: argparse.Namespace, console: Console) -> int:
 
 
 def _cmd_export(args: argparse.Namespace, console: Console) -> int:
-    from codesign.exporters import export
-    from codesign.quant.switchable import export_switchable
+    from codesign.exporters import export, needs_pick
 
-    if args.switchable:
-        out = export_switchable(args.run_dir, args.output)
-        Console().print(f"wrote {out}/weights.pt and {out}/modes.yaml")
-        return 0
-    if args.pick is None:
-        console.print("[bold red]error:[/] give --pick N (or --switchable)")
+    if args.pick is None and needs_pick(args.format):
+        console.print(f"[bold red]error:[/] --format {args.format} writes one point: give --pick N")
         return 2
     res = export(args.run_dir, args.pick, args.format, args.output)
     out = Console()
@@ -347,6 +343,7 @@ def _cmd_supernet(args: argparse.Namespace, console: Console) -> int:
         weights=args.weights,
         results_dir=args.results_dir,
         input_shape=args.input_shape,
+        granularity=args.granularity,
         console=console,
     )
     t = Table(

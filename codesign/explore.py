@@ -18,23 +18,19 @@ from typing import Any
 import torch
 from rich.console import Console
 
-from codesign.cache import EvalCache, weights_hash
+from codesign.cache import EvalCache
 from codesign.config import ExploreConfig
 from codesign.core.candidates import Front
 from codesign.core.errors import CodesignError, RunError
 from codesign.core.types import Objective
-from codesign.data import dataset_available, how_to_get, load_dataset
+from codesign.data import how_to_get
 from codesign.distributed import DaskEvaluator
-from codesign.families import build_tables
-from codesign.hw.load import load_hardware, resolve_hw_path
-from codesign.quant.supernet import SupernetSchedule, load_or_train_supernet
 from codesign.quant.train import evaluate
 from codesign.report.html import write_report
 from codesign.run import RunDir, open_run, package_versions
 from codesign.search.checkpoint import Checkpointer
 from codesign.stages import make_estimator, make_progress, prepare, rescore, search, select_front
-from codesign.stages.prepare import Inputs, base_model, load_inputs
-from codesign.workload import extract, get_workload
+from codesign.stages.prepare import Inputs, load_inputs
 
 
 @dataclass
@@ -160,7 +156,7 @@ def explore(
         name = RunDir.new_id(inputs.workload.name, inputs.hardware.name)
         run_path = Path(cfg.results_dir) / name
     run = RunDir(run_path)
-    info: dict[str, Any] = {
+    run.info = {
         "status": "running",
         "command": "explore",
         "pid": os.getpid(),
@@ -171,16 +167,15 @@ def explore(
         "threads": cfg.torch_threads,
         "versions": package_versions(),
     }
-    if resume is None:
-        run.write_info(info)
+    run.held = resume is not None  # run.json is written once the resume is checked
+    run.note()
     console.print(f"run directory: [bold]{run_path}[/]")
     try:
-        return _run(cfg, inputs, run, info, prior, console)
+        return _run(cfg, inputs, run, prior, console)
     except BaseException as exc:
-        info["status"] = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
-        info["error"] = f"{type(exc).__name__}: {exc}"
-        if resume is None or "fingerprint" in info:  # never overwrite a run we refused
-            run.write_info(info)
+        status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
+        error = f"{type(exc).__name__}: {exc}"
+        run.note(status=status, error=error)  # held (not written) for a refused resume
         raise
     finally:
         run.close()
@@ -190,7 +185,6 @@ def _run(
     cfg: ExploreConfig,
     inputs: Inputs | None,
     run: RunDir,
-    info: dict[str, Any],
     prior: dict[str, Any],
     console: Console,
 ) -> RunResult:
@@ -200,18 +194,18 @@ def _run(
             DaskEvaluator(cache, cfg.workers, cfg.scheduler) as ev,
             make_progress(console) as prog,
         ):
-            ctx = prepare(cfg, run, info, console, prog, inputs)
+            ctx = prepare(cfg, run, console, inputs)
             if prior:
                 _check_fingerprint(run.path, prior.get("fingerprint", {}), ctx.fingerprint)
-            info["fingerprint"] = ctx.fingerprint
             if not prior:
                 run.copy_in(ctx.hw_path, "hw.yaml")
-            ctx.save_info()
+            run.held = False
+            run.note(fingerprint=ctx.fingerprint)
             estimator = make_estimator(ctx, ev, prog)
-            archive = search(ctx, estimator, Checkpointer(run.checkpoint_path), prog, ev)
-            front = select_front(ctx, archive, estimator is not None)
+            result = search(ctx, estimator, Checkpointer(run.checkpoint_path), prog, ev)
+            front = select_front(ctx, result)
             run.save_front(front, ctx.channels)
-            if ctx.data is not None and cfg.finetune_top > 0 and ctx.inloop is None:
+            if ctx.data is not None and cfg.finetune_top > 0 and result.inloop is None:
                 front = rescore(ctx, front, ev, prog)
                 run.save_front(front, ctx.channels)
     finally:
@@ -222,73 +216,81 @@ def _run(
         "pareto": len(front),
         "fp_test_accuracy": front.fp_accuracy,
     }
-    info.update(
+    run.info.pop("error", None)
+    run.note(
         status="complete",
         summary=summary,
         finished=datetime.now(timezone.utc).isoformat(timespec="seconds"),
     )
-    info.pop("error", None)
-    run.write_info(info)
     return RunResult(run.path, front, cfg, summary)
 
 
 def supernet_train(
     hw: str | Path,
     workload: str = "mnist1d_cnn",
+    *,
     steps: int = 2000,
     seed: int = 0,
     data: str | Path | None = None,
     weights: str | Path | None = None,
     results_dir: str | Path = "results",
     input_shape: tuple[int, ...] | None = None,
+    granularity: str = "layer",
     console: Console | None = None,
 ) -> dict[str, Any]:
     """Train (or find in the cache) the switchable-precision supernet of `workload` on `hw`.
 
-    Later `explore --estimator supernet` runs with the same workload, hardware, base weights,
-    steps and seed find it again. Returns its checkpoint path, whether it was cached, and the
+    It goes through the same `prepare` stage and supernet builder as `explore`, so a later
+    `explore --estimator supernet` with the same workload, hardware, base weights, steps,
+    seed and granularity finds it again (per channel it trains on per-channel draws). Returns
+    its checkpoint path, whether it was cached, the full-precision test accuracy and the
     held-out accuracy (percent) of every uniform (activation, weight) setting.
     """
+    import tempfile
+
+    from codesign.stages.estimators import load_or_train
+
     console = console or Console(stderr=True)
-    hardware = load_hardware(resolve_hw_path(hw))
-    wl = get_workload(workload, input_shape)
-    data_path = None if data is None else str(data)
-    if not dataset_available(wl.dataset, data_path):
+    cfg = ExploreConfig.build(
+        "supernet train",
+        hw=str(hw),
+        workload=workload,
+        seed=seed,
+        data=None if data is None else str(data),
+        weights=None if weights is None else str(weights),
+        results_dir=str(results_dir),
+        input_shape=input_shape,
+        granularity=granularity,
+        supernet_steps=steps,
+        estimator="supernet",
+    )
+    torch.set_num_threads(cfg.torch_threads)
+    inputs = load_inputs(cfg)
+    if not inputs.has_data:
+        wl = inputs.workload
         raise CodesignError(
             f"supernet train: workload '{wl.name}' has no data here (dataset: "
             f"{wl.dataset or 'none'}): {how_to_get(wl.dataset)}"
         )
-    splits = load_dataset(wl.dataset, seed=0, path=data_path)
-    results_dir = Path(results_dir)
-    model, _ = base_model(
-        wl, splits, seed, results_dir / "cache", None if weights is None else str(weights), console
-    )
-    graph = extract(model, wl.example_input(), wl.name)
-    tables = build_tables(graph, hardware, cache_dir=results_dir / "cache")
-    with make_progress(console) as prog:
-        sn, path, cached = load_or_train_supernet(
-            model,
-            graph,
-            wl.name,
-            hardware.name,
-            tables.act_bits,
-            tables.weight_bits,
-            splits.train,
-            results_dir / "cache",
-            weights_hash(model),
-            SupernetSchedule(steps=steps),
-            seed,
-            prog,
-        )
+    with tempfile.TemporaryDirectory(prefix="codesign-supernet-") as scratch:
+        run = RunDir(Path(scratch))  # prepare's run files; the supernet lands in the cache
+        try:
+            ctx = prepare(cfg, run, console, inputs)
+            with make_progress(console) as prog:
+                sn, path, cached = load_or_train(ctx, prog)
+        finally:
+            run.close()
+    tables, test = ctx.tables, ctx.data.test
     n = tables.num_layers
     uniform = [
-        {"act_bits": a, "weight_bits": w, "accuracy": sn.accuracy([a] * n, [w] * n, splits.test)}
+        {"act_bits": a, "weight_bits": w, "accuracy": sn.accuracy([a] * n, [w] * n, test)}
         for a in tables.act_bits
         for w in tables.weight_bits
+        if w > 0
     ]
     return {
         "path": path,
         "cached": cached,
-        "fp_accuracy": evaluate(model, splits.test),
+        "fp_accuracy": evaluate(ctx.model, test),
         "uniform": uniform,
     }

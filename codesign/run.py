@@ -31,6 +31,7 @@ from typing import Any
 
 from codesign.core.candidates import Candidate, Front, Rescore
 from codesign.core.errors import RunError
+from codesign.core.files import write_json_atomic
 from codesign.core.types import LayerCost, MappingDescription, NetworkCost, Objective, Precision
 
 RUN_FORMAT, RUN_VERSION = "codesign.run", 2
@@ -58,23 +59,6 @@ def package_versions() -> dict[str, str]:
         except metadata.PackageNotFoundError:
             out[p] = "not installed"
     return out
-
-
-def write_json_atomic(path: Path, data: Any) -> None:
-    """Write JSON to `path` through a temporary file and a rename (never a half-written file)."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=str) + "\n")
-    os.replace(tmp, path)
-
-
-def save_state_atomic(state: dict, path: Path) -> None:
-    """torch.save `state` to `path` through a temporary file and a rename (creates the folder)."""
-    import torch
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
 
 
 def _pid_alive(pid: int) -> bool:
@@ -106,6 +90,8 @@ class RunDir:
         self.path = Path(path)
         self.path.mkdir(parents=True, exist_ok=True)
         self._writers: dict[str, tuple[Any, Any]] = {}
+        self.info: dict[str, Any] = {}  # the run.json this process writes (see `note`)
+        self.held = False  # notes stay in memory (a resume not checked yet must not write)
 
     @staticmethod
     def new_id(workload: str, hw_name: str) -> str:
@@ -137,8 +123,19 @@ class RunDir:
         except json.JSONDecodeError as exc:
             raise RunError(f"{f}: corrupt JSON: {exc}") from None
 
+    def note(self, **sections: Any) -> None:
+        """Record `sections` (status, progress, what a stage did ...) in run.json and write it.
+
+        run.json is what the stages report to the user and to a later resume; no stage reads
+        another's section back (values pass between stages as their return values)."""
+        self.info.update(sections)
+        if not self.held:
+            self.write_info(self.info)
+
     def write_info(self, info: dict[str, Any]) -> None:
         """Write run.json (format and version added, `updated` stamped)."""
+        if info is not self.info:
+            self.info = dict(info)
         doc = {"format": RUN_FORMAT, "version": RUN_VERSION, **info}
         doc["updated"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
         self.write_json("run.json", doc)

@@ -9,7 +9,7 @@ from torch import nn
 
 from codesign.core.errors import CodesignError
 from codesign.core.types import Configuration
-from codesign.export import export_config
+from codesign.exporters.config import export_config
 from codesign.families import build_tables, price_network
 from codesign.quant import apply_config, load_config
 from codesign.quant.evaluate import make_task, run_finetune_task

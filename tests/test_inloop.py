@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from codesign.core.errors import CodesignError
-from codesign.search.pareto import pareto_mask
+from codesign.core.pareto import pareto_mask
 from codesign.stages.inloop import MIN_POINTS, CalibratedEstimator
 
 

@@ -46,9 +46,17 @@ class SearchStrategy(Protocol):
     `ask()` returns ``X[P, n_var]`` or None when the strategy has finished; `tell(X, F, G)`
     takes objectives ``F[P, M]`` and constraint values ``G[P]`` (<= 0 feasible) of those
     genomes. `state()` is a picklable snapshot that `restore(state)` resumes from exactly.
+    A run builds a registered strategy with `from_context(ctx, config)`; `granularity` is the
+    genome it searches ('layer', 'channel' or 'group:G').
     """
 
     name: str
+    granularity: str
+
+    @classmethod
+    def from_context(cls, ctx: Any, config: Any) -> SearchStrategy:
+        """The strategy of a run, from the stages' `Context` and the run's `ExploreConfig`."""
+        ...
 
     def setup(self, space: SearchSpace, n_obj: int, seed: int) -> None:
         """Prepare a new search over `space` with `n_obj` objectives."""

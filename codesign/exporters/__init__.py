@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from codesign.core.errors import CodesignError
 from codesign.core.registry import Registry
 
 
@@ -31,7 +32,7 @@ class ExportResult:
         return self.paths[0]
 
 
-Exporter = Callable[[Path, int, "Path | None"], ExportResult]
+Exporter = Callable[[Path, "int | None", "Path | None"], ExportResult]
 EXPORTERS: Registry[Exporter] = Registry("export format", builtin="codesign.exporters._builtin")
 
 
@@ -56,14 +57,35 @@ def conv_linear_only(model: Any, fmt: str) -> None:
             )
 
 
-def register_exporter(name: str) -> Callable[[Exporter], Exporter]:
-    """Decorator: register an exporter function under `--format name`."""
-    return EXPORTERS.register(name)
+def register_exporter(name: str, needs_pick: bool = True) -> Callable[[Exporter], Exporter]:
+    """Decorator: register an exporter function under `--format name`. `needs_pick=False`
+    for a format that writes the whole front (its `pick` argument is None)."""
+
+    def deco(fn: Exporter) -> Exporter:
+        EXPORTERS.add(name, fn)
+        _WHOLE_FRONT.discard(name)
+        if not needs_pick:
+            _WHOLE_FRONT.add(name)
+        return fn
+
+    return deco
+
+
+_WHOLE_FRONT: set[str] = set()
+
+
+def needs_pick(fmt: str) -> bool:
+    """Whether `--format fmt` writes one Pareto point (and so needs `--pick`)."""
+    EXPORTERS.get(fmt, "--format")
+    return fmt not in _WHOLE_FRONT
 
 
 def export(
-    run_dir: str | Path, pick: int, fmt: str = "config", path: str | Path | None = None
+    run_dir: str | Path, pick: int | None, fmt: str = "config", path: str | Path | None = None
 ) -> ExportResult:
-    """Write Pareto point `pick` of `run_dir` in format `fmt` (see `EXPORTERS.names()`)."""
+    """Write Pareto point `pick` of `run_dir` in format `fmt` (see `EXPORTERS.names()`);
+    `pick` is None for the formats that write the whole front (`needs_pick`)."""
     fn = EXPORTERS.get(fmt, "--format")
+    if pick is None and needs_pick(fmt):
+        raise CodesignError(f"--format {fmt} writes one Pareto point: give --pick N")
     return fn(Path(run_dir), pick, None if path is None else Path(path))

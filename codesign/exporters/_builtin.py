@@ -1,3 +1,10 @@
 """Imports the built-in exporters so that they register themselves."""
 
-from codesign.exporters import brevitas, config, loopnest, onnx_qdq, qonnx  # noqa: F401
+from codesign.exporters import (  # noqa: F401
+    brevitas,
+    config,
+    loopnest,
+    onnx_qdq,
+    qonnx,
+    switchable,
+)

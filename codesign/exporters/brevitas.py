@@ -154,7 +154,7 @@ def export_brevitas(run_dir: Path, pick: int, path: Path | None) -> ExportResult
     m, _ = export_model(q, brevitas_layer)
     out = path or run_dir / f"point-{pick}.brevitas.pt"
     out.parent.mkdir(parents=True, exist_ok=True)
-    from codesign.run import save_state_atomic
+    from codesign.core.files import save_state_atomic
 
     save_state_atomic(
         {

@@ -31,6 +31,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from codesign.core.errors import ConfigError
+from codesign.core.files import write_text_atomic
 
 FORMAT = "codesign.quant-config"
 VERSION = 1
@@ -157,9 +158,9 @@ def save_config(config: QuantConfig, path: str | Path) -> Path:
     path = Path(path)
     data = config.to_dict()
     if path.suffix == ".json":
-        path.write_text(json.dumps(data, indent=2) + "\n")
+        write_text_atomic(path, json.dumps(data, indent=2) + "\n")
     elif path.suffix in (".yaml", ".yml"):
-        path.write_text(yaml.safe_dump(data, sort_keys=False))
+        write_text_atomic(path, yaml.safe_dump(data, sort_keys=False))
     else:
         raise ConfigError(f"{path}: unknown config extension (use .yaml, .yml or .json)")
     return path

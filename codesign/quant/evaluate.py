@@ -119,7 +119,7 @@ def save_artefact(
 ) -> Path:
     """Keep a fine-tuned model (its state: weights, LSQ step sizes, bits; its config; what it
     scored) under its cache key, so an export never trains again."""
-    from codesign.run import save_state_atomic
+    from codesign.core.files import save_state_atomic
 
     path = artefact_path(artefact_dir, task.key)
     doc = {

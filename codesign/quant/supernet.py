@@ -40,7 +40,7 @@ from codesign.quant.fakequant import (
     weight_range,
 )
 from codesign.quant.train import _batches, evaluate
-from codesign.run import save_state_atomic
+from codesign.core.files import save_state_atomic
 from codesign.workload.graph import LayerGraph
 
 

@@ -31,10 +31,12 @@ class Archive:
         layer_names: Sequence[str],
         has_mapping: bool,
         on_new: Callable[[list[str], list[list[Any]]], None] | None = None,
+        on_restore: Callable[[list[str], list[list[Any]]], None] | None = None,
     ) -> None:
         self.layer_names = tuple(layer_names)
         self.has_mapping = has_mapping
         self.on_new = on_new
+        self.on_restore = on_restore
         self._seen: dict[bytes, int] = {}
         self._parts: list[dict[str, Any]] = []
         self._cat: dict[str, Any] | None = None
@@ -171,10 +173,14 @@ class Archive:
         return {"seen": dict(self._seen), "parts": list(self._parts)}
 
     def restore(self, state: dict[str, Any]) -> None:
-        """Go back to a `state()` snapshot."""
+        """Go back to a `state()` snapshot; `on_restore` then receives the header and every
+        row kept (a run rewrites candidates.csv with them, dropping the rows of a generation
+        that did not finish)."""
         self._seen = dict(state["seen"])
         self._parts = list(state["parts"])
         self._cat = None
+        if self.on_restore is not None:
+            self.on_restore(self.header, self.rows())
 
 
 def _compact(b: CandidateBatch) -> CandidateBatch:

@@ -49,7 +49,15 @@ from codesign.core.types import Objective
 from codesign.cost.tables import CHANNEL_PARAM_BITS, CostTables
 from codesign.quant.fakequant import conv_or_linear
 from codesign.quant.train import _batches
-from codesign.search.dnas import DnasProblem, _GeneLayout, _input_layers, _set, _SoftNorm
+from codesign.search.dnas import (
+    DnasProblem,
+    _GeneLayout,
+    _input_layers,
+    _set,
+    _SoftNorm,
+    gene_granularity,
+    gradient_problem,
+)
 from codesign.search.registry import register_strategy
 
 STEPS_PER_BUDGET = 300  # training steps per budget of the sweep
@@ -239,7 +247,6 @@ class CsqStrategy:
     """Continuous sparsification of bit planes under a sweep of budgets (see module)."""
 
     name = "csq"
-    needs_problem = True
     default_regulariser = Objective.MEMORY  # model size, as in the paper
 
     def __init__(
@@ -248,14 +255,27 @@ class CsqStrategy:
         generations: int = 40,
         problem: DnasProblem | None = None,
         steps: int = STEPS_PER_BUDGET,
+        granularity: str = "layer",
     ) -> None:
         if problem is None:
             raise ConfigError("--strategy csq trains the network: it needs data and a model")
         self.generations = generations
         self.problem = problem
         self.steps = steps
+        self.granularity = gene_granularity(granularity)
         self._gen = 0
         self.log: list[dict[str, Any]] = []
+
+    @classmethod
+    def from_context(cls, ctx: Any, config: Any) -> CsqStrategy:
+        """The strategy of a run: its budget sweep, problem (model size by default, as in the
+        paper) and granularity."""
+        return cls(
+            pop_size=config.pop_size,
+            generations=config.generations,
+            problem=gradient_problem(ctx, config, cls.default_regulariser),
+            granularity=config.granularity,
+        )
 
     @property
     def generation(self) -> int:

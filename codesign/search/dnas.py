@@ -59,6 +59,34 @@ class DnasProblem:
     objective: Objective
 
 
+REGULARISERS = {"size": Objective.MEMORY, "latency": Objective.LATENCY, "energy": Objective.ENERGY}
+
+
+def gradient_problem(ctx: Any, config: Any, default: Objective | None = None) -> DnasProblem:
+    """The `DnasProblem` of a run (`ctx`, a stages `Context`; `config`, its `ExploreConfig`):
+    the base model, graph, training split and tables, and the cost the regulariser weighs:
+    `--regulariser`, else the strategy's `default`, else the run's first cost objective
+    (MEMORY stands for weight bytes). `ConfigError` when the workload has no data here."""
+    if ctx.data is None:
+        raise ConfigError(
+            f"--strategy {config.strategy} trains the network on its data, and workload "
+            f"'{ctx.workload.name}' has none here"
+        )
+    if config.regulariser is not None:
+        objective = REGULARISERS[config.regulariser]
+    elif default is not None:
+        objective = default
+    else:
+        objective = next(o for o in ctx.objectives if o != Objective.ACCURACY_LOSS)
+    return DnasProblem(ctx.model, ctx.graph, ctx.data.train, ctx.tables, objective)
+
+
+def gene_granularity(granularity: str) -> str:
+    """The genome a gradient strategy searches for `--granularity`: per channel it trains a
+    softmax per channel (one gene each, ``group:1``), never the ranked cut points."""
+    return "group:1" if granularity == "channel" else granularity
+
+
 class _GeneLayout:
     """Which genes of the space set each layer's weight and activation bits."""
 
@@ -260,7 +288,6 @@ class DnasStrategy:
     """Differentiable search: one cost weight of the sweep per generation (see module)."""
 
     name = "dnas"
-    needs_problem = True
 
     def __init__(
         self,
@@ -268,6 +295,7 @@ class DnasStrategy:
         generations: int = 40,
         problem: DnasProblem | None = None,
         steps: int = STEPS_PER_WEIGHT,
+        granularity: str = "layer",
     ) -> None:
         if problem is None:
             raise ConfigError("--strategy dnas trains the network: it needs data and a model")
@@ -275,7 +303,18 @@ class DnasStrategy:
         self.generations = generations
         self.problem = problem
         self.steps = steps
+        self.granularity = gene_granularity(granularity)
         self._gen = 0
+
+    @classmethod
+    def from_context(cls, ctx: Any, config: Any) -> DnasStrategy:
+        """The strategy of a run: its sweep length, problem and granularity."""
+        return cls(
+            pop_size=config.pop_size,
+            generations=config.generations,
+            problem=gradient_problem(ctx, config),
+            granularity=config.granularity,
+        )
 
     @property
     def generation(self) -> int:

@@ -84,13 +84,25 @@ class NSGA2Strategy:
 
     name = "nsga2"
 
-    def __init__(self, pop_size: int = 64, generations: int = 40) -> None:
+    def __init__(
+        self, pop_size: int = 64, generations: int = 40, granularity: str = "layer"
+    ) -> None:
         self.pop_size = pop_size
         self.generations = generations
+        self.granularity = granularity
         self._algo: NSGA2 | None = None
         self._problem: _Bounds | None = None
         self._pending = None
         self._gen = 0
+
+    @classmethod
+    def from_context(cls, ctx: Any, config: Any) -> NSGA2Strategy:
+        """The strategy of a run (`config`: population, generations, granularity)."""
+        return cls(
+            pop_size=config.pop_size,
+            generations=config.generations,
+            granularity=config.granularity,
+        )
 
     def setup(self, space: SearchSpace, n_obj: int, seed: int) -> None:
         """Prepare NSGA-II over `space` (same `seed`, same search)."""

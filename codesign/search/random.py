@@ -22,13 +22,25 @@ class RandomStrategy:
 
     name = "random"
 
-    def __init__(self, pop_size: int = 64, generations: int = 40) -> None:
+    def __init__(
+        self, pop_size: int = 64, generations: int = 40, granularity: str = "layer"
+    ) -> None:
         self.pop_size = pop_size
         self.generations = generations
+        self.granularity = granularity
         self._gen = 0
         self._seen: set[bytes] = set()
         self._rng = np.random.default_rng(0)
         self._space: SearchSpace | None = None
+
+    @classmethod
+    def from_context(cls, ctx: Any, config: Any) -> RandomStrategy:
+        """The strategy of a run (`config`: population, generations, granularity)."""
+        return cls(
+            pop_size=config.pop_size,
+            generations=config.generations,
+            granularity=config.granularity,
+        )
 
     def setup(self, space: SearchSpace, n_obj: int, seed: int) -> None:
         """Prepare a random search over `space` with `seed`."""

@@ -13,5 +13,7 @@ STRATEGIES: Registry[Callable[..., Any]] = Registry(
 
 
 def register_strategy(name: str) -> Callable[[Any], Any]:
-    """Decorator: register a strategy class, built as ``cls(pop_size=..., generations=...)``."""
+    """Decorator: register a strategy class. A run builds it with
+    ``cls.from_context(ctx, config)`` (the stages' `Context` and the run's `ExploreConfig`);
+    the instance's `granularity` names the genome it searches (see `search.space.make_space`)."""
     return STRATEGIES.register(name)

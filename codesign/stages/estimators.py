@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from pathlib import Path
 
 import numpy as np
 from rich.progress import Progress
@@ -22,14 +22,12 @@ from codesign.quant.config import LayerQuant, QuantConfig
 from codesign.quant.estimators import FinetuneEstimator, SupernetEstimator
 from codesign.quant.evaluate import FinetuneTask, make_task
 from codesign.quant.proxy import PRUNE_FRACTIONS, measure_sensitivity
-from codesign.quant.supernet import SupernetSchedule, load_or_train_supernet
+from codesign.quant.supernet import Supernet, SupernetSchedule, load_or_train_supernet
 from codesign.quant.train import evaluate
 from codesign.search.space import make_space
+from codesign.stages.context import Context
 
-if TYPE_CHECKING:  # the stages' context; prepare imports this module, never the reverse
-    from codesign.stages.prepare import Context
-
-Builder = Callable[["Context", DaskEvaluator, Progress], AccuracyEstimator]
+Builder = Callable[[Context, DaskEvaluator, Progress], AccuracyEstimator]
 ESTIMATORS: Registry[Builder] = Registry("estimator")
 
 
@@ -126,10 +124,10 @@ def _space_sampler(ctx: Context) -> tuple[Callable, str]:
     return sample, f"{ctx.config.granularity}:{digest}:{SAMPLING_VERSION}"
 
 
-@ESTIMATORS.register("supernet")
-def _supernet(ctx: Context, ev: DaskEvaluator, prog: Progress) -> AccuracyEstimator:
-    """The switchable-precision supernet (trained once per workload, hardware, weights,
-    schedule and seed, and cached); one forward pass per distinct candidate."""
+def load_or_train(ctx: Context, prog: Progress) -> tuple[Supernet, Path, bool]:
+    """The run's switchable-precision supernet: trained on the run's own space (per-channel
+    draws at channel granularity) once per workload, hardware, weights, schedule and seed, and
+    cached under `ctx.cache_dir`. Returns it, its checkpoint path and whether it was cached."""
     t = ctx.tables
     sample, sampling = None, "layer"
     if ctx.config.granularity != "layer":
@@ -150,10 +148,18 @@ def _supernet(ctx: Context, ev: DaskEvaluator, prog: Progress) -> AccuracyEstima
         prog,
         sample,
     )
-    ctx.info["supernet"] = {"path": str(path), "cached": cached, "steps": schedule.steps}
+    ctx.run.note(supernet={"path": str(path), "cached": cached, "steps": schedule.steps})
     ctx.console.print(
         f"supernet: {'loaded from' if cached else 'trained and cached in'} [dim]{path}[/]"
     )
+    return sn, path, cached
+
+
+@ESTIMATORS.register("supernet")
+def _supernet(ctx: Context, ev: DaskEvaluator, prog: Progress) -> AccuracyEstimator:
+    """The switchable-precision supernet (`load_or_train`); one forward pass per distinct
+    candidate."""
+    sn, _, _ = load_or_train(ctx, prog)
     return SupernetEstimator(sn, ctx.data.val, evaluate(ctx.model, ctx.data.val))
 
 
@@ -191,5 +197,5 @@ def make_estimator(ctx: Context, ev: DaskEvaluator, prog: Progress) -> AccuracyE
     """The configured estimator (`ctx.config.estimator`), or None for a run without data."""
     if ctx.data is None:
         return None
-    ctx.info["estimator"] = ctx.config.estimator
+    ctx.run.note(estimator=ctx.config.estimator)
     return ESTIMATORS.get(ctx.config.estimator, "--estimator")(ctx, ev, prog)

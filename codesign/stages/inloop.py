@@ -16,24 +16,22 @@ decided on the validation split, never on the test split it reports.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 from rich.progress import Progress
 from sklearn.isotonic import IsotonicRegression
 
 from codesign.core.candidates import CandidateBatch, Rescore, Scores
+from codesign.core.pareto import pareto_mask, spread
 from codesign.core.protocols import AccuracyEstimator
 from codesign.core.types import Objective
 from codesign.distributed import DaskEvaluator
 from codesign.quant.evaluate import FinetuneTask
 from codesign.quant.train import evaluate
 from codesign.search.archive import Archive
-from codesign.search.pareto import pareto_mask, spread
+from codesign.stages.context import Context
 from codesign.stages.estimators import finetune_task
-
-if TYPE_CHECKING:  # prepare imports the stages, never the reverse
-    from codesign.stages.prepare import Context
 
 MIN_POINTS = 3  # distinct estimates before the calibration replaces the identity
 SPLITS = "val,test"  # decide on val, report test

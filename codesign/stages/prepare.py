@@ -9,22 +9,20 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, NamedTuple
 
-import numpy as np
 import torch
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from torch import nn
 
-import codesign
+from codesign._version import __version__
 from codesign.cache import weights_hash
 from codesign.config import ExploreConfig
 from codesign.core.errors import CodesignError, DataError
+from codesign.core.files import save_state_atomic
 from codesign.core.types import Objective
-from codesign.cost.tables import CostTables
 from codesign.data import (
     DataSplits,
     dataset_available,
@@ -40,68 +38,11 @@ from codesign.hw.load import load_hardware, resolve_hw_path
 from codesign.quant.evaluate import state_bytes
 from codesign.quant.importance import channel_ranking
 from codesign.quant.train import FP_RECIPE, FinetuneRecipe, evaluate, train_full_precision
-from codesign.run import RunDir, save_state_atomic
+from codesign.run import RunDir
 from codesign.search.registry import STRATEGIES
+from codesign.stages.context import Context
 from codesign.stages.estimators import ESTIMATORS
 from codesign.workload import Workload, extract, get_workload
-from codesign.workload.graph import LayerGraph
-
-
-def make_progress(console: Console) -> Progress:
-    """The rich progress bars every long stage shows."""
-    return Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-        transient=False,
-    )
-
-
-@dataclass
-class Context:
-    """What `prepare` built: read by every later stage.
-
-    `fp_accuracy` is the base model's held-out (test) accuracy in percent, None without data;
-    `base` is (hash, serialised state) of the base weights; `info` is the run.json being
-    written; `fingerprint` the hashes a resume must match; `ranking` (channel granularity)
-    each layer's channels from least to most important.
-    """
-
-    config: ExploreConfig
-    run: RunDir
-    console: Console
-    hardware: Any
-    family: HardwareFamily
-    hw_path: Path
-    workload: Workload
-    graph: LayerGraph
-    tables: CostTables
-    objectives: tuple[Objective, ...]
-    recipe: FinetuneRecipe
-    data: DataSplits | None
-    model: nn.Module
-    fp_accuracy: float | None
-    base: tuple[str, bytes]
-    info: dict[str, Any]
-    fingerprint: dict[str, str] = field(default_factory=dict)
-    ranking: list[np.ndarray] | None = None
-    inloop: Any = None  # the search's `InLoopRescorer` under --rescore-per-gen
-
-    @property
-    def cache_dir(self) -> Path:
-        """Where models, supernets and mapper results are cached (under the results folder)."""
-        return Path(self.config.results_dir) / "cache"
-
-    @property
-    def channels(self) -> dict[str, int]:
-        """Output channels of every quantizable layer."""
-        return {s.name: s.K for s in self.graph.quantizable}
-
-    def save_info(self) -> None:
-        """Write run.json."""
-        self.run.write_info(self.info)
 
 
 def resolve_objectives(
@@ -148,7 +89,7 @@ def _fp_model(
         "seed": seed,
         "recipe": FP_RECIPE.__dict__,
         "torch": torch.__version__,
-        "codesign": codesign.__version__,
+        "codesign": __version__,
     }
     if any(":" in n or n.startswith("python-") for n in (workload.name, data.name)):
         # user code may change under the same name
@@ -263,13 +204,11 @@ def load_inputs(cfg: ExploreConfig) -> Inputs:
 def prepare(
     cfg: ExploreConfig,
     run: RunDir,
-    info: dict[str, Any],
     console: Console,
-    progress: Progress,
     inputs: Inputs | None = None,
 ) -> Context:
     """Build the `Context` of a run (see the module docstring); `inputs` when the caller
-    loaded them already."""
+    loaded them already. Notes the base model, the hardware and the objectives in run.json."""
     recipe = check_config(cfg)
     hardware, hw_path, wl, has_data = inputs or load_inputs(cfg)
     family = family_of(hardware)
@@ -283,7 +222,7 @@ def prepare(
     )
     fp_accuracy = evaluate(model, data.test) if data is not None and origin else None
     if origin:
-        info["fp_model"] = {**origin, "test_accuracy": fp_accuracy}
+        run.note(fp_model={**origin, "test_accuracy": fp_accuracy})
     graph = extract(model, wl.example_input(), wl.name)
     records = graph.to_records()
     run.write_json("layers.json", records)
@@ -310,7 +249,7 @@ def prepare(
         "workload": _sha(json.dumps(records, sort_keys=True, default=str).encode()),
         "weights": base[0],
     }
-    info.update(
+    run.note(
         hardware={"name": hardware.name, "family": family.name, "file": str(hw_path)},
         objectives=[o.value for o in objectives],
     )
@@ -330,7 +269,6 @@ def prepare(
         model=model,
         fp_accuracy=fp_accuracy,
         base=base,
-        info=info,
         fingerprint=fingerprint,
         ranking=ranking,
     )

@@ -52,7 +52,7 @@ def test_tables_and_exact_pricing_agree(graphs):
 
 
 def test_explore_on_eyeriss_names_mappings(results_dir, tmp_path, run_explore):
-    from codesign.export import export_config
+    from codesign.exporters.config import export_config
     from codesign.quant import load_config
 
     res = run_explore(

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from codesign.core.errors import ConfigError, RunError
-from codesign.export import export_config
+from codesign.exporters.config import export_config
 from codesign.quant import QuantLayer, apply_config, load_config
 from codesign.quant.config import LayerQuant, QuantConfig, config_from_dict, save_config
 from codesign.workload import get_workload

@@ -7,8 +7,8 @@ import torch
 
 from codesign.core.errors import ConfigError, RunError
 from codesign.data import load_dataset
+from codesign.exporters.switchable import export_switchable, load_switchable
 from codesign.quant.supernet import Supernet, SupernetSchedule, TransitionalBN, train_supernet
-from codesign.quant.switchable import export_switchable, load_switchable
 from codesign.quant.train import evaluate
 
 
@@ -97,7 +97,7 @@ def test_switchable_export_needs_a_supernet(small_run):
 
 
 def test_switchable_export_names_spatial_mappings(results_dir, tmp_path, run_explore):
-    from codesign.quant.switchable import export_switchable
+    from codesign.exporters.switchable import export_switchable
 
     from ..conftest import ROOT
 

@@ -9,9 +9,10 @@ import pytest
 
 from codesign.config import parse_objectives
 from codesign.core.errors import CodesignError
+from codesign.core.pareto import pareto_mask
 from codesign.core.types import Objective
 from codesign.families import build_tables
-from codesign.search import STRATEGIES, Archive, LayerwiseSpace, pareto_mask, run_search
+from codesign.search import STRATEGIES, Archive, LayerwiseSpace, run_search
 from codesign.search.checkpoint import rng_state
 from codesign.search.loop import scorer
 

@@ -1,4 +1,4 @@
-"""Run-time switchable export: one weight set and a table of operating modes.
+"""`--format switchable`: one weight set and a table of operating modes (every Pareto point).
 
 A deployed device moves along the Pareto front as its energy or latency budget changes by
 switching the supernet's per-layer bit-widths; no second weight set is needed.
@@ -22,8 +22,10 @@ import yaml
 from torch import Tensor, nn
 
 from codesign.core.errors import ConfigError, RunError
+from codesign.core.files import save_state_atomic, write_text_atomic
 from codesign.data import dataset_available, load_dataset
-from codesign.hw import load_hardware
+from codesign.exporters import ExportResult, register_exporter
+from codesign.hw.load import load_hardware
 from codesign.quant.supernet import Supernet
 from codesign.run import open_run
 from codesign.workload import extract, get_workload
@@ -105,8 +107,7 @@ def export_switchable(run_dir: str | Path, out_dir: str | Path | None = None) ->
             }
         )
     out = Path(out_dir) if out_dir is not None else run_dir / "switchable"
-    out.mkdir(parents=True, exist_ok=True)
-    torch.save(sn.state_dict(), out / "weights.pt")
+    save_state_atomic(sn.state_dict(), out / "weights.pt")
     doc = {
         "format": FORMAT,
         "version": VERSION,
@@ -119,8 +120,20 @@ def export_switchable(run_dir: str | Path, out_dir: str | Path | None = None) ->
         "accuracy_split": "test" if test is not None else None,
         "modes": modes,
     }
-    (out / "modes.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
+    write_text_atomic(out / "modes.yaml", yaml.safe_dump(doc, sort_keys=False))
     return out
+
+
+@register_exporter("switchable", needs_pick=False)
+def export_switchable_run(run_dir: Path, pick: int | None, path: Path | None) -> ExportResult:
+    """Every Pareto point of a supernet run as a mode of one weight set (`pick` is unused):
+    the folder's weights.pt and modes.yaml."""
+    out = export_switchable(run_dir, path)
+    return ExportResult((out / "modes.yaml", out / "weights.pt"), {"modes": _modes(out)})
+
+
+def _modes(folder: Path) -> int:
+    return len(yaml.safe_load((folder / "modes.yaml").read_text())["modes"])
 
 
 class SwitchableModel(nn.Module):

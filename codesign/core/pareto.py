@@ -1,4 +1,4 @@
-"""Non-dominated filtering of objective matrices (minimisation)."""
+"""Non-dominated filtering, hypervolume and spread of objective matrices (minimisation)."""
 
 from __future__ import annotations
 

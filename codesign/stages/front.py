@@ -1,0 +1,70 @@
+"""Stage 4, `select_front`: the search's Pareto front, every point priced exactly."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from codesign.core.candidates import Candidate, Front
+from codesign.core.errors import CodesignError
+from codesign.core.pareto import pareto_mask
+from codesign.core.types import Configuration, Objective
+from codesign.families import price_network
+from codesign.search.archive import pareto_order
+from codesign.stages.context import Context
+from codesign.stages.search import SearchResult
+
+
+def select_front(ctx: Context, result: SearchResult) -> Front:
+    """The feasible non-dominated candidates of the search's archive (of its fine-tuned ones
+    under `--rescore-per-gen`), priced exactly per layer, sorted by the first cost objective.
+    `CodesignError` when no candidate fits the memory."""
+    archive, has_estimate, inloop = result.archive, result.has_estimate, result.inloop
+    F, feasible = archive.objectives(), archive.feasible()
+    tables = ctx.tables
+    if not feasible.any():
+        smallest = archive.metric("peak_kb").min()
+        raise CodesignError(
+            f"no evaluated configuration of {ctx.workload.name} fits in {ctx.hardware.name}'s "
+            f"memory ({tables.memory_limit_bytes / 1e3:.0f} kB); smallest peak seen: "
+            f"{smallest:.1f} kB"
+        )
+    objs = ctx.objectives
+    cost_cols = [i for i, o in enumerate(objs) if o != Objective.ACCURACY_LOSS]
+    other = [i for i in range(len(objs)) if i not in cost_cols]
+    if inloop is not None:  # the front of measured points only
+        F = inloop.current_objectives()
+        ids = pareto_order(F, inloop.front_ids(), cost_cols + other)
+    else:
+        ids = pareto_order(F, np.flatnonzero(pareto_mask(F, feasible)), cost_cols + other)
+    batch = archive.batch(ids)
+    loss = archive.metric("est_accuracy_loss_pp")
+    cands = []
+    for j, cid in enumerate(ids):
+        cid = int(cid)
+        precisions = batch.precisions(j)
+        mapping = batch.mapping_of(j)
+        config = Configuration.over(tables.layer_names, precisions, mapping)
+        c = Candidate(
+            id=cid,
+            generation=archive.generation(cid),
+            strategy=archive.strategy(cid),
+            precisions=precisions,
+            mapping=mapping,
+            cost=price_network(ctx.graph, ctx.hardware, config, ctx.config.mapper, ctx.cache_dir),
+            est_accuracy_loss=float(loss[cid]) if has_estimate else None,
+        )
+        if inloop is not None:
+            c = c.with_rescore(inloop.rescore_of(cid))
+        cands.append(c)
+    return Front(
+        workload=ctx.workload.name,
+        hardware=ctx.hardware.name,
+        family=ctx.family.name,
+        objectives=objs,
+        layers=tables.layer_names,
+        candidates=tuple(cands),
+        fp_accuracy=ctx.fp_accuracy,
+        memory_limit_bytes=tables.memory_limit_bytes,
+        evaluated=len(archive),
+        strategy=ctx.config.strategy,
+    )
