@@ -83,3 +83,12 @@ SMALL_RUN = dict(
 def small_run(results_dir, run_explore):
     """A small but complete explore on digits (fine-tunes included)."""
     return run_explore(**SMALL_RUN, out=results_dir / "small")
+
+
+SN_RUN = dict(estimator="supernet", supernet_steps=200, seed=5, pop_size=16, generations=3)
+
+
+@pytest.fixture(scope="session")
+def supernet_run(results_dir, run_explore):
+    """A small explore on digits scored by a supernet (one fine-tune)."""
+    return run_explore(**SN_RUN, finetune_top=1, finetune_steps=30, out=results_dir / "sn-run")

@@ -18,7 +18,7 @@ from codesign.quant.train import FinetuneRecipe
 from codesign.search.space import ChannelCountSpace, GroupSpace, make_space
 from codesign.workload import get_workload
 
-from .conftest import ROOT
+from ..conftest import ROOT
 
 CHANNEL_RUN = dict(
     estimator="proxy",
