@@ -153,6 +153,7 @@ def make_task(
     config: QuantConfig,
     recipe: FinetuneRecipe,
     seed: int,
+    *,
     split: str = "test",
     data_path: str | None = None,
 ) -> FinetuneTask:

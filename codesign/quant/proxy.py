@@ -84,6 +84,7 @@ def measure_sensitivity(
     weight_bits: Sequence[int],
     calib: TensorDataset,
     val: TensorDataset,
+    *,
     workload: str = "",
     progress: Callable[[], None] | None = None,
     ranking: Sequence[np.ndarray] | None = None,

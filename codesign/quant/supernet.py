@@ -31,6 +31,7 @@ from torch import Tensor, nn
 from torch.utils.data import TensorDataset
 
 from codesign.core.errors import ConfigError
+from codesign.core.files import save_state_atomic
 from codesign.quant.fakequant import (
     _grad_scale,
     conv_or_linear,
@@ -40,7 +41,6 @@ from codesign.quant.fakequant import (
     weight_range,
 )
 from codesign.quant.train import _batches, evaluate
-from codesign.core.files import save_state_atomic
 from codesign.workload.graph import LayerGraph
 
 
@@ -418,6 +418,7 @@ def supernet_key(
     base_hash: str,
     act_bits: Sequence[int],
     weight_bits: Sequence[int],
+    *,
     schedule: SupernetSchedule,
     seed: int,
 ) -> str:
@@ -443,6 +444,7 @@ def supernet_path(cache_dir: Path, workload: str, hw_name: str, key: str) -> Pat
 def load_or_train_supernet(
     model: nn.Module,
     graph: LayerGraph,
+    *,
     workload: str,
     hw_name: str,
     act_bits: Sequence[int],
@@ -460,7 +462,9 @@ def load_or_train_supernet(
     Returns (supernet in eval mode, checkpoint path, whether it came from the cache).
     """
     schedule = schedule or SupernetSchedule()
-    key = supernet_key(workload, hw_name, base_hash, act_bits, weight_bits, schedule, seed)
+    key = supernet_key(
+        workload, hw_name, base_hash, act_bits, weight_bits, schedule=schedule, seed=seed
+    )
     path = supernet_path(cache_dir, workload, hw_name, key)
     sn = Supernet(model, graph, act_bits, weight_bits)
     if path.exists():

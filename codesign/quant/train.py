@@ -210,6 +210,7 @@ def finetune(
     train: TensorDataset,
     test: TensorDataset,
     recipe: FinetuneRecipe | None = None,
+    *,
     seed: int = 0,
     also: dict[str, TensorDataset] | None = None,
 ) -> FinetuneResult:

@@ -66,6 +66,7 @@ def run_search(
     archive: Archive,
     n_obj: int,
     seed: int,
+    *,
     checkpointer: Checkpointer | None = None,
     resume: dict[str, Any] | None = None,
     on_generation: Callable[[int], None] | None = None,

@@ -59,8 +59,8 @@ def finetune_task(
         quant_config(ctx, precisions),
         ctx.recipe,
         ctx.config.seed,
-        split,
-        ctx.config.data,
+        split=split,
+        data_path=ctx.config.data,
     )
     return replace(task, artefact_dir=str(ctx.cache_dir / "artefacts")) if keep else task
 
@@ -82,7 +82,7 @@ def _proxy(ctx: Context, ev: DaskEvaluator, prog: Progress) -> AccuracyEstimator
         t.weight_bits,
         ctx.data.train,
         ctx.data.val,
-        ctx.workload.name,
+        workload=ctx.workload.name,
         progress=lambda: prog.advance(task),
         ranking=ranking,
         prunable=t.prunable,
@@ -136,17 +136,17 @@ def load_or_train(ctx: Context, prog: Progress) -> tuple[Supernet, Path, bool]:
     sn, path, cached = load_or_train_supernet(
         ctx.model,
         ctx.graph,
-        ctx.workload.name,
-        ctx.hardware.name,
-        t.act_bits,
-        t.weight_bits,
-        ctx.data.train,
-        ctx.cache_dir,
-        ctx.base[0],
-        schedule,
-        ctx.config.seed,
-        prog,
-        sample,
+        workload=ctx.workload.name,
+        hw_name=ctx.hardware.name,
+        act_bits=t.act_bits,
+        weight_bits=t.weight_bits,
+        train=ctx.data.train,
+        cache_dir=ctx.cache_dir,
+        base_hash=ctx.base[0],
+        schedule=schedule,
+        seed=ctx.config.seed,
+        progress=prog,
+        sample=sample,
     )
     ctx.run.note(supernet={"path": str(path), "cached": cached, "steps": schedule.steps})
     ctx.console.print(

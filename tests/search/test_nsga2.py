@@ -95,7 +95,7 @@ def test_strategy_stops_and_resumes_exactly(mpic, graphs, strategy):
             Archive(tables.layer_names, False),
             2,
             4,
-            Keep(),
+            checkpointer=Keep(),
         )
     resumed = run_search(
         space,
@@ -104,8 +104,7 @@ def test_strategy_stops_and_resumes_exactly(mpic, graphs, strategy):
         Archive(tables.layer_names, False),
         2,
         4,
-        None,
-        pickle.loads(saved[-1]),
+        resume=pickle.loads(saved[-1]),
     )
     assert len(resumed) == len(whole)
     assert np.array_equal(resumed.objectives(), whole.objectives())
