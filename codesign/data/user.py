@@ -20,7 +20,6 @@ on the workers' path); a function object passed from Python runs in-process only
 
 from __future__ import annotations
 
-import importlib
 import re
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -30,6 +29,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 
 from codesign.core.errors import DataError
+from codesign.core.imports import import_user_module
 
 _SPEC = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
 SPLITS = ("train", "val", "test")
@@ -44,7 +44,7 @@ def import_function(spec: str) -> Callable[[], Any]:
     """The function named by ``package.module:function``; `DataError` naming it otherwise."""
     mod_name, _, fn_name = spec.partition(":")
     try:
-        mod = importlib.import_module(mod_name)
+        mod = import_user_module(mod_name)
     except Exception as exc:  # ImportError, or the module's own code failing
         raise DataError(f"--data {spec}: cannot import module '{mod_name}': {exc}") from None
     fn = getattr(mod, fn_name, None)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -13,21 +14,25 @@ from codesign.core.yamlio import validation_message
 from codesign.hw.family import FAMILIES
 from codesign.hw.schema import SCHEMA_VERSION
 
-HW_DIR = Path(__file__).resolve().parents[2] / "hw_models"
-
 
 def load_yaml(path: Path) -> Any:
     """Parse a hardware YAML file, rejecting duplicate keys; `HardwareModelError` naming it."""
     return _load_yaml(path, HardwareModelError, "hardware file")
 
 
+def bundled_hw_dir() -> Path:
+    """The folder of the hardware YAMLs that ship inside the codesign package (package data,
+    found through `importlib.resources`; a checkout's top-level ``hw_models/`` links to it)."""
+    return Path(str(resources.files("codesign") / "hw_models"))
+
+
 def resolve_hw_path(spec: str | Path) -> Path:
-    """A path as given, or a bare name (``mpic``) looked up in the bundled ``hw_models/``."""
+    """A path as given, or a bare name (``mpic``) looked up in the bundled hardware files."""
     p = Path(spec)
     if p.exists() or p.suffix in (".yaml", ".yml") or "/" in str(spec):
         return p
-    candidate = HW_DIR / f"{spec}.yaml"
-    return candidate if candidate.exists() else p
+    candidate = bundled_hw_dir() / f"{spec}.yaml"
+    return candidate if candidate.is_file() else p
 
 
 def load_hardware(spec: str | Path) -> Any:

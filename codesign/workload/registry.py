@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import copy
-import importlib
+import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -12,6 +12,8 @@ import torch
 from torch import nn
 
 from codesign.core.errors import WorkloadError
+from codesign.core.imports import import_user_module
+from codesign.core.registry import Registry
 
 
 @dataclass(frozen=True)
@@ -37,7 +39,10 @@ class Workload:
         return torch.randn(self.input_shape, generator=gen)
 
 
-_REGISTRY: dict[str, Workload] = {}
+# the bundled networks (codesign/workloads/) register on the first lookup, so this module
+# never imports them (they import it)
+WORKLOADS: Registry[Workload] = Registry("workload", builtin="codesign.workloads")
+_PYTHON_MODELS = itertools.count()
 
 
 def _traceable(fn: Callable[[], nn.Module]) -> Callable[[], nn.Module]:
@@ -60,10 +65,9 @@ def register_workload(
     """Decorator: register a function that builds a model under `name`. Returns the function."""
 
     def deco(fn: Callable[[], nn.Module]) -> Callable[[], nn.Module]:
-        if name in _REGISTRY:
-            raise ValueError(f"workload '{name}' is registered twice")
-        _REGISTRY[name] = Workload(
-            name, _traceable(fn), tuple(input_shape), description, dataset, num_classes
+        WORKLOADS.add(
+            name,
+            Workload(name, _traceable(fn), tuple(input_shape), description, dataset, num_classes),
         )
         return fn
 
@@ -85,9 +89,10 @@ def register_python_model(
         shape = tuple(int(x) for x in dims)
     else:
         raise WorkloadError("model=: give input_shape=(1, C, H, W) or model=(module, example)")
-    name = f"python-model-{type(model).__name__}-{id(model):x}"
-    _REGISTRY[name] = Workload(
-        name, _traceable(lambda: copy.deepcopy(model)), shape, "model given from Python"
+    name = f"python-model-{type(model).__name__}-{next(_PYTHON_MODELS)}"
+    WORKLOADS.add(
+        name,
+        Workload(name, _traceable(lambda: copy.deepcopy(model)), shape, "model given from Python"),
     )
     return name
 
@@ -110,14 +115,9 @@ def _onnx_workload(spec: str) -> Workload:
     )
 
 
-def _load_builtin() -> None:
-    import workloads  # noqa: F401  (registers the bundled networks)
-
-
 def list_workloads() -> list[Workload]:
     """Every registered workload, sorted by name."""
-    _load_builtin()
-    return [_REGISTRY[k] for k in sorted(_REGISTRY)]
+    return [WORKLOADS.get(k) for k in WORKLOADS.names()]
 
 
 def get_workload(spec: str, input_shape: tuple[int, ...] | None = None) -> Workload:
@@ -126,19 +126,18 @@ def get_workload(spec: str, input_shape: tuple[int, ...] | None = None) -> Workl
     A user function returns an ``nn.Module`` (then `input_shape` is required) or a tuple
     ``(module, example_input)``. Raises `WorkloadError` with the reason when it cannot.
     """
-    _load_builtin()
     if spec.lower().endswith(".onnx"):
         return _onnx_workload(spec)
     if ":" not in spec:
-        if spec not in _REGISTRY:
-            known = ", ".join(sorted(_REGISTRY))
+        if spec not in WORKLOADS:
+            known = ", ".join(WORKLOADS.names())
             raise WorkloadError(
                 f"unknown workload '{spec}'; known: {known}, or give package.module:function"
             )
-        return _REGISTRY[spec]
+        return WORKLOADS.get(spec)
     mod_name, _, fn_name = spec.partition(":")
     try:
-        mod = importlib.import_module(mod_name)
+        mod = import_user_module(mod_name)
     except ImportError as exc:
         raise WorkloadError(f"--workload {spec}: cannot import module '{mod_name}': {exc}") from exc
     fn = getattr(mod, fn_name, None)

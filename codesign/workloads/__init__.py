@@ -1,6 +1,6 @@
 """Bundled workloads. Importing this package registers each network in codesign's registry."""
 
-from workloads import (  # noqa: F401
+from codesign.workloads import (  # noqa: F401
     autoencoder,
     digits,
     dscnn,
