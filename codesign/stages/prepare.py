@@ -182,7 +182,7 @@ class Inputs(NamedTuple):
 
 def load_inputs(cfg: ExploreConfig) -> Inputs:
     """The `Inputs` of `cfg`, checked before any work (once per run: a user's workload
-    function is called here and nowhere else)."""
+    function is called here first, and again each time the seeded run builds the model)."""
     hw_path = resolve_hw_path(cfg.hw)
     hardware = load_hardware(hw_path)
     wl = get_workload(cfg.workload, cfg.input_shape)

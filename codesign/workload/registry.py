@@ -143,6 +143,36 @@ def get_workload(spec: str, input_shape: tuple[int, ...] | None = None) -> Workl
     fn = getattr(mod, fn_name, None)
     if not callable(fn):
         raise WorkloadError(f"--workload {spec}: module '{mod_name}' has no function '{fn_name}'")
+    built, example = _call_user(spec, fn, fn_name)
+    if example is not None:
+        shape = tuple(example.shape)
+    elif input_shape is not None:
+        shape = tuple(input_shape)
+    else:
+        raise WorkloadError(
+            f"--workload {spec}: give --input-shape (e.g. 1,3,32,32) or return "
+            "(model, example_input) from the function"
+        )
+    from codesign.workload.attention import make_traceable
+
+    try:
+        make_traceable(built)
+    except WorkloadError as exc:
+        raise WorkloadError(f"--workload {spec}: {exc}") from None
+
+    def build() -> nn.Module:
+        # called again each time, so a run that seeds torch first (`--seed`) gets the same
+        # initial weights in every process, as for a bundled workload
+        return make_traceable(_call_user(spec, fn, fn_name)[0])
+
+    return Workload(name=spec, build=build, input_shape=shape, description="user model")
+
+
+def _call_user(
+    spec: str, fn: Callable[[], Any], fn_name: str
+) -> tuple[nn.Module, torch.Tensor | None]:
+    """The module (and example input, or None) the user's function returns; `WorkloadError`
+    naming the function when it fails or returns something else."""
     try:
         built = fn()
     except Exception as exc:  # the user's code: any failure is one clear error naming it
@@ -158,19 +188,4 @@ def get_workload(spec: str, input_shape: tuple[int, ...] | None = None) -> Workl
             f"--workload {spec}: '{fn_name}()' returned {type(built).__name__}, expected an "
             "nn.Module or (nn.Module, example_input)"
         )
-    if example is not None:
-        shape = tuple(example.shape)
-    elif input_shape is not None:
-        shape = tuple(input_shape)
-    else:
-        raise WorkloadError(
-            f"--workload {spec}: give --input-shape (e.g. 1,3,32,32) or return "
-            "(model, example_input) from the function"
-        )
-    from codesign.workload.attention import make_traceable
-
-    try:
-        model = make_traceable(built)
-    except WorkloadError as exc:
-        raise WorkloadError(f"--workload {spec}: {exc}") from None
-    return Workload(name=spec, build=lambda: model, input_shape=shape, description="user model")
+    return built, example
