@@ -292,10 +292,12 @@ class Front:
         return len(self.candidates)
 
     def est_accuracy(self, c: Candidate) -> float | None:
-        """Estimated accuracy of `c` in percent (full precision minus its estimated loss)."""
+        """Estimated accuracy of `c` in percent: full precision (test split) minus its
+        estimated loss (measured against full precision on the validation split), clipped to
+        [0, 100] since a loss found on one split can overshoot on the other."""
         if self.fp_accuracy is None or c.est_accuracy_loss is None:
             return None
-        return self.fp_accuracy - c.est_accuracy_loss
+        return min(100.0, max(0.0, self.fp_accuracy - c.est_accuracy_loss))
 
     def with_candidates(self, candidates: Sequence[Candidate]) -> Front:
         """A copy holding `candidates` instead."""

@@ -76,7 +76,11 @@ def build_figure(front: Front, points: dict[str, Any]) -> go.Figure:
     has_acc = fp is not None
     feas = points["feasible"] if len(points.get("id", [])) else np.zeros(0, dtype=bool)
     y_cloud = (
-        (fp - points["est_accuracy_loss_pp"][feas] if has_acc else points["peak_kb"][feas])
+        (
+            np.clip(fp - points["est_accuracy_loss_pp"][feas], 0.0, 100.0)
+            if has_acc
+            else points["peak_kb"][feas]
+        )
         if feas.any()
         else np.zeros(0)
     )
