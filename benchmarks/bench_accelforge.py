@@ -24,6 +24,7 @@ core); ``--af-budget-min`` stops starting new AccelForge runs after that many mi
 
 Reproduce:  python benchmarks/bench_accelforge.py [--accelforge-python /work/af-venv/bin/python]
                 [--layers conv3_ds,mbv1_dw] [--precisions 8x8,4x4] [--af-budget-min 75]
+                [--without-accelforge] (codesign's columns only) [--cache DIR]
 
 Semantics matched, and not
 --------------------------
@@ -95,16 +96,22 @@ import argparse
 import dataclasses
 import hashlib
 import json
-import os
 import subprocess
-import sys
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+from _common import (
+    ACCELFORGE,
+    BENCH,
+    RESULTS,
+    command,
+    console,
+    parse,
+    print_reproduce,
+    set_threads,
+)
 from resnet18 import RESNET18  # benchmarks/resnet18.py, beside this file
-from rich.console import Console
 from rich.table import Table
 
 from codesign.core.types import LayerSpec, MapperSettings, OpKind
@@ -113,9 +120,7 @@ from codesign.hw import load_hardware
 from codesign.mapping import mapper
 from codesign.mapping.space import loop_bounds
 
-ROOT = Path(__file__).resolve().parents[1]
-RUNNER = ROOT / "benchmarks" / "accelforge" / "run_accelforge.py"
-CACHE = ROOT / "results" / "bench_accelforge"
+RUNNER = BENCH / "accelforge" / "run_accelforge.py"
 FORMAT = 1  # bump when the runner's translation of a layer or the hardware changes
 
 # MobileNet-V1 (Howard et al. 2017) at 224x224: a pointwise and two depthwise layers
@@ -236,29 +241,8 @@ def job_key(arch: dict, mapper_cfg: dict, layer: dict, version: str) -> str:
 
 def run_accelforge(python: str, cfg: dict, timeout_s: float) -> tuple[dict, float]:
     """Run the runner on `cfg` (one layer); returns (its layer record, wall seconds)."""
-    env = dict(os.environ)
-    for v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
-        env[v] = "1"
-    with tempfile.TemporaryDirectory() as tmp:
-        src, dst = Path(tmp) / "in.json", Path(tmp) / "out.json"
-        src.write_text(json.dumps(cfg))
-        t0 = time.perf_counter()
-        try:
-            proc = subprocess.run(
-                [python, str(RUNNER), str(src), str(dst)],
-                capture_output=True,
-                text=True,
-                check=False,
-                timeout=timeout_s,
-                cwd=tmp,
-                env=env,
-            )
-        except subprocess.TimeoutExpired:
-            return {"error": f"timed out after {timeout_s:.0f} s"}, time.perf_counter() - t0
-        wall = time.perf_counter() - t0
-        if not dst.exists():
-            return {"error": f"runner failed: {proc.stderr[-1500:]}"}, wall
-        return json.loads(dst.read_text())["layers"][0], wall
+    out, wall = ACCELFORGE.run_json(python, RUNNER, cfg, timeout_s)
+    return (out if "error" in out else out["layers"][0]), wall
 
 
 # the mapper's settings for --thorough: 1.5x the samples, a beam of 5 rounds (3) twice as wide,
@@ -383,14 +367,16 @@ def latency_table(con, hw, specs, precisions, ours, ours_free, theirs, version) 
     print(f"codesign's best latency <= AccelForge's optimum on {n_le} of {n_cmp} pairs")
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     """Run (or read from the cache) both mappers and print the tables."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ACCELFORGE.add_arguments(ap)
+    ap.add_argument("--hw", default="eyeriss", help="a bundled name or a hardware file")
     ap.add_argument(
-        "--accelforge-python",
-        default=os.environ.get("ACCELFORGE_PYTHON", "/work/af-venv/bin/python"),
+        "--cache",
+        default=str(RESULTS / "bench_accelforge"),
+        help="where AccelForge's runs are kept",
     )
-    ap.add_argument("--hw", default=str(ROOT / "hw_models" / "eyeriss.yaml"))
     ap.add_argument("--layers", default="", help="comma-separated names (default: all)")
     ap.add_argument("--precisions", default="8x8,4x4", help="WxA pairs, e.g. 8x8,4x4")
     ap.add_argument("--af-budget-min", type=float, default=75.0)
@@ -422,9 +408,11 @@ def main() -> None:
         default="energy",
         help="what AccelForge optimises and codesign's kept mapping is compared on",
     )
-    args = ap.parse_args()
-    if not Path(args.accelforge_python).exists():
-        sys.exit(f"no AccelForge interpreter at {args.accelforge_python}; see the docstring")
+    args, _ = parse(ap, argv)
+    set_threads(1)
+    con = console(230)
+    python = ACCELFORGE.python(args, con)
+    cache = Path(args.cache)
     # both tools with or without the MAC's input registers (see the docstring)
     hw = dataclasses.replace(load_hardware(args.hw), input_registers=args.registers)
     free_hw = dataclasses.replace(hw, dataflows=(*hw.dataflows, "unconstrained"))
@@ -433,10 +421,9 @@ def main() -> None:
         wanted = args.layers.split(",")
         specs = [s for s in specs if s.name in wanted]
     precisions = [tuple(int(x) for x in p.split("x")) for p in args.precisions.split(",")]
-    version = af_version(args.accelforge_python)
+    version = af_version(python) if python else "(not run)"
     arch = accelforge_arch(hw, None, args.min_usage)
     mapper_cfg = {"metrics": args.metric}
-    CACHE.mkdir(parents=True, exist_ok=True)
     kept = 0 if args.metric == "energy" else 1  # codesign's min-energy / min-latency mapping
 
     ours, ours_free = {}, {}
@@ -460,11 +447,12 @@ def main() -> None:
     theirs: dict[tuple[str, int, int], dict] = {}
     started = time.perf_counter()
     ran = 0
-    con = Console(width=230)
-    for s, (w, a) in _order(specs, precisions):
+    if python:
+        cache.mkdir(parents=True, exist_ok=True)
+    for s, (w, a) in _order(specs, precisions) if python else ():
         layer = layer_doc(s, a, w)
         arch_p = arch_for(arch, hw, a, w)
-        path = CACHE / job_key(arch_p, mapper_cfg, layer, version)
+        path = cache / job_key(arch_p, mapper_cfg, layer, version)
         if path.exists():
             theirs[s.name, w, a] = {**json.loads(path.read_text()), "cached": True}
             continue
@@ -473,7 +461,7 @@ def main() -> None:
             continue
         con.print(f"AccelForge: {s.name} w{w}a{a} ({spent:.1f} min spent) ...")
         rec, wall = run_accelforge(
-            args.accelforge_python,
+            python,
             {"arch": arch_p, "mapper": mapper_cfg, "layers": [layer]},
             args.af_timeout_min * 60,
         )
@@ -487,10 +475,9 @@ def main() -> None:
     this_run_s = time.perf_counter() - started
     if args.metric == "latency":
         latency_table(con, hw, specs, precisions, ours, ours_free, theirs, version)
-        print(
-            f"reproduce: python benchmarks/bench_accelforge.py --metric latency --layers "
-            f"{args.layers or ','.join(s.name for s in specs)} --precisions {args.precisions}"
-        )
+        layers = args.layers or ",".join(s.name for s in specs)
+        reproduce = ["--metric", "latency", "--layers", layers, "--precisions", args.precisions]
+        print_reproduce(command("bench_accelforge.py", reproduce))
         return
 
     table = Table(
@@ -683,11 +670,11 @@ def main() -> None:
         f"this invocation; a cold run of the {n_cmp} compared pairs took {cold:.0f} s of "
         f"AccelForge mapping (one core)."
     )
-    print(
-        "reproduce: python benchmarks/bench_accelforge.py"
-        + (f" --layers {args.layers}" if args.layers else "")
-        + f" --precisions {args.precisions}"
-    )
+    reproduce = (["--layers", args.layers] if args.layers else []) + [
+        "--precisions",
+        args.precisions,
+    ]
+    print_reproduce(command("bench_accelforge.py", reproduce))
 
 
 if __name__ == "__main__":

@@ -20,77 +20,48 @@ Reproduce:  python benchmarks/bench_channel_genomes.py [--workloads digits_cnn,m
 
 from __future__ import annotations
 
-import os
+import argparse
+import time
 
-for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ[var] = "1"
+import numpy as np
+from _common import (
+    add_pipeline_args,
+    archive_front,
+    command,
+    console,
+    hypervolumes,
+    parse,
+    pipeline,
+    pipeline_options,
+    set_threads,
+    show,
+)
+from rich.table import Table
 
-import argparse  # noqa: E402
-import sys  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
+from codesign.core.types import Objective
+from codesign.search.archive import Archive
+from codesign.search.loop import run_search, scorer
+from codesign.search.nsga2 import NSGA2Strategy
+from codesign.search.space import make_space
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from rich.console import Console  # noqa: E402
-from rich.table import Table  # noqa: E402
-
-from codesign.core.types import Objective  # noqa: E402
-from codesign.data import load_dataset  # noqa: E402
-from codesign.families import build_tables  # noqa: E402
-from codesign.hw import load_hardware  # noqa: E402
-from codesign.quant.importance import channel_ranking  # noqa: E402
-from codesign.quant.proxy import measure_sensitivity  # noqa: E402
-from codesign.search.archive import Archive  # noqa: E402
-from codesign.search.loop import run_search, scorer  # noqa: E402
-from codesign.search.nsga2 import NSGA2Strategy  # noqa: E402
-from codesign.search.pareto import hypervolume, pareto_mask  # noqa: E402
-from codesign.search.space import make_space  # noqa: E402
-from codesign.stages.prepare import base_model  # noqa: E402
-from codesign.workload import extract, get_workload  # noqa: E402
-
-HW = Path(__file__).resolve().parents[1] / "hw_models" / "mpic.yaml"
 OBJECTIVES = (Objective.ACCURACY_LOSS, Objective.ENERGY, Objective.MEMORY)
 
 
-def neutral_supernet(model, g, wl_name, hw, t, data, results_dir):  # noqa: ANN001, ANN201
-    """A supernet estimator trained on per-channel configurations drawn gene by gene from the
-    one-gene-per-channel space (cached like the runs' supernets)."""
-    from codesign.cache import weights_hash
-    from codesign.quant.estimators import SupernetEstimator
-    from codesign.quant.supernet import SupernetSchedule, load_or_train_supernet
-    from codesign.quant.train import evaluate
-
-    space = make_space(t, [s.K for s in g.quantizable], "group:1")
-
-    def sample(rng: np.random.Generator) -> tuple[list[int], list]:
-        b = space.decode(space.random(1, rng))
-        while any(int(w.max()) == 0 for w in b.weight_bits):
-            b = space.decode(space.random(1, rng))
-        return [int(a) for a in b.act_bits[0]], [p.weight_bits for p in b.precisions(0)]
-
-    sn, _, _ = load_or_train_supernet(
-        model,
-        g,
-        wl_name,
-        hw.name,
-        t.act_bits,
-        t.weight_bits,
-        data.train,
-        Path(results_dir) / "cache",
-        weights_hash(model),
-        SupernetSchedule(sampling="group:1:bench-neutral:v2"),
-        0,
-        None,
-        sample,
-    )
-    return SupernetEstimator(sn, data.val, evaluate(model, data.val))
+def prepared(wl_name: str, args, con):  # noqa: ANN001, ANN201
+    """(context, estimator) of a workload on MPIC: codesign's prepare stage at channel
+    granularity (base model trained once and cached, the channel ranking) and its estimator
+    stage. The supernet is the one `--granularity group:1` trains: on per-channel
+    configurations drawn gene by gene from the one-gene-per-channel space, so it favours no
+    genome."""
+    with pipeline(
+        con, workload=wl_name, hw="mpic", granularity="channel", seed=0, **pipeline_options(args)
+    ) as p:
+        if args.estimator == "proxy":
+            return p.ctx, p.estimator("proxy")
+        return p.ctx, p.estimator("supernet", granularity="group:1")
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     """Search every (workload, space, seed) and print the hypervolume table."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--workloads", default="digits_cnn,mnist1d_cnn")
@@ -98,12 +69,11 @@ def main() -> None:
     ap.add_argument("--seeds", default="0,1,2")
     ap.add_argument("--pop-size", type=int, default=64)
     ap.add_argument("--generations", type=int, default=40)
-    ap.add_argument("--results-dir", default="results")
+    add_pipeline_args(ap)
     ap.add_argument("--estimator", choices=("proxy", "supernet"), default="proxy")
-    args = ap.parse_args()
-    torch.set_num_threads(1)
-    hw = load_hardware(HW)
-    console = Console(width=140)
+    args, argv = parse(ap, argv)
+    set_threads(1)
+    con = console(140)
     table = Table(
         title=f"NSGA-II per genome on MPIC, {args.pop_size} x {args.generations} evaluations, "
         f"seeds {args.seeds}: hypervolume (accuracy loss by {args.estimator}, energy, peak "
@@ -112,29 +82,12 @@ def main() -> None:
     for col in ("workload", "genome", "genes", "HV mean", "HV min", "HV max", "front", "s / run"):
         table.add_column(col, justify="right")
     for wl_name in args.workloads.split(","):
-        wl = get_workload(wl_name)
-        data = load_dataset(wl.dataset, seed=0)
-        model, _ = base_model(wl, data, 0, Path(args.results_dir) / "cache", None, console)
-        g = extract(model, wl.example_input(), wl_name)
-        t = build_tables(g, hw)
-        ranking = channel_ranking(model, g)
-        if args.estimator == "proxy":
-            est = measure_sensitivity(
-                model,
-                g.quantizable,
-                t.act_bits,
-                t.weight_bits,
-                data.train,
-                data.val,
-                ranking=ranking,
-                prunable=t.prunable,
-            )
-        else:
-            est = neutral_supernet(model, g, wl_name, hw, t, data, args.results_dir)
+        ctx, est = prepared(wl_name, args, con)
+        t = ctx.tables
         fronts: dict[str, list[np.ndarray]] = {}
         info: dict[str, tuple[int, float]] = {}
         for spec in args.spaces.split(","):
-            space = make_space(t, [s.K for s in g.quantizable], spec, ranking)
+            space = make_space(t, [s.K for s in ctx.graph.quantizable], spec, ctx.ranking)
             fronts[spec] = []
             t0 = time.perf_counter()
             for seed in (int(s) for s in args.seeds.split(",")):
@@ -143,13 +96,11 @@ def main() -> None:
                 run_search(
                     space, strategy, scorer(t, OBJECTIVES, est), archive, len(OBJECTIVES), seed
                 )
-                F = archive.objectives()
-                fronts[spec].append(F[pareto_mask(F, archive.feasible())])
+                fronts[spec].append(archive_front(archive))
             info[spec] = (space.n_var, (time.perf_counter() - t0) / len(fronts[spec]))
-        every = np.vstack([f for fs in fronts.values() for f in fs])
-        ideal, nadir = every.min(axis=0), every.max(axis=0)
+        hvs = hypervolumes([f for fs in fronts.values() for f in fs])
         for spec, fs in fronts.items():
-            hv = [hypervolume(f, ideal, nadir) for f in fs]
+            hv, hvs = hvs[: len(fs)], hvs[len(fs) :]
             table.add_row(
                 wl_name,
                 spec,
@@ -160,8 +111,7 @@ def main() -> None:
                 f"{np.mean([len(f) for f in fs]):.0f}",
                 f"{info[spec][1]:.1f}",
             )
-    console.print(table)
-    print("reproduce: python benchmarks/bench_channel_genomes.py " + " ".join(sys.argv[1:]))
+    show(con, table, reproduce=command("bench_channel_genomes.py", argv))
 
 
 if __name__ == "__main__":

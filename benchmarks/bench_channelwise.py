@@ -22,42 +22,46 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
+from _common import (
+    add_pipeline_args,
+    command,
+    console,
+    parse,
+    pipeline_argv,
+    pipeline_options,
+    set_threads,
+    show,
+)
+from rich.table import Table
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from rich.console import Console  # noqa: E402
-from rich.table import Table  # noqa: E402
-
-from codesign.run import RunDir, effective_status  # noqa: E402
+from codesign.explore import explore
+from codesign.run import RunDir, effective_status
 
 THRESHOLDS = (0.5, 1.0, 2.0)
-HW = Path(__file__).resolve().parents[1] / "hw_models" / "mpic.yaml"
 
 
 def run_one(out: Path, workload: str, granularity: str, seed: int, args) -> Path:  # noqa: ANN001
     """The run directory of (workload, granularity, seed): cached, or explored now."""
-    from codesign.explore import explore
-
     d = out / f"{workload}-{granularity.replace(':', '')}-s{seed}"
     if (d / "pareto.json").exists() and effective_status(RunDir(d).read_info()) == "complete":
         return d
     explore(
-        hw=str(HW),
+        hw="mpic",
         workload=workload,
         granularity=granularity,
         seed=seed,
         objectives="accuracy_loss,energy,memory",
         generations=args.generations,
+        pop_size=args.pop_size,
         finetune_top=args.finetune_top,
         data=args.data,
         threads=args.threads,
         out=str(d),
         resume=d if (d / "run.json").exists() else None,
-        results_dir=args.results_dir,
+        **pipeline_options(args),
     )
     return d
 
@@ -88,19 +92,21 @@ def cheapest(run: Path) -> dict[float, dict | None]:
     return out
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     """Run (or read back) every run and print the iso-accuracy table."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--workloads", default="digits_cnn,mnist1d_cnn")
     ap.add_argument("--granularities", default="layer,channel")
     ap.add_argument("--seeds", default="0,1,2")
     ap.add_argument("--generations", type=int, default=25)
+    ap.add_argument("--pop-size", type=int, default=None, help="default: explore's")
     ap.add_argument("--finetune-top", type=int, default=200)
     ap.add_argument("--data", default=None)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", default="results/bench_channelwise")
-    ap.add_argument("--results-dir", default="results")
-    args = ap.parse_args()
+    add_pipeline_args(ap)
+    args, _ = parse(ap, argv)
+    set_threads(args.threads)
     out = Path(args.out)
     seeds = [int(s) for s in args.seeds.split(",")]
     grans = args.granularities.split(",")
@@ -156,12 +162,13 @@ def main() -> None:
                     f"{m['acc']:.2f}",
                     *ratios,
                 )
-    Console(width=140).print(table)
-    print(
-        "reproduce: python benchmarks/bench_channelwise.py "
-        f"--workloads {args.workloads} --seeds {args.seeds} --generations {args.generations} "
-        f"--finetune-top {args.finetune_top}"
-    )
+    reproduce = [
+        *("--workloads", args.workloads, "--seeds", args.seeds),
+        *("--generations", str(args.generations), "--finetune-top", str(args.finetune_top)),
+        *(["--pop-size", str(args.pop_size)] if args.pop_size else []),
+        *pipeline_argv(args),
+    ]
+    show(console(140), table, reproduce=command("bench_channelwise.py", reproduce))
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ The same N fine-tunes (digits, distinct configurations, no cache) run once on a 
 once on a 2-worker LocalCluster, side by side in one run. Cluster start-up is timed apart.
 
 Reproduce:  python benchmarks/bench_dask_speedup.py [--tasks 8] [--steps 300]
+            [--workers 1,2] [--threads-only] (a quick check: workers as threads)
 """
 
 from __future__ import annotations
@@ -13,27 +14,31 @@ import itertools
 import logging
 import time
 
-import torch
+from _common import (
+    add_pipeline_args,
+    command,
+    console,
+    parse,
+    pipeline,
+    pipeline_argv,
+    pipeline_options,
+    set_threads,
+    show,
+)
 from distributed import Client, LocalCluster
-from rich.console import Console
 from rich.table import Table
 
-from codesign.cache import eval_key, weights_hash
-from codesign.data import load_dataset
 from codesign.distributed import DaskEvaluator
 from codesign.quant.config import LayerQuant, QuantConfig
-from codesign.quant.evaluate import FinetuneTask, state_bytes
-from codesign.quant.train import FP_RECIPE, FinetuneRecipe, train_full_precision
-from codesign.workload import extract, get_workload
+from codesign.quant.evaluate import FinetuneTask, make_task
+from codesign.quant.train import FinetuneRecipe
 
 
-def _tasks(n: int, steps: int) -> list[FinetuneTask]:
-    w = get_workload("digits_cnn")
-    data = load_dataset("digits")
-    torch.manual_seed(0)
-    model = train_full_precision(w.build(), data.train, FP_RECIPE, seed=0)
-    g = extract(model, w.example_input())
-    base, blob = weights_hash(model), state_bytes(model)
+def _tasks(n: int, steps: int, options: dict) -> list[FinetuneTask]:
+    """`n` fine-tunes of distinct uniform configurations of digits_cnn (its base model from
+    codesign's prepare stage: trained once, cached)."""
+    with pipeline(console(), workload="digits_cnn", hw="mpic", seed=0, **options) as p:
+        ctx = p.ctx
     recipe = FinetuneRecipe(steps=steps, distill=True)
     combos = itertools.islice(itertools.product((2, 4, 8), repeat=2), n)
     out = []
@@ -41,30 +46,36 @@ def _tasks(n: int, steps: int) -> list[FinetuneTask]:
         cfg = QuantConfig(
             "digits_cnn",
             tuple(
-                LayerQuant(s.name, s.source, s.kind.value, ab, (wb,) * s.K) for s in g.quantizable
+                LayerQuant(s.name, s.source, s.kind.value, ab, (wb,) * s.K)
+                for s in ctx.graph.quantizable
             ),
         )
-        doc = cfg.to_dict()
-        key = eval_key("digits_cnn", base, doc["layers"], {"steps": steps}, 0)
-        out.append(
-            FinetuneTask(
-                key, base, "digits_cnn", w.input_shape, "digits", None, blob, doc, recipe, 0
-            )
-        )
+        out.append(make_task(ctx.workload, ctx.base, cfg, recipe, 0))
     return out
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     """Print the speed-up table."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--tasks", type=int, default=8)
     ap.add_argument("--steps", type=int, default=300)
-    args = ap.parse_args()
-    tasks = _tasks(args.tasks, args.steps)
+    ap.add_argument(
+        "--workers", default="1,2", help="worker processes of each cluster; the first is the base"
+    )
+    ap.add_argument(
+        "--threads-only",
+        action="store_true",
+        help="workers as threads of this process (a quick check of the benchmark: no process "
+        "start-up, so its times say nothing about the speed-up)",
+    )
+    add_pipeline_args(ap, supernet=False, finetune=False)
+    args, _ = parse(ap, argv)
+    set_threads(1)
+    tasks = _tasks(args.tasks, args.steps, pipeline_options(args))
     rows = []
-    for workers in (1, 2):
+    for workers in (int(w) for w in args.workers.split(",")):
         # worker processes on both sides, so both pay the same overheads
-        start, run = _time_cluster(workers, tasks)
+        start, run = _time_cluster(workers, tasks, not args.threads_only)
         rows.append((workers, start, run))
     table = Table(
         title=f"{args.tasks} digits fine-tunes ({args.steps} steps, kd) on a Dask LocalCluster"
@@ -80,20 +91,25 @@ def main() -> None:
             f"{args.tasks / run:.2f}",
             f"{base / run:.2f}x",
         )
-    Console().print(table)
-    print(
-        f"reproduce: python benchmarks/bench_dask_speedup.py --tasks {args.tasks} "
-        f"--steps {args.steps}"
-    )
+    reproduce = ["--tasks", str(args.tasks), "--steps", str(args.steps)]
+    if args.workers != "1,2":
+        reproduce += ["--workers", args.workers]
+    if args.threads_only:
+        reproduce += ["--threads-only"]
+    reproduce += pipeline_argv(args)
+    show(console(None), table, reproduce=command("bench_dask_speedup.py", reproduce))
 
 
-def _time_cluster(workers: int, tasks: list[FinetuneTask]) -> tuple[float, float]:
-    """(start-up seconds, fine-tune seconds) on a LocalCluster of `workers` processes."""
+def _time_cluster(
+    workers: int, tasks: list[FinetuneTask], processes: bool = True
+) -> tuple[float, float]:
+    """(start-up seconds, fine-tune seconds) on a LocalCluster of `workers` processes (of
+    `workers` threads of this one when not `processes`)."""
     t0 = time.perf_counter()
     cluster = LocalCluster(
         n_workers=workers,
         threads_per_worker=1,
-        processes=True,
+        processes=processes,
         dashboard_address=None,
         silence_logs=logging.ERROR,
     )

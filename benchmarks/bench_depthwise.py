@@ -20,6 +20,7 @@ hw_models/eyeriss.yaml at w8a8:
   buffering).
 
 Reproduce:  python benchmarks/bench_depthwise.py [--zigzag-python /work/zz-venv/bin/python]
+            [--layers dw1,...] [--without-zigzag] [--cache DIR]
 """
 
 from __future__ import annotations
@@ -28,22 +29,18 @@ import argparse
 import dataclasses
 import hashlib
 import json
-import os
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
-from bench_zigzag import ROOT, run_zigzag, zigzag_accelerator  # beside this file
-from rich.console import Console
+from _common import RESULTS, ZIGZAG, command, console, parse, set_threads, show
+from bench_zigzag import run_zigzag, zigzag_accelerator  # beside this file
 from rich.table import Table
 
 from codesign.core.types import LayerSpec, MapperSettings
 from codesign.cost.spatial import compulsory_dram_bits, evaluate
 from codesign.hw import load_hardware
 from codesign.mapping import mapper
-
-CACHE = ROOT / "results" / "bench_depthwise"
 
 # MobileNet-V1 1.0x at 224x224 (Howard et al. 2017, Table 1): distinct 3x3 depthwise layers
 # name, channels, input size, stride
@@ -88,8 +85,8 @@ def ours(spec: LayerSpec, hw, group_unrolling: bool) -> dict:  # noqa: ANN001
     }
 
 
-def zigzag(python: str, hw, spec: LayerSpec, optimize: str) -> dict:  # noqa: ANN001
-    """ZigZag's free search of one depthwise layer by `optimize` (cached)."""
+def zigzag(python: str, hw, spec: LayerSpec, optimize: str, cache: Path) -> dict:  # noqa: ANN001
+    """ZigZag's free search of one depthwise layer by `optimize` (cached in `cache`)."""
     acc = zigzag_accelerator(hw)
     layer = {
         "name": spec.name, "G": spec.K, "K": 1, "C": 1, "OY": spec.OY, "OX": spec.OX,
@@ -99,14 +96,14 @@ def zigzag(python: str, hw, spec: LayerSpec, optimize: str) -> dict:  # noqa: AN
     key = hashlib.sha256(
         json.dumps({"acc": acc, "layer": layer, "opt": optimize}, sort_keys=True).encode()
     ).hexdigest()[:16]
-    path = CACHE / f"{spec.name}_{optimize}_{key}.json"
+    path = cache / f"{spec.name}_{optimize}_{key}.json"
     if path.exists():
         return json.loads(path.read_text())
     cfg = {"accelerator": acc, "layers": [layer], "mapping": None, "zigzag": {"optimize": optimize}}
     out, wall = run_zigzag(python, cfg)
     r = out["layers"][0]["free"]
     if "energy_pj" not in r:
-        sys.exit(f"ZigZag failed on {spec.name}: {r.get('error', '')[:400]}")
+        raise SystemExit(f"ZigZag failed on {spec.name}: {r.get('error', '')[:400]}")
     pes = 1.0
     for side in r["mapping"]["spatial"].values():
         for part in side.split():
@@ -119,21 +116,27 @@ def zigzag(python: str, hw, spec: LayerSpec, optimize: str) -> dict:  # noqa: AN
         "wall_s": wall,
         "version": out.get("zigzag_version"),
     }
-    CACHE.mkdir(parents=True, exist_ok=True)
+    cache.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(doc, indent=1))
     return doc
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     """Print the table."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ZIGZAG.add_arguments(ap)
+    ap.add_argument("--layers", default="", help="comma-separated names (default: all nine)")
     ap.add_argument(
-        "--zigzag-python", default=os.environ.get("ZIGZAG_PYTHON", "/work/zz-venv/bin/python")
+        "--cache", default=str(RESULTS / "bench_depthwise"), help="where ZigZag's runs are kept"
     )
-    args = ap.parse_args()
-    hw = load_hardware(ROOT / "hw_models" / "eyeriss.yaml")
+    args, argv = parse(ap, argv)
+    set_threads(1)
+    con = console(220)
+    python = ZIGZAG.python(args, con, required=False)
+    hw = load_hardware("eyeriss")
     hw = dataclasses.replace(hw)
-    have_zz = Path(args.zigzag_python).exists()
+    have_zz = python is not None
+    wanted = args.layers.split(",") if args.layers else [row[0] for row in MBV1_DW]
     peak = hw.num_pes
     t = Table(title=f"3x3 depthwise layers of MobileNet-V1 (224x224) on {hw.name}, w8a8")
     cols = ("layer", "MACs k", "RS PEs before", "RS PEs after", "E before uJ", "E after uJ",
@@ -144,13 +147,13 @@ def main() -> None:
         t.add_column(c, justify="left" if c == "layer" else "right")
     ours_s = 0.0
     rows = []
-    for row in MBV1_DW:
+    for row in (r for r in MBV1_DW if r[0] in wanted):
         spec = depthwise(*row)
         t0 = time.perf_counter()
         b, a = ours(spec, hw, False), ours(spec, hw, True)
         ours_s += time.perf_counter() - t0
-        zz_e = zigzag(args.zigzag_python, hw, spec, "energy") if have_zz else None
-        zz_l = zigzag(args.zigzag_python, hw, spec, "latency") if have_zz else None
+        zz_e = zigzag(python, hw, spec, "energy", Path(args.cache)) if have_zz else None
+        zz_l = zigzag(python, hw, spec, "latency", Path(args.cache)) if have_zz else None
         rows.append((spec, b, a, zz_e, zz_l))
     for spec, b, a, zz_e, zz_l in rows:
         zz = ["-"] * 4
@@ -168,10 +171,10 @@ def main() -> None:
             f"{a['compute_kcyc']:.1f}", f"{floor / 1e3:.1f}", f"{b['latency_kcyc']:.1f}",
             f"{a['latency_kcyc']:.1f}", f"{a['util_l']:.2f}", *zz,
         )  # fmt: skip
-    con = Console(width=220)
-    con.print(t)
+    show(con, t)
     con.print(
-        f"codesign mapped the 9 layers twice at all nine precision pairs in {ours_s:.1f} s "
+        f"codesign mapped the {len(rows)} layers twice at all nine precision pairs in "
+        f"{ours_s:.1f} s "
         "(ZigZag runs cached). RS PEs and RS array kcyc: row stationary's mapping with the "
         "least compute cycles; E: the min-energy mapping; lat and util L (MACs / (cycles x "
         "168 PEs)): the min-latency one; DRAM floor: "
@@ -179,9 +182,7 @@ def main() -> None:
         "codesign's model; ZigZag's columns are its energy-optimal and latency-optimal searches, "
         "in its own model (it does not count the DRAM reads of W and I)."
     )
-    if not have_zz:
-        con.print(f"(no ZigZag at {args.zigzag_python}: its columns are empty)")
-    print("reproduce: python benchmarks/bench_depthwise.py")
+    show(con, reproduce=command("bench_depthwise.py", argv))
 
 
 if __name__ == "__main__":

@@ -16,29 +16,31 @@ from __future__ import annotations
 
 import argparse
 import time
-from pathlib import Path
 
 import numpy as np
-import torch
-from rich.console import Console
+from _common import (
+    add_pipeline_args,
+    command,
+    console,
+    parse,
+    pipeline,
+    pipeline_argv,
+    pipeline_options,
+    set_threads,
+    show,
+)
 from rich.table import Table
 from scipy.stats import kendalltau
 
-from codesign.cache import weights_hash
-from codesign.data import dataset_available, how_to_get, load_dataset
+from codesign.data import dataset_available, how_to_get
 from codesign.distributed import DaskEvaluator
-from codesign.hw import load_hardware
 from codesign.quant.config import LayerQuant, QuantConfig
-from codesign.quant.evaluate import heldout, make_task, state_bytes
-from codesign.quant.proxy import measure_sensitivity
-from codesign.quant.supernet import Supernet, SupernetSchedule, train_supernet
-from codesign.quant.train import FP_RECIPE, FinetuneRecipe, evaluate, train_full_precision
-from codesign.workload import extract, get_workload
-
-HW = Path(__file__).resolve().parents[1] / "hw_models" / "mpic.yaml"
+from codesign.quant.evaluate import heldout, make_task
+from codesign.quant.train import FinetuneRecipe, evaluate
+from codesign.workload import get_workload
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     """Print the fidelity table."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--workload", default="digits_cnn")
@@ -47,6 +49,7 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=300, help="fine-tune steps (the reference)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=1, help="torch threads of this process")
     ap.add_argument(
         "--heldout",
         choices=("test", "val+test"),
@@ -60,29 +63,31 @@ def main() -> None:
         default=1,
         help="average the reference over this many fine-tune seeds",
     )
-    args = ap.parse_args()
+    add_pipeline_args(ap, finetune=False)
+    args, _ = parse(ap, argv)
+    set_threads(args.threads)
+    con = console(150)
     t0 = time.perf_counter()
-    hw = load_hardware(HW)
-    acts = hw.act_bits
-    wts = tuple(b for b in hw.weight_bits if b > 0)
-    wl = get_workload(args.workload)
-    if not dataset_available(wl.dataset, args.data):
-        raise SystemExit(f"workload {wl.name}: no data here ({how_to_get(wl.dataset)})")
-    data = load_dataset(wl.dataset, path=args.data)
-    torch.manual_seed(args.seed)
-    model = train_full_precision(wl.build(), data.train, FP_RECIPE, seed=args.seed)
-    g = extract(model, wl.example_input())
-    layers = g.quantizable
-    proxy = measure_sensitivity(model, layers, acts, wts, data.train, data.val)
-    sn = train_supernet(
-        Supernet(model, g, acts, wts), data.train, SupernetSchedule(), seed=args.seed
-    )
+    dataset = get_workload(args.workload).dataset
+    if not dataset_available(dataset, args.data):
+        raise SystemExit(f"workload {args.workload}: no data here ({how_to_get(dataset)})")
+    # the base model (trained once, cached), the sensitivity proxy and the supernet on MPIC's
+    # bit-widths, each as `codesign explore` makes it
+    opts = pipeline_options(args)
+    with pipeline(
+        con, workload=args.workload, hw="mpic", seed=args.seed, data=args.data, **opts
+    ) as p:
+        ctx = p.ctx
+        proxy = p.estimator("proxy")
+        sn = p.estimator("supernet").supernet
+    wl, data, model, layers = ctx.workload, ctx.data, ctx.model, ctx.graph.quantizable
+    acts, wts = ctx.tables.act_bits, ctx.tables.weight_bits
     rng = np.random.default_rng(args.seed)
     configs = [
         (rng.integers(0, len(acts), len(layers)), rng.integers(0, len(wts), len(layers)))
         for _ in range(args.configs)
     ]
-    base = (weights_hash(model), state_bytes(model))
+    base = ctx.base
     recipe = FinetuneRecipe(steps=args.steps)
     ho = heldout(data, args.heldout)
     fp_ho = evaluate(model, ho)
@@ -109,7 +114,7 @@ def main() -> None:
     ref, again = acc[:r].mean(axis=0), acc[r:].mean(axis=0)
     est = {
         "proxy (PTQ sensitivity, summed)": np.array(
-            [fp_ho - proxy.loss(ai[None], wi[None])[0] for ai, wi in configs]
+            [fp_ho - proxy.loss_indices(ai[None], wi[None])[0] for ai, wi in configs]
         ),
         "supernet (one forward pass)": np.array(
             [sn.accuracy([acts[a] for a in ai], [wts[w] for w in wi], ho) for ai, wi in configs]
@@ -134,15 +139,16 @@ def main() -> None:
             f"{e.mean():.2f}",
             f"{ref.mean():.2f}",
         )
-    Console(width=150).print(table)
+    show(con, table)
     print(f"wall time {time.perf_counter() - t0:.0f} s")
-    print(
-        f"reproduce: python benchmarks/bench_estimator_fidelity.py --workload {wl.name} "
-        + (f"--data {args.data} " if args.data else "")
-        + f"--configs {args.configs} "
-        f"--steps {args.steps} --seed {args.seed} --heldout {args.heldout} "
-        f"--ref-seeds {args.ref_seeds}"
-    )
+    reproduce = [
+        *("--workload", wl.name, *(("--data", args.data) if args.data else ())),
+        *("--configs", str(args.configs), "--steps", str(args.steps), "--seed", str(args.seed)),
+        *("--heldout", args.heldout, "--ref-seeds", str(args.ref_seeds)),
+        *(("--workers", str(args.workers)) if args.workers != 2 else ()),
+        *pipeline_argv(args),
+    ]
+    show(con, reproduce=command("bench_estimator_fidelity.py", reproduce))
 
 
 if __name__ == "__main__":

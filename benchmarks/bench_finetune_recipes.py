@@ -12,38 +12,47 @@ import argparse
 import time
 
 import numpy as np
-import torch
-from rich.console import Console
+from _common import (
+    add_pipeline_args,
+    command,
+    console,
+    parse,
+    pipeline,
+    pipeline_argv,
+    pipeline_options,
+    set_threads,
+    show,
+)
 from rich.table import Table
 
-from codesign.data import load_dataset
 from codesign.quant.config import LayerQuant, QuantConfig
-from codesign.quant.train import FP_RECIPE, FinetuneRecipe, evaluate, finetune, train_full_precision
-from codesign.workload import extract, get_workload
+from codesign.quant.train import FinetuneRecipe, finetune
 
 PAIRS = [(8, 8), (4, 4), (2, 4), (2, 2)]  # (weight bits, activation bits)
+DEFAULT_RECIPES = "qat,kd,progressive,kd+progressive,kd+stochastic"
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     """Print the recipe table."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--steps", type=int, default=300)
     ap.add_argument("--seeds", default="0,1,2")
-    ap.add_argument("--recipes", default="qat,kd,progressive,kd+progressive,kd+stochastic")
-    args = ap.parse_args()
-    torch.set_num_threads(1)
+    ap.add_argument("--recipes", default=DEFAULT_RECIPES)
+    add_pipeline_args(ap, supernet=False, finetune=False)
+    args, _ = parse(ap, argv)
+    set_threads(1)
+    con = console(140)
     seeds = [int(s) for s in args.seeds.split(",")]
     recipes = args.recipes.split(",")
-    data = load_dataset("digits")
-    w = get_workload("digits_cnn")
     acc = {r: {p: [] for p in PAIRS} for r in recipes}
     fp_accs = []
     t0 = time.perf_counter()
     for seed in seeds:
-        torch.manual_seed(seed)
-        model = train_full_precision(w.build(), data.train, FP_RECIPE, seed=seed)
-        fp_accs.append(evaluate(model, data.test))
-        g = extract(model, w.example_input())
+        # the base model of seed `seed` (trained once, cached), its graph and digits' splits
+        opts = pipeline_options(args)
+        with pipeline(con, workload="digits_cnn", hw="mpic", seed=seed, **opts) as p:
+            model, g, data = p.ctx.model, p.ctx.graph, p.ctx.data
+            fp_accs.append(p.ctx.fp_accuracy)
         for wb, ab in PAIRS:
             cfg = QuantConfig(
                 "digits_cnn",
@@ -74,12 +83,12 @@ def main() -> None:
         table.add_row(
             r, *[f"{np.mean(acc[r][p]):.2f} ({np.mean(acc[r][p]) - fp:+.2f})" for p in PAIRS]
         )
-    Console(width=140).print(table)
+    show(con, table)
     print(f"wall time {time.perf_counter() - t0:.0f} s")
-    print(
-        "reproduce: python benchmarks/bench_finetune_recipes.py "
-        f"--steps {args.steps} --seeds {args.seeds}"
-    )
+    reproduce = ["--steps", str(args.steps), "--seeds", args.seeds, *pipeline_argv(args)]
+    if args.recipes != DEFAULT_RECIPES:
+        reproduce += ["--recipes", args.recipes]
+    show(con, reproduce=command("bench_finetune_recipes.py", reproduce))
 
 
 if __name__ == "__main__":

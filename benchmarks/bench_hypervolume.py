@@ -14,16 +14,13 @@ prints one row per pair (A_i beside B_i) and the mean ratio.
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 import numpy as np
+from _common import command, hypervolumes, parse, print_reproduce
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from codesign.core.types import Objective  # noqa: E402
-from codesign.run import RunDir  # noqa: E402
-from codesign.search.pareto import hypervolume  # noqa: E402
+from codesign.core.types import Objective
+from codesign.run import RunDir
 
 COLUMN = {
     Objective.ACCURACY_LOSS: lambda f, c: c.est_accuracy_loss,
@@ -40,13 +37,14 @@ def front_matrix(run: str) -> tuple[np.ndarray, tuple[Objective, ...], int]:
     return F, front.objectives, front.evaluated
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    """Print the table of hypervolumes, one row per pair of runs."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", nargs="+", required=True, help="run directories (A)")
     ap.add_argument("--against", nargs="+", required=True, help="run directories (B), paired")
-    args = ap.parse_args()
+    args, argv = parse(ap, argv)
     if len(args.runs) != len(args.against):
-        sys.exit("--runs and --against need as many run directories each")
+        raise SystemExit("--runs and --against need as many run directories each")
     print("| A | B | evaluated A / B | front A / B | HV A | HV B | A / B |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
     ratios = []
@@ -54,17 +52,15 @@ def main() -> None:
         Fa, oa, na = front_matrix(a)
         Fb, ob, nb = front_matrix(b)
         if oa != ob:
-            sys.exit(f"{a} and {b} searched different objectives")
-        both = np.vstack([Fa, Fb])
-        ideal, nadir = both.min(axis=0), both.max(axis=0)
-        ha, hb = hypervolume(Fa, ideal, nadir), hypervolume(Fb, ideal, nadir)
+            raise SystemExit(f"{a} and {b} searched different objectives")
+        ha, hb = hypervolumes([Fa, Fb])
         ratios.append(ha / hb if hb > 0 else float("nan"))
         print(
             f"| {Path(a).name} | {Path(b).name} | {na} / {nb} | {len(Fa)} / {len(Fb)} | "
             f"{ha:.4f} | {hb:.4f} | {ratios[-1]:.3f} |"
         )
     print(f"\nmean HV ratio A / B: {np.nanmean(ratios):.3f} over {len(ratios)} pairs")
-    print("command: python benchmarks/bench_hypervolume.py " + " ".join(sys.argv[1:]))
+    print_reproduce(command("bench_hypervolume.py", argv))
 
 
 if __name__ == "__main__":

@@ -15,11 +15,10 @@ Reproduce:  python benchmarks/bench_mapping_vs_bits.py [--hw eyeriss,simba_like,
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 import numpy as np
 import resnet18  # benchmarks/resnet18.py, beside this file
-from rich.console import Console
+from _common import command, console, parse, set_threads, show
 from rich.table import Table
 
 from codesign.cost.spatial import evaluate
@@ -27,15 +26,14 @@ from codesign.hw import load_hardware
 from codesign.mapping.mapper import map_layer
 from codesign.workload import extract, get_workload
 
-HW_DIR = Path(__file__).resolve().parents[1] / "hw_models"
 
-
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     """Print the table."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--hw", default="eyeriss,simba_like,tpu_like,bitfusion")
     ap.add_argument("--workloads", default="resnet18,resnet8,dscnn,mobilenet_v1_025")
-    args = ap.parse_args()
+    args, argv = parse(ap, argv)
+    set_threads(1)
     table = Table(title="min-energy mapping at w8a8 reused at w2a2, against mapping at w2a2")
     for col in (
         "hardware",
@@ -55,7 +53,7 @@ def main() -> None:
             w = get_workload(name)
             layer_lists[name] = extract(w.build(), w.example_input(), name).quantizable
     for hw_name in args.hw.split(","):
-        hw = load_hardware(HW_DIR / f"{hw_name}.yaml")
+        hw = load_hardware(hw_name)
         a8, w8 = hw.act_bits.index(8), hw.weight_bits.index(8)
         a2, w2 = hw.act_bits.index(2), hw.weight_bits.index(2)
         for name, specs in layer_lists.items():
@@ -81,8 +79,7 @@ def main() -> None:
                 f"{100 * max(penalty):.1f} %",
                 f"{100 * (reused_pj / best_pj - 1.0):.1f} %",
             )
-    Console(width=160).print(table)
-    print("reproduce: python benchmarks/bench_mapping_vs_bits.py")
+    show(console(160), table, reproduce=command("bench_mapping_vs_bits.py", argv))
 
 
 if __name__ == "__main__":

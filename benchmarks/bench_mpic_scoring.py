@@ -11,27 +11,18 @@ Reproduce:  python benchmarks/bench_mpic_scoring.py
 
 from __future__ import annotations
 
-import os
+import argparse
+import time
 
-for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ[var] = "1"  # one core, before numpy loads its BLAS
+import numpy as np
+from _common import command, console, parse, set_threads, show
+from rich.table import Table
 
-import argparse  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-from rich.console import Console  # noqa: E402
-from rich.table import Table  # noqa: E402
-
-from codesign.core.types import Precision  # noqa: E402
-from codesign.families import build_tables, price_network  # noqa: E402
-from codesign.hw import load_hardware  # noqa: E402
-from codesign.search.space import make_space  # noqa: E402
-from codesign.workload import extract, get_workload  # noqa: E402
-
-HW = Path(__file__).resolve().parents[1] / "hw_models" / "mpic.yaml"
+from codesign.core.types import Precision
+from codesign.families import build_tables, price_network
+from codesign.hw import load_hardware
+from codesign.search.space import make_space
+from codesign.workload import extract, get_workload
 
 
 def _best_rate(fn, n_items: int, repeats: int) -> float:
@@ -43,15 +34,15 @@ def _best_rate(fn, n_items: int, repeats: int) -> float:
     return n_items / best
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     """Print the scoring-rate table."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--population", type=int, default=10_000)
     ap.add_argument("--repeats", type=int, default=7)
     ap.add_argument("--workloads", default="resnet8,dscnn,mobilenet_v1_025,digits_cnn")
-    args = ap.parse_args()
-    torch.set_num_threads(1)
-    hw = load_hardware(HW)
+    args, argv = parse(ap, argv)
+    set_threads(1)  # one core
+    hw = load_hardware("mpic")
     table = Table(title=f"MPIC cost-table scoring, one core, population {args.population:,}")
     for col in (
         "workload",
@@ -100,8 +91,7 @@ def main() -> None:
             f"{ch:,.0f}",
             f"{ch_all:,.0f}",
         )
-    Console(width=160).print(table)
-    print("reproduce: python benchmarks/bench_mpic_scoring.py")
+    show(console(160), table, reproduce=command("bench_mpic_scoring.py", argv))
 
 
 if __name__ == "__main__":

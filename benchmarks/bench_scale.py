@@ -18,29 +18,21 @@ Reproduce:  python benchmarks/bench_scale.py [--networks digits_cnn,resnet18,res
 
 from __future__ import annotations
 
-import os
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
 
-for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ[var] = "1"
-
-import argparse  # noqa: E402
-import json  # noqa: E402
-import resource  # noqa: E402
-import subprocess  # noqa: E402
-import sys  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from _common import command, console, parse, set_threads, show
 
 
 def one(network: str, hw_name: str, granularity: str, gens: int, pop: int) -> dict:
     """Measure one (network, hardware, granularity) in this process."""
-    import torch
-
-    torch.set_num_threads(1)
+    set_threads(1)
     from codesign.core.types import Objective
     from codesign.families import build_tables
     from codesign.hw import load_hardware
@@ -59,7 +51,7 @@ def one(network: str, hw_name: str, granularity: str, gens: int, pop: int) -> di
     out["extract_s"] = time.perf_counter() - t0
     q = graph.quantizable
     out["layers"], out["channels"] = len(q), sum(s.K for s in q)
-    hw = load_hardware(ROOT / "hw_models" / f"{hw_name}.yaml")
+    hw = load_hardware(hw_name)
     with tempfile.TemporaryDirectory() as cache:
         t0 = time.perf_counter()
         tables = build_tables(graph, hw, None, Path(cache))
@@ -82,7 +74,9 @@ def one(network: str, hw_name: str, granularity: str, gens: int, pop: int) -> di
     return out
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    """Measure every (network, hardware, granularity, population), each in a subprocess of
+    its own, and print the table."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--networks", default="digits_cnn,resnet18,mobilenet_v2,resnet50")
     ap.add_argument("--generations", type=int, default=100)
@@ -92,14 +86,14 @@ def main() -> None:
     )
     ap.add_argument("--hw", default="mpic:layer,mpic:channel,eyeriss:layer")
     ap.add_argument("--one", nargs=3, metavar=("NET", "HW", "GRAN"), help=argparse.SUPPRESS)
-    args = ap.parse_args()
+    args, _ = parse(ap, argv)
+    set_threads(1)  # the subprocesses' BLAS too
     if args.one:
         print(json.dumps(one(*args.one, args.generations, args.pop_size)))
         return
-    from rich.console import Console
     from rich.table import Table
 
-    console = Console(width=150)
+    con = console(150)
     rows = []
     pops = [int(p) for p in args.pop_sizes.split(",")] if args.pop_sizes else [args.pop_size]
     targets = [tuple(x.split(":")) for x in args.hw.split(",")]
@@ -110,13 +104,13 @@ def main() -> None:
         t0 = time.perf_counter()
         res = subprocess.run(cmd, capture_output=True, text=True)
         if res.returncode != 0:
-            console.print(f"[red]{net} {hw} {gran} failed:[/] {res.stderr.strip()[-400:]}")
+            con.print(f"[red]{net} {hw} {gran} failed:[/] {res.stderr.strip()[-400:]}")
             continue
         row = json.loads(res.stdout.strip().splitlines()[-1])
         row["total_s"] = time.perf_counter() - t0
         row["pop"] = pop
         rows.append(row)
-        console.print(row)
+        con.print(row)
     t = Table(
         title=f"scale: NSGA-II x {args.generations} generations, cost objectives, one thread, "
         "cold mapping cache"
@@ -132,11 +126,11 @@ def main() -> None:
             f"{r['search_s']:.1f}", str(r["evaluated"]), f"{r['total_s']:.1f}",
             f"{r['peak_mb']:.0f}",
         )  # fmt: skip
-    console.print(t)
-    console.print(
-        f"reproduce: python benchmarks/bench_scale.py --networks {args.networks} --hw {args.hw} "
-        f"--generations {args.generations} --pop-sizes {','.join(map(str, pops))}"
-    )
+    reproduce = [
+        *("--networks", args.networks, "--hw", args.hw, "--generations", str(args.generations)),
+        *("--pop-sizes", ",".join(map(str, pops))),
+    ]
+    show(con, t, reproduce=command("bench_scale.py", reproduce))
 
 
 if __name__ == "__main__":

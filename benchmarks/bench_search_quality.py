@@ -31,52 +31,43 @@ accuracies spread, with its own base model and its own supernet trained for Eyer
 (both cached in --results-dir/cache); --eyeriss-only leaves out the exhaustive MPIC part.
 
 Reproduce:  python benchmarks/bench_search_quality.py [--seeds 0,1,2]
-            [--budgets 5,10,20,40] (generations of 64)
+            [--budgets 5,10,20,40] (generations of 64) [--hw mpic]
             python benchmarks/bench_search_quality.py --eyeriss-only --eyeriss-workload mnist1d_cnn
 """
 
 from __future__ import annotations
 
-import os
+import argparse
+import hashlib
+import time
+from pathlib import Path
 
-for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ[var] = "1"
+import numpy as np
+from _common import (
+    add_pipeline_args,
+    archive_front,
+    command,
+    console,
+    front_of,
+    front_rows,
+    hypervolumes,
+    parse,
+    pipeline,
+    pipeline_options,
+    set_threads,
+    show,
+)
+from rich.progress import Progress
+from rich.table import Table
 
-import argparse  # noqa: E402
-import hashlib  # noqa: E402
-import sys  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
+from codesign.core.candidates import CandidateBatch, index_of, objective_values
+from codesign.core.types import Objective
+from codesign.search.archive import Archive
+from codesign.search.loop import run_search, scorer
+from codesign.search.nsga2 import NSGA2Strategy
+from codesign.search.random import RandomStrategy
+from codesign.search.space import LayerwiseSpace
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from rich.console import Console  # noqa: E402
-from rich.progress import Progress  # noqa: E402
-from rich.table import Table  # noqa: E402
-
-from codesign.cache import weights_hash  # noqa: E402
-from codesign.core.candidates import CandidateBatch, index_of, objective_values  # noqa: E402
-from codesign.core.types import Objective  # noqa: E402
-from codesign.data import load_dataset  # noqa: E402
-from codesign.families import build_tables  # noqa: E402
-from codesign.hw import load_hardware  # noqa: E402
-from codesign.quant.estimators import SupernetEstimator  # noqa: E402
-from codesign.quant.supernet import SupernetSchedule, load_or_train_supernet  # noqa: E402
-from codesign.quant.train import evaluate  # noqa: E402
-from codesign.search.archive import Archive  # noqa: E402
-from codesign.search.loop import run_search, scorer  # noqa: E402
-from codesign.search.nsga2 import NSGA2Strategy  # noqa: E402
-from codesign.search.pareto import hypervolume, pareto_mask  # noqa: E402
-from codesign.search.random import RandomStrategy  # noqa: E402
-from codesign.search.space import LayerwiseSpace  # noqa: E402
-from codesign.stages.prepare import base_model  # noqa: E402
-from codesign.workload import extract, get_workload  # noqa: E402
-
-HW = Path(__file__).resolve().parents[1] / "hw_models" / "mpic.yaml"
-EYERISS = HW.parent / "eyeriss.yaml"
 OBJECTIVES = (Objective.ACCURACY_LOSS, Objective.LATENCY, Objective.MEMORY)
 
 
@@ -168,44 +159,53 @@ def greedy(tables, est: LookupEstimator, score) -> np.ndarray:  # noqa: ANN001
     return np.array(rows)
 
 
-def workload_supernet(wl_name: str, hw, results_dir: str, console: Console):  # noqa: ANN001, ANN201
-    """(graph, cost tables on `hw`, supernet estimator, supernet checkpoint path) of a workload:
-    its full-precision base model and its switchable supernet for `hw`'s bit-widths, both trained
-    once and cached in `results_dir`/cache."""
-    wl = get_workload(wl_name)
-    data = load_dataset(wl.dataset, seed=0)
-    model, _ = base_model(wl, data, 0, Path(results_dir) / "cache", None, console)
-    g = extract(model, wl.example_input(), wl.name)
-    t = build_tables(g, hw)
-    t0 = time.perf_counter()
-    sn, path, cached = load_or_train_supernet(
-        model,
-        g,
-        wl.name,
-        hw.name,
-        t.act_bits,
-        t.weight_bits,
-        data.train,
-        Path(results_dir) / "cache",
-        weights_hash(model),
-        SupernetSchedule(),
-        0,
-    )
-    if not cached:
-        console.print(
-            f"{wl.name} supernet for {hw.name} trained in {time.perf_counter() - t0:.0f} s: {path}"
+def supernet_of(wl_name: str, hw: str, args, con):  # noqa: ANN001, ANN201
+    """(prepared context, supernet estimator, supernet checkpoint path) of a workload on `hw`:
+    codesign's prepare stage (the full-precision base model, trained once and cached in
+    --results-dir/cache) and its supernet estimator (trained once for `hw`'s bit-widths and
+    cached likewise)."""
+    with pipeline(con, workload=wl_name, hw=hw, seed=0, **pipeline_options(args)) as p:
+        t0 = time.perf_counter()
+        est = p.estimator("supernet")
+        note = p.notes["supernet"]
+    if not note["cached"]:
+        con.print(
+            f"{wl_name} supernet for {p.ctx.hardware.name} trained in "
+            f"{time.perf_counter() - t0:.0f} s: {note['path']}"
         )
-    sn_est = SupernetEstimator(sn, data.val, evaluate(model, data.val))
-    return g, t, sn_est, path
+    return p.ctx, est, Path(note["path"])
 
 
-def main() -> None:
+def eyeriss_inputs(wl_name: str, args, con):  # noqa: ANN001, ANN201
+    """(Eyeriss cost tables of the workload, its supernet estimator). digits_cnn takes the
+    supernet of the MPIC run (same bit-widths), as the full benchmark does; any other workload
+    its own, trained for Eyeriss's bit-widths."""
+    if wl_name != "digits_cnn":
+        ctx, est, _ = supernet_of(wl_name, "eyeriss", args, con)
+        return ctx.tables, est
+    _, est, _ = supernet_of(wl_name, args.hw, args, con)
+    return eyeriss_tables(wl_name, args, con), est
+
+
+def eyeriss_tables(wl_name: str, args, con):  # noqa: ANN001, ANN201
+    """The workload's cost tables on Eyeriss (prepare stage; mapper results cached)."""
+    with pipeline(con, workload=wl_name, hw="eyeriss", seed=0, **pipeline_options(args)) as p:
+        return p.ctx.tables
+
+
+def main(argv: list[str] | None = None) -> None:
     """Enumerate, search, print the table."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", default="0,1,2")
     ap.add_argument("--budgets", default="5,10,20,40")
     ap.add_argument("--pop-size", type=int, default=64)
-    ap.add_argument("--results-dir", default="results")
+    ap.add_argument(
+        "--hw",
+        default="mpic",
+        help="the MCU of the exhaustive part (a bundled name or a file; digits_cnn's Eyeriss "
+        "comparison reuses its supernet, so it needs Eyeriss's bit-widths)",
+    )
+    add_pipeline_args(ap)
     ap.add_argument("--out", default="results/bench_search_quality")
     ap.add_argument("--skip-eyeriss", action="store_true", help="leave out joint vs sequential")
     ap.add_argument(
@@ -220,25 +220,21 @@ def main() -> None:
     ap.add_argument(
         "--thresholds", default="0.5,1,2,5", help="pp below full precision for the lowest energy"
     )
-    args = ap.parse_args()
+    args, argv = parse(ap, argv)
     if args.eyeriss_only and args.skip_eyeriss:
         ap.error("--eyeriss-only and --skip-eyeriss leave nothing to run")
-    torch.set_num_threads(1)
-    console = Console(width=140)
+    set_threads(1)
+    con = console(140)
     seeds = [int(s) for s in args.seeds.split(",")]
-    reproduce = "python benchmarks/bench_search_quality.py " + " ".join(sys.argv[1:])
-    hw = load_hardware(HW)
+    reproduce = command("bench_search_quality.py", argv)
     if args.eyeriss_only or (not args.skip_eyeriss and args.eyeriss_workload != "digits_cnn"):
-        # digits_cnn: the MPIC run's supernet (same bit-widths), as the full benchmark uses
-        eyeriss_hw = hw if args.eyeriss_workload == "digits_cnn" else load_hardware(EYERISS)
-        g_e, _, est_e, _ = workload_supernet(
-            args.eyeriss_workload, eyeriss_hw, args.results_dir, console
-        )
+        t_e, est_e = eyeriss_inputs(args.eyeriss_workload, args, con)
     if args.eyeriss_only:
-        joint_vs_sequential(g_e, est_e, args, console, seeds, args.eyeriss_workload, est_e)
-        print("reproduce: " + reproduce)
+        table = joint_vs_sequential(t_e, est_e, args, seeds, args.eyeriss_workload, est_e)
+        show(con, table, reproduce=reproduce)
         return
-    g, t, sn_est, path = workload_supernet("digits_cnn", hw, args.results_dir, console)
+    ctx, sn_est, path = supernet_of("digits_cnn", args.hw, args, con)
+    t = ctx.tables
     a_idx, w_idx = enumerate_all(t.num_layers, len(t.act_bits), len(t.weight_bits))
     key = hashlib.sha1(str(path).encode()).hexdigest()[:10]
     t0 = time.perf_counter()
@@ -248,17 +244,16 @@ def main() -> None:
     score = scorer(t, OBJECTIVES, est)
     costs = t.score_indices(a_idx, w_idx)
     F_all = objective_values(OBJECTIVES, costs, loss)
-    feas = costs.peak_bytes <= t.memory_limit_bytes
-    exact = F_all[pareto_mask(F_all, feas)]
-    ideal, nadir = exact.min(axis=0), exact.max(axis=0)
+    exact = front_of(F_all, costs.peak_bytes <= t.memory_limit_bytes)
 
     def hv(F: np.ndarray) -> float:
-        return hypervolume(F, ideal, nadir)
+        return hypervolumes([F], over=exact)[0]
 
     hv_exact = hv(exact)
     table = Table(
-        title=f"digits_cnn on MPIC, per layer: {len(F_all):,} configurations, exhaustive front "
-        f"{len(exact)} points (supernet losses: {t_exh:.0f} s). Hypervolume / exhaustive"
+        title=f"digits_cnn on {ctx.hardware.name}, per layer: {len(F_all):,} configurations, "
+        f"exhaustive front {len(exact)} points (supernet losses: {t_exh:.0f} s). "
+        "Hypervolume / exhaustive"
     )
     for col in (
         "method",
@@ -277,8 +272,7 @@ def main() -> None:
             for seed in seeds:
                 archive = Archive(t.layer_names, False)
                 run_search(space, cls(args.pop_size, gens), score, archive, 3, seed)
-                F = archive.objectives()
-                fr.append(hv(F[pareto_mask(F, archive.feasible())]) / hv_exact)
+                fr.append(hv(archive_front(archive)) / hv_exact)
                 ev.append(len(archive))
             table.add_row(
                 name,
@@ -295,7 +289,7 @@ def main() -> None:
         "-",
         str(len(uni.objectives)),
         f"{100 * len(uni.objectives) / len(F_all):.3f}",
-        f"{hv(uni.objectives[pareto_mask(uni.objectives, uni.feasible)]) / hv_exact:.4f}",
+        f"{hv(front_of(uni.objectives, uni.feasible)) / hv_exact:.4f}",
         "",
         "",
     )
@@ -305,17 +299,20 @@ def main() -> None:
         "-",
         str(len(G)),
         f"{100 * len(G) / len(F_all):.3f}",
-        f"{hv(G[pareto_mask(G, np.ones(len(G), bool))]) / hv_exact:.4f}",
+        f"{hv(front_of(G)) / hv_exact:.4f}",
         "",
         "",
     )
-    console.print(table)
+    show(con, table)
     if not args.skip_eyeriss:
         if args.eyeriss_workload == "digits_cnn":
-            joint_vs_sequential(g, est, args, console, seeds, "digits_cnn", sn_est)
+            t_e = eyeriss_tables("digits_cnn", args, con)
+            table = joint_vs_sequential(t_e, est, args, seeds, "digits_cnn", sn_est)
         else:
-            joint_vs_sequential(g_e, est_e, args, console, seeds, args.eyeriss_workload, est_e)
-    print("reproduce: " + reproduce)
+            wl = args.eyeriss_workload
+            table = joint_vs_sequential(t_e, est_e, args, seeds, wl, est_e)
+        show(con, table)
+    show(con, reproduce=reproduce)
 
 
 class _FixedMappingSpace(LayerwiseSpace):
@@ -350,13 +347,11 @@ class _FixedMappingSpace(LayerwiseSpace):
         return np.asarray(rows, dtype=np.float64)
 
 
-def joint_vs_sequential(g, est, args, console, seeds, wl_name, sn_est) -> None:  # noqa: ANN001
-    """The Eyeriss comparison of the module docstring; `sn_est` gives the full-precision
-    accuracy the losses are measured from."""
+def joint_vs_sequential(t, est, args, seeds, wl_name, sn_est) -> Table:  # noqa: ANN001
+    """The Eyeriss comparison of the module docstring on Eyeriss's cost tables `t`; `sn_est`
+    gives the full-precision accuracy the losses are measured from. Returns its table."""
     objectives = (Objective.ACCURACY_LOSS, Objective.ENERGY, Objective.LATENCY)
     t_start = time.perf_counter()
-    hw = load_hardware(EYERISS)
-    t = build_tables(g, hw, None, Path(args.results_dir) / "cache")
     score = scorer(t, objectives, est)
     L = t.num_layers
     a8, w8 = t.act_bits.index(8), t.weight_bits.index(8)
@@ -373,14 +368,13 @@ def joint_vs_sequential(g, est, args, console, seeds, wl_name, sn_est) -> None: 
             3,
             seed,
         )
-        F = archive.objectives()
-        fronts["joint"].append(F[pareto_mask(F, archive.feasible())])
+        fronts["joint"].append(archive_front(archive))
         archive = Archive(t.layer_names, True)
         run_search(
             _FixedMappingSpace(t, m8), NSGA2Strategy(args.pop_size, gens), score, archive, 3, seed
         )
         F = archive.objectives()
-        ids = np.flatnonzero(pareto_mask(F, archive.feasible()))
+        ids = front_rows(F, archive.feasible())
         b = archive.batch(ids)
         a_i = index_of(b.act_bits, t.act_bits)
         w_i = index_of(b.layer_weight_bits(), t.weight_bits)
@@ -388,9 +382,8 @@ def joint_vs_sequential(g, est, args, console, seeds, wl_name, sn_est) -> None: 
         remap = t.energy_j[rows, a_i, w_i, :].argmin(axis=2)  # [P, L]
         b2 = CandidateBatch(b.layer_names, b.act_bits, b.weight_bits, b.group_sizes, remap)
         s2 = score(b2)
-        fronts["sequential"].append(s2.objectives[pareto_mask(s2.objectives, s2.feasible)])
+        fronts["sequential"].append(front_of(s2.objectives, s2.feasible))
     every = np.vstack([f for fs in fronts.values() for f in fs])
-    ideal, nadir = every.min(axis=0), every.max(axis=0)
     ths = [float(x) for x in args.thresholds.split(",")]
     table = Table(
         title=f"Eyeriss, {wl_name} per layer, NSGA-II {args.pop_size} x {gens}, "
@@ -402,7 +395,7 @@ def joint_vs_sequential(g, est, args, console, seeds, wl_name, sn_est) -> None: 
         table.add_column(col, justify="right")
     per_seed: dict[str, np.ndarray] = {}  # [threshold, seed] lowest energy, NaN: none within
     for name, fs in fronts.items():
-        hv = [hypervolume(f, ideal, nadir) for f in fs]
+        hv = hypervolumes(fs, over=every)
         e = np.array([[min(f[f[:, 0] <= th, 1], default=np.nan) for f in fs] for th in ths])
         per_seed[name] = e
         within = []
@@ -422,7 +415,7 @@ def joint_vs_sequential(g, est, args, console, seeds, wl_name, sn_est) -> None: 
             f"{100 * (1 - j[both].mean() / s[both].mean()):.1f}{part}" if both.any() else "-"
         )
     table.add_row("joint saving %", "", "", "", " / ".join(saving))
-    console.print(table)
+    return table
 
 
 if __name__ == "__main__":

@@ -23,52 +23,80 @@ with it).
 
 Reproduce:  python benchmarks/bench_strategies.py [--seeds 0] [--k 2] [--generations 20]
             [--pop-size 32] [--gradient-generations 12] [--finetune-top 8]
+            [--workload mnist1d_cnn] [--strategies nsga2,random,dnas,csq,inloop]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
+from _common import (
+    add_pipeline_args,
+    command,
+    console,
+    front_of,
+    hypervolumes,
+    parse,
+    pipeline_argv,
+    pipeline_options,
+    set_threads,
+    show,
+)
+from rich.table import Table
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from codesign.explore import explore
+from codesign.run import RunDir, effective_status
 
-from rich.console import Console  # noqa: E402
-from rich.table import Table  # noqa: E402
-
-from codesign.run import RunDir, effective_status  # noqa: E402
-from codesign.search.pareto import hypervolume, pareto_mask  # noqa: E402
-
-HW = Path(__file__).resolve().parents[1] / "hw_models" / "mpic.yaml"
-WORKLOAD = "mnist1d_cnn"
+STRATEGIES = "nsga2,random,dnas,csq,inloop"
 
 
 def run_one(out: Path, name: str, seed: int, args, **options) -> Path:  # noqa: ANN001
     """The run directory of (name, seed): cached, or explored now (its wall time saved)."""
-    from codesign.explore import explore
-
     d = out / f"{name}-s{seed}"
     if (d / "pareto.json").exists() and effective_status(RunDir(d).read_info()) == "complete":
         return d
     t0 = time.perf_counter()
     explore(
-        hw=str(HW),
-        workload=WORKLOAD,
+        hw="mpic",
+        workload=args.workload,
         seed=seed,
         objectives="accuracy_loss,latency",
         pop_size=args.pop_size,
         threads=args.threads,
         out=str(d),
         resume=d if (d / "run.json").exists() else None,
-        results_dir=args.results_dir,
+        **pipeline_options(args),
         **{"generations": args.generations, "finetune_top": args.finetune_top, **options},
     )
     (d / "bench.json").write_text(json.dumps({"wall_s": time.perf_counter() - t0}))
     return d
+
+
+def strategy_runs(name: str, out: Path, seed: int, args) -> dict[str, Path]:  # noqa: ANN001
+    """The run directories of one --strategies name, by table row; "inloop" is nsga2 with
+    fine-tunes inside the search and plain nsga2 with as many fine-tunes spread along its final
+    front."""
+    if name in ("nsga2", "random"):
+        return {name: run_one(out, name, seed, args, strategy=name)}
+    if name in ("dnas", "csq"):
+        return {
+            name: run_one(
+                out, name, seed, args, strategy=name, generations=args.gradient_generations
+            )
+        }
+    if name != "inloop":
+        raise SystemExit(f"--strategies: unknown {name!r}; known: {STRATEGIES}")
+    name = f"nsga2 + in-loop (K={args.k})"
+    runs = {name: run_one(out, f"nsga2-inloop-k{args.k}", seed, args, rescore_per_gen=args.k)}
+    spent = measured(runs[name])["finetunes"]
+    runs["nsga2, same fine-tunes"] = run_one(
+        out, f"nsga2-top{spent}", seed, args, finetune_top=spent
+    )
+    return runs
 
 
 def measured(d: Path) -> dict:
@@ -115,7 +143,7 @@ def plot(results: dict[str, list[dict]], path: Path, title: str) -> bool:
         acc = r["fp"] - P[:, 0]
         c, m = colours[i % len(colours)], markers[i % len(markers)]
         ax.scatter(P[:, 1], acc, color=c, marker=m, s=22, alpha=0.75, label=name)
-        nd = P[pareto_mask(P, np.ones(len(P), bool))]
+        nd = front_of(P)
         nd = nd[np.argsort(nd[:, 1])]
         ax.step(nd[:, 1], r["fp"] - nd[:, 0], where="post", color=c, lw=1.0, alpha=0.9)
     ax.axhline(results[next(iter(results))][0]["fp"], color="grey", ls=":", lw=1)
@@ -130,8 +158,10 @@ def plot(results: dict[str, list[dict]], path: Path, title: str) -> bool:
     return True
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    """Run (or read back) every strategy's runs; print the table and draw the plot."""
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--workload", default="mnist1d_cnn")
     ap.add_argument("--seeds", default="0")
     ap.add_argument("--k", type=int, default=2, help="--rescore-per-gen of the in-loop run")
     ap.add_argument("--generations", type=int, default=20)
@@ -139,38 +169,29 @@ def main() -> None:
     ap.add_argument("--pop-size", type=int, default=32)
     ap.add_argument("--finetune-top", type=int, default=8)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--results-dir", default="results")
+    ap.add_argument(
+        "--strategies",
+        default=STRATEGIES,
+        help="which runs: nsga2, random, dnas, csq, inloop (in-loop and its same-fine-tunes twin)",
+    )
+    add_pipeline_args(ap)
     ap.add_argument("--out", default="results/bench_strategies")
-    args = ap.parse_args()
-    console = Console()
+    args, _ = parse(ap, argv)
+    set_threads(args.threads)
+    con = console(None)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     seeds = [int(s) for s in args.seeds.split(",")]
     results: dict[str, list[dict]] = {}
     for seed in seeds:
-        runs = {
-            "nsga2": run_one(out, "nsga2", seed, args),
-            "random": run_one(out, "random", seed, args, strategy="random"),
-            "dnas": run_one(
-                out, "dnas", seed, args, strategy="dnas", generations=args.gradient_generations
-            ),
-            "csq": run_one(
-                out, "csq", seed, args, strategy="csq", generations=args.gradient_generations
-            ),
-            f"nsga2 + in-loop (K={args.k})": run_one(
-                out, f"nsga2-inloop-k{args.k}", seed, args, rescore_per_gen=args.k
-            ),
-        }
-        spent = measured(runs[f"nsga2 + in-loop (K={args.k})"])["finetunes"]
-        runs["nsga2, same fine-tunes"] = run_one(
-            out, f"nsga2-top{spent}", seed, args, finetune_top=spent
-        )
+        runs: dict[str, Path] = {}
+        for name in args.strategies.split(","):
+            runs.update(strategy_runs(name, out, seed, args))
         for name, d in runs.items():
             results.setdefault(name, []).append(measured(d))
     every = np.vstack([r["points"] for rs in results.values() for r in rs if len(r["points"])])
-    ideal, nadir = every.min(axis=0), every.max(axis=0)
     title = (
-        f"{WORKLOAD} on MPIC, per layer, seeds {args.seeds}: nsga2/random {args.pop_size} x "
+        f"{args.workload} on MPIC, per layer, seeds {args.seeds}: nsga2/random {args.pop_size} x "
         f"{args.generations}, dnas/csq {args.gradient_generations}"
     )
     table = Table(title=title)
@@ -185,7 +206,7 @@ def main() -> None:
     ):
         table.add_column(col, justify="right")
     for name, rs in results.items():
-        hv = [hypervolume(r["points"], ideal, nadir) for r in rs]
+        hv = hypervolumes([r["points"] for r in rs], over=every)
         best = [r["fp"] - r["points"][:, 0].min() for r in rs if len(r["points"])]
         fast = [
             r["points"][r["points"][:, 0] <= 2.0, 1].min()
@@ -201,16 +222,20 @@ def main() -> None:
             f"{np.mean(best):.2f}" if best else "-",
             f"{np.mean(fast):.3f}" if fast else "-",
         )
-    console.print(table)
+    show(con, table)
     png = out / "strategies.png"
     if plot(results, png, title):
-        console.print(f"plot: {png}")
-    console.print(
-        "reproduce: python benchmarks/bench_strategies.py "
-        f"--seeds {args.seeds} --k {args.k} --generations {args.generations} "
-        f"--pop-size {args.pop_size} --gradient-generations {args.gradient_generations} "
-        f"--finetune-top {args.finetune_top}"
-    )
+        con.print(f"plot: {png}")
+    reproduce = [
+        *(["--workload", args.workload] if args.workload != "mnist1d_cnn" else []),
+        *(["--strategies", args.strategies] if args.strategies != STRATEGIES else []),
+        *("--seeds", args.seeds, "--k", str(args.k), "--generations", str(args.generations)),
+        *("--pop-size", str(args.pop_size)),
+        *("--gradient-generations", str(args.gradient_generations)),
+        *("--finetune-top", str(args.finetune_top)),
+        *pipeline_argv(args),
+    ]
+    show(con, reproduce=command("bench_strategies.py", reproduce))
 
 
 if __name__ == "__main__":

@@ -10,11 +10,9 @@ from __future__ import annotations
 
 import argparse
 import time
-from pathlib import Path
 
 import numpy as np
-import torch
-from rich.console import Console
+from _common import command, console, parse, set_threads, show
 from rich.table import Table
 
 from codesign.data import load_dataset
@@ -23,16 +21,14 @@ from codesign.quant.supernet import Supernet
 from codesign.quant.train import evaluate
 from codesign.workload import extract, get_workload
 
-HW = Path(__file__).resolve().parents[1] / "hw_models" / "mpic.yaml"
 
-
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     """Print the scoring-rate table."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--configs", type=int, default=200)
-    args = ap.parse_args()
-    torch.set_num_threads(1)
-    hw = load_hardware(HW)
+    args, _ = parse(ap, argv)
+    set_threads(1)  # one core
+    hw = load_hardware("mpic")
     acts, wts = hw.act_bits, tuple(b for b in hw.weight_bits if b > 0)
     data = load_dataset("digits")
     wl = get_workload("digits_cnn")
@@ -57,8 +53,8 @@ def main() -> None:
         table.add_column(c, justify="right")
     table.add_row("supernet, random per-layer configuration", f"{sn_rate:,.0f}")
     table.add_row("full-precision model (for scale)", f"{fp_rate:,.0f}")
-    Console().print(table)
-    print(f"reproduce: python benchmarks/bench_supernet_scoring.py --configs {args.configs}")
+    reproduce = command("bench_supernet_scoring.py", ["--configs", str(args.configs)])
+    show(console(None), table, reproduce=reproduce)
 
 
 if __name__ == "__main__":

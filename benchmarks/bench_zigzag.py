@@ -20,6 +20,7 @@ environment of its own (pip install "codesign[zigzag]" also works where its pins
     python -m venv /work/zz-venv && /work/zz-venv/bin/pip install zigzag-dse six
 
 Reproduce:  python benchmarks/bench_zigzag.py [--zigzag-python /work/zz-venv/bin/python]
+            [--layers conv3_ds,...] [--without-zigzag] (codesign's columns only)
 """
 
 from __future__ import annotations
@@ -27,19 +28,13 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import itertools
-import json
 import math
-import os
 import re
-import subprocess
-import sys
-import tempfile
 import time
-from pathlib import Path
 
 import numpy as np
+from _common import BENCH, ZIGZAG, command, console, parse, set_threads, show
 from resnet18 import RESNET18, layers  # benchmarks/resnet18.py, beside this file
-from rich.console import Console
 from rich.table import Table
 
 from codesign.core.types import LayerSpec, OpKind
@@ -48,8 +43,7 @@ from codesign.hw import load_hardware
 from codesign.mapping import mapper
 from codesign.mapping.space import DIMS, ORDERS, Mappings, array_sides, loop_bounds
 
-ROOT = Path(__file__).resolve().parents[1]
-RUNNER = ROOT / "benchmarks" / "zigzag" / "run_zigzag.py"
+RUNNER = BENCH / "zigzag" / "run_zigzag.py"
 
 # why the two models knowingly differ, by the component that differs most
 REASONS = {
@@ -178,33 +172,31 @@ def from_zigzag(spec: LayerSpec, hw, zz: dict) -> Mappings:  # noqa: ANN001
     return fill_cuts(spec, hw, m, 8, 8)
 
 
-def run_zigzag(python: str, cfg: dict) -> tuple[dict, float]:
-    """Run the ZigZag runner on `cfg`; returns (its output, wall seconds)."""
-    with tempfile.TemporaryDirectory() as tmp:
-        src, dst = Path(tmp) / "in.json", Path(tmp) / "out.json"
-        src.write_text(json.dumps(cfg))
-        t0 = time.perf_counter()
-        proc = subprocess.run(
-            [python, str(RUNNER), str(src), str(dst)], capture_output=True, text=True, check=False
-        )
-        wall = time.perf_counter() - t0
-        if proc.returncode != 0:
-            sys.exit(f"ZigZag runner failed:\n{proc.stderr[-2000:]}")
-        return json.loads(dst.read_text()), wall
+def run_zigzag(python: str | None, cfg: dict) -> tuple[dict, float]:
+    """Run the ZigZag runner on `cfg`; returns (its output, wall seconds); with no `python`
+    (--without-zigzag), no layers and no time."""
+    if python is None:
+        return {"layers": []}, float("nan")
+    out, wall = ZIGZAG.run_json(python, RUNNER, cfg)
+    if "error" in out:
+        raise SystemExit(f"ZigZag {out['error']}")
+    return out, wall
 
 
-def main() -> None:
-    """Print the three tables."""
+def main(argv: list[str] | None = None) -> None:
+    """Print the four tables."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument(
-        "--zigzag-python", default=os.environ.get("ZIGZAG_PYTHON", "/work/zz-venv/bin/python")
-    )
-    ap.add_argument("--hw", default=str(ROOT / "hw_models" / "eyeriss.yaml"))
-    args = ap.parse_args()
-    if not Path(args.zigzag_python).exists():
-        sys.exit(f"no ZigZag interpreter at {args.zigzag_python}; see this file's docstring")
+    ZIGZAG.add_arguments(ap)
+    ap.add_argument("--hw", default="eyeriss", help="a bundled name or a hardware file")
+    ap.add_argument("--layers", default="", help="comma-separated names (default: all)")
+    args, argv = parse(ap, argv)
+    set_threads(1)
+    con = console(200)
+    python = ZIGZAG.python(args, con)
     hw = load_hardware(args.hw)
     specs = layers()
+    if args.layers:
+        specs = [s for s in specs if s.name in args.layers.split(",")]
     # (c) our speed: map + price every layer at all 9 precision pairs, cache cleared
     mapper.clear_memory_cache()
     t0 = time.perf_counter()
@@ -238,10 +230,11 @@ def main() -> None:
                 "IY": i,
             }
             for n, k, c, o, f, st, p, i in RESNET18
+            if n in per_layer
         ],
     }
     zz_fixed, _ = run_zigzag(
-        args.zigzag_python,
+        python,
         {
             **base,
             "mapping": {
@@ -251,10 +244,8 @@ def main() -> None:
             },
         },
     )
-    zz_free, zz_free_s = run_zigzag(args.zigzag_python, {**base, "mapping": None})
-    zz_lat, _ = run_zigzag(
-        args.zigzag_python, {**base, "mapping": None, "zigzag": {"optimize": "latency"}}
-    )
+    zz_free, zz_free_s = run_zigzag(python, {**base, "mapping": None})
+    zz_lat, _ = run_zigzag(python, {**base, "mapping": None, "zigzag": {"optimize": "latency"}})
     zl = {lay["name"]: lay.get("free", {}) for lay in zz_lat["layers"]}
     zz = {lay["name"]: lay for lay in zz_fixed["layers"]}
     zf = {lay["name"]: lay for lay in zz_free["layers"]}
@@ -277,14 +268,14 @@ def main() -> None:
         i = fixed[s.name]
         m1 = lm.mappings.take(np.array([i]))
         c = evaluate(s, hw, m1, 8, 8, traffic(s, m1, hw.input_registers))
-        r = zz[s.name].get("fixed", {})
+        r = zz.get(s.name, {}).get("fixed", {})
         if "energy_pj" not in r:
             ta.add_row(
                 s.name,
                 f"{c.energy_pj[0] / 1e6:.2f}",
-                "failed",
+                "failed" if s.name in zz else "not run",
                 "",
-                "",
+                f"{c.cycles[0] / 1e3:.1f}",
                 "",
                 "",
                 r.get("error", "")[:60],
@@ -335,6 +326,9 @@ def main() -> None:
     wins = same_model_wins = comparable = 0
     for s in specs:
         ours = kept_free[s.name].energy_pj[a8, w8, 0]
+        if s.name not in zf:
+            tb.add_row(s.name, f"{ours / 1e6:.2f}", "not run", "", "", "")
+            continue
         r = zf[s.name].get("free", {})
         theirs = r.get("energy_pj", float("nan"))
         if "mapping" in r:  # ZigZag's loop nest, priced by codesign (its best loop orders)
@@ -364,7 +358,8 @@ def main() -> None:
         of = kept_free[s.name].cycles[a8, w8, 1]
         r = zl.get(s.name, {})
         if "latency_cycles" not in r:
-            td.add_row(s.name, f"{o / 1e3:.1f}", f"{of / 1e3:.1f}", "failed", "", "", "")
+            why = "failed" if s.name in zl else "not run"
+            td.add_row(s.name, f"{o / 1e3:.1f}", f"{of / 1e3:.1f}", why, "", "", "")
             continue
         lb = r.get("latency_breakdown_cycles", {})
         extra = r["latency_cycles"] - lb.get("ideal_temporal_cycle", r["latency_cycles"])
@@ -377,27 +372,24 @@ def main() -> None:
     tc = Table(title="(c) mapping + pricing time, all of ResNet-18's distinct convolutions")
     for c in ("tool", "precision pairs", "wall s", "speed-up"):
         tc.add_column(c, justify="right")
-    tc.add_row("ZigZag (spatial + LOMA search)", "1", f"{zz_free_s:.1f}", "1x")
     tc.add_row(
-        "codesign mapper, the file's dataflows", "9", f"{ours_s:.2f}", f"{zz_free_s / ours_s:,.0f}x"
+        "ZigZag (spatial + LOMA search)", "1", f"{zz_free_s:.1f}" if python else "not run", "1x"
     )
-    tc.add_row(
-        "codesign mapper, + unconstrained",
-        "9",
-        f"{ours_free_s:.2f}",
-        f"{zz_free_s / ours_free_s:,.0f}x",
-    )
-    con = Console(width=200)
-    con.print(ta)
-    con.print(tb)
+
+    def speed_up(ours: float) -> str:
+        return f"{zz_free_s / ours:,.0f}x" if python else ""
+
+    tc.add_row("codesign mapper, the file's dataflows", "9", f"{ours_s:.2f}", speed_up(ours_s))
+    tc.add_row("codesign mapper, + unconstrained", "9", f"{ours_free_s:.2f}", speed_up(ours_free_s))
+    show(con, ta, tb)
     con.print(
         f"codesign's best energy <= ZigZag's best on {wins} of {len(specs)} layers, each tool "
         f"pricing its own; <= ZigZag's mapping priced in one model (codesign's) on "
         f"{same_model_wins} of the {comparable} where that mapping fits codesign's buffers"
     )
-    if comparable < len(specs):
+    if python and comparable < len(specs):
         con.print(f"(*) {NO_FIT}")
-    con.print(td)
+    show(con, td)
     con.print(
         f"codesign's best latency <= ZigZag's latency-optimal search on {lat_wins} of "
         f"{len(specs)} layers. The latency models differ: codesign takes the slowest of the "
@@ -405,8 +397,9 @@ def main() -> None:
         "of memory ports that cannot keep up, and the cycles to load the first tiles and "
         "drain the last outputs (its on- and off-loading)."
     )
-    con.print(tc)
-    print(f"ZigZag {zz_fixed.get('zigzag_version')}; reproduce: python benchmarks/bench_zigzag.py")
+    show(con, tc)
+    print(f"ZigZag {zz_fixed.get('zigzag_version', 'not run')}")
+    show(con, reproduce=command("bench_zigzag.py", argv))
 
 
 if __name__ == "__main__":

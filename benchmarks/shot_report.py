@@ -9,18 +9,17 @@ Reproduce:  python benchmarks/shot_report.py results/demo benchmarks/figures/rep
 from __future__ import annotations
 
 import argparse
-import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from _common import command, parse, print_reproduce
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    """Write the run's report, open it in headless Chromium, screenshot the drill-down."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("run_dir")
     ap.add_argument("out")
     ap.add_argument("--pick", type=int, default=3)
-    args = ap.parse_args()
+    args, argv = parse(ap, argv)
     from playwright.sync_api import sync_playwright
 
     from codesign.report.browser import launch
@@ -39,6 +38,7 @@ def main() -> None:
         drill.screenshot(path=args.out)
         browser.close()
     print(f"wrote {args.out}")
+    print_reproduce(command("shot_report.py", argv))
 
 
 if __name__ == "__main__":
