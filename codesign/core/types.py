@@ -8,72 +8,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-
-class OpKind(str, enum.Enum):
-    """What a node of a `LayerGraph` computes."""
-
-    INPUT = "input"
-    CONV = "conv"
-    DWCONV = "dwconv"  # depthwise: groups == in channels
-    GCONV = "gconv"  # grouped, 1 < groups < in channels
-    LINEAR = "linear"
-    MAXPOOL = "maxpool"
-    AVGPOOL = "avgpool"
-    ADD = "add"
-    MUL = "mul"
-    CONCAT = "concat"
-    RESHAPE = "reshape"  # flatten / view / reshape / transpose / slice: addressing only
-    PAD = "pad"
-    TCONV = "tconv"  # transposed convolution (ConvTranspose1d / 2d, groups = 1)
-    MATMUL = "matmul"  # activation x activation (batched) matmul: q @ k^T, attn @ v
-    NORM = "norm"  # LayerNorm / GroupNorm: statistics over the tensor, not foldable
-    SOFTMAX = "softmax"  # softmax / log-softmax over a dimension
-    ACT = "act"  # a non-linear activation (GELU, SiLU, ...) no conv / linear / matmul absorbs
-    UPSAMPLE = "upsample"  # nearest / bilinear interpolation
-
-    @property
-    def has_weights(self) -> bool:
-        """True for the kinds whose weights are quantized and packed (conv, linear)."""
-        return self in _WEIGHTED
-
-    @property
-    def quantized(self) -> bool:
-        """True for the kinds with a precision gene: the weighted kinds, and the matmul of two
-        activations (both operands at the layer's activation bits, no weights)."""
-        return self in _WEIGHTED or self == OpKind.MATMUL
-
-
-_WEIGHTED = frozenset({OpKind.CONV, OpKind.DWCONV, OpKind.GCONV, OpKind.LINEAR, OpKind.TCONV})
-
-# Kinds without weights that cost models price per element operation (`LayerSpec.ops`), and
-# kinds that are views or address arithmetic and cost nothing. A cost model refuses any other
-# kind rather than pricing it at zero silently.
-ELEMENTWISE_KINDS = frozenset(
-    {
-        OpKind.MAXPOOL,
-        OpKind.AVGPOOL,
-        OpKind.ADD,
-        OpKind.MUL,
-        OpKind.NORM,
-        OpKind.SOFTMAX,
-        OpKind.ACT,
-        OpKind.UPSAMPLE,
-    }
-)
-FREE_KINDS = frozenset({OpKind.INPUT, OpKind.RESHAPE, OpKind.PAD, OpKind.CONCAT})
-
-# Element operations per output element of the kinds priced per element (integer kernels:
-# LayerNorm sums x and x^2, subtracts the mean, scales by 1/std and applies the affine, 5;
-# softmax takes the row max, subtracts it and looks up exp, sums, scales by the reciprocal, 4;
-# an activation is one table lookup or piecewise-linear step; nearest upsampling copies one
-# element, bilinear blends four).
-OPS_PER_ELEMENT = {
-    OpKind.NORM: 5,
-    OpKind.SOFTMAX: 4,
-    OpKind.ACT: 1,
-    OpKind.ADD: 1,
-    OpKind.MUL: 1,
-}
+from codesign.core.ops import OpKind, Pricing  # OpKind: re-exported, its home is core.ops
 
 
 @dataclass(frozen=True)
@@ -162,7 +97,7 @@ class LayerSpec:
         kinds."""
         if not self.kind.quantized:
             return 0
-        if self.kind == OpKind.TCONV:
+        if self.kind.traits.nest.scatters:  # each input pixel scatters into a window
             iy, ix = self.tconv_input_hw
             return self.N * self.K * self.C * self.FY * self.FX * iy * ix
         return self.N * self.K * self.OY * self.OX * self.C * self.FY * self.FX
@@ -178,15 +113,12 @@ class LayerSpec:
     @property
     def ops(self) -> int:
         """Elementwise operations per inference for the kinds without weights (pool, add, ...)."""
-        if self.kind.quantized:
+        t = self.kind.traits
+        if t.pricing is not Pricing.PER_ELEMENT:
             return 0
-        if self.kind in (OpKind.MAXPOOL, OpKind.AVGPOOL):
-            return self.N * self.K * self.OY * self.OX * self.FY * self.FX
-        if self.kind == OpKind.UPSAMPLE:
-            return math.prod(self.output_shape) * (4 if self.mode == "bilinear" else 1)
-        if self.kind in OPS_PER_ELEMENT:
-            return math.prod(self.output_shape) * OPS_PER_ELEMENT[self.kind]
-        return 0
+        if t.per_window:  # one per output element and per window element (pooling)
+            return self.N * self.K * self.OY * self.OX * self.FY * self.FX * t.ops_per_element
+        return math.prod(self.output_shape) * t.ops_for(self.mode)
 
     @property
     def input_elems(self) -> int:

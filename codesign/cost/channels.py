@@ -16,6 +16,9 @@ A pruned output channel of a conv / linear layer is exactly zero after its bias 
   be matched (broadcasts, a concat along another dimension) every channel counts as alive,
   which never under-prices.
 
+Each kind's rule is its `Channels` trait (`codesign.core.ops.OP_TRAITS`), the table the storage
+width walk (`codesign.cost.tables.tensor_readers`) reads too.
+
 `ChannelPlan` holds these rules for one graph, node by node in execution order; `propagate`
 applies them to a population (boolean arrays), `live_sets` to one configuration (Python sets,
 an independent implementation the exact cost model uses and the tests compare against).
@@ -29,7 +32,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from codesign.core.types import OpKind
+from codesign.core.ops import Channels
 from codesign.workload.graph import LayerGraph
 
 ALL = "all"  # every channel alive (inputs, and what cannot be matched)
@@ -95,11 +98,12 @@ def build_plan(graph: LayerGraph) -> ChannelPlan:
     nodes: list[NodePlan] = []
     for name in graph.order:
         spec = graph[name]
+        t = spec.kind.traits
         preds = tuple(index[p] for p in graph.producers(name))
-        if spec.kind == OpKind.MATMUL:  # no weights: all its channels, its inputs unshrunk
+        if t.channels is Channels.FIXED:  # no weights: all its channels, its inputs unshrunk
             nodes.append(NodePlan(name, OWN, (), spec.K, qindex[name]))
             continue
-        if spec.kind.has_weights:
+        if t.channels is Channels.OWN:
             in_ch = spec.C * spec.groups
             src = nodes[preds[0]] if len(preds) == 1 else None
             aligned = src is not None and src.channels == in_ch
@@ -117,22 +121,22 @@ def build_plan(graph: LayerGraph) -> ChannelPlan:
             )
             continue
         chans = [nodes[p].channels for p in preds]
-        passes = spec.kind in (OpKind.MAXPOOL, OpKind.AVGPOOL, OpKind.PAD, OpKind.UPSAMPLE) or (
-            # a view keeps the channels where its input has them in dimension 1 (a flatten
-            # of a map); after a transpose or a linear over tokens they cannot be matched
-            spec.kind == OpKind.RESHAPE and chans[:1] == [_dim1(spec.input_shape)]
+        # a view keeps the channels where its input has them in dimension 1 (a flatten of a
+        # map); after a transpose or a linear over tokens they cannot be matched
+        passes = t.channels is Channels.SAME and (
+            not t.view or chans[:1] == [_dim1(spec.input_shape)]
         )
         if passes and len(preds) == 1 and chans[0] > 0:
             nodes.append(NodePlan(name, SAME, preds, chans[0]))
         elif (
-            spec.kind in (OpKind.ADD, OpKind.MUL)
+            t.channels in (Channels.UNION, Channels.INTERSECT)
             and preds
             and len(set(chans)) == 1
             and (chans[0] > 0 and chans[0] == _dim1(spec.output_shape))
         ):
-            rule = UNION if spec.kind == OpKind.ADD else INTERSECT
+            rule = UNION if t.channels is Channels.UNION else INTERSECT
             nodes.append(NodePlan(name, rule, preds, chans[0]))
-        elif spec.kind == OpKind.CONCAT and preds and _channel_concat(graph, name, chans):
+        elif t.channels is Channels.CONCAT and preds and _channel_concat(graph, name, chans):
             nodes.append(NodePlan(name, CONCAT, preds, sum(chans)))
         else:
             nodes.append(NodePlan(name, ALL, preds, 0))

@@ -20,9 +20,8 @@ from collections.abc import Mapping
 import numpy as np
 
 from codesign.core.errors import ConfigError
+from codesign.core.ops import Pricing
 from codesign.core.types import (
-    ELEMENTWISE_KINDS,
-    FREE_KINDS,
     Configuration,
     LayerCost,
     LayerSpec,
@@ -42,17 +41,21 @@ from codesign.cost.tables import (
 from codesign.hw.model import McuHardware
 from codesign.workload.graph import LayerGraph
 
+# the pricings this model knows (`OpTraits.pricing`): MACs through the MACs-per-cycle table,
+# element operations at `other_ops_per_cycle`, views free
+_PRICED = frozenset({Pricing.MAC, Pricing.PER_ELEMENT, Pricing.FREE})
+
 
 def _check_priceable(graph: LayerGraph) -> None:
     for spec in graph.layers:
-        if not (spec.kind.quantized or spec.kind in ELEMENTWISE_KINDS or spec.kind in FREE_KINDS):
+        if spec.kind.traits.pricing not in _PRICED:
             raise ConfigError(
                 f"layer '{spec.name}' ({spec.kind.value}): the MCU cost model cannot price it"
             )
 
 
 def _fixed_cycles(spec: LayerSpec, hw: McuHardware) -> float:
-    if spec.kind in ELEMENTWISE_KINDS:
+    if spec.kind.traits.pricing is Pricing.PER_ELEMENT:
         return spec.ops / hw.other_ops_per_cycle
     return 0.0
 

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from codesign.core.types import LayerSpec, OpKind
+from codesign.core.types import LayerSpec
 from codesign.hw.model import SpatialHardware
 from codesign.mapping.space import (
     CUTS,
@@ -64,11 +64,10 @@ def _relevance(kg: int) -> np.ndarray:
 def _group_k(spec: LayerSpec) -> int:
     """Output channels per group where the loop nest runs a layer's groups in K: 1 for a
     depthwise conv, K / groups for a grouped one, 0 for every other layer."""
-    if spec.kind == OpKind.DWCONV:
-        return 1
-    if spec.kind == OpKind.GCONV:
-        return spec.K // spec.groups
-    return 0
+    nest = spec.kind.traits.nest
+    if not nest.groups_in_k:
+        return 0
+    return 1 if nest.unrolls_groups else spec.K // spec.groups
 
 
 @dataclass(frozen=True)
@@ -207,16 +206,14 @@ def _done_in_pe(
 
 
 def _padded_input_hw(spec: LayerSpec) -> tuple[int, int]:
-    """(rows, columns) of the zero-padded input: 2-D maps, 1-D signals (one row), or a linear
-    layer's N input vectors (one row of N)."""
-    if spec.kind == OpKind.MATMUL:
-        return 1, spec.OY
-    if spec.kind == OpKind.TCONV:  # the sub-pixel convolutions' input, with their halo
+    """(rows, columns) of the zero-padded input: 2-D maps, 1-D signals (one row); for a nest
+    without the layer's padding (`LoopNest.padded`: a linear layer's N input vectors, a
+    matmul's M rows, a transposed conv's sub-pixel convolutions) the window its stride-1 loop
+    nest sweeps, halo included (one row of N or of M for the first two)."""
+    if not spec.kind.traits.nest.padded:
         b, _, _, _ = loop_bounds(spec)
         return int(b[OY] + b[FY]) - 1, int(b[OX] + b[FX]) - 1
     shape = spec.input_shape
-    if spec.kind == OpKind.LINEAR:
-        return 1, spec.N
     if len(shape) == 4:
         return shape[2] + 2 * spec.padding[0], shape[3] + 2 * spec.padding[1]
     if len(shape) == 3:
@@ -250,8 +247,8 @@ def _unpadded_fraction(spec: LayerSpec, ext: np.ndarray) -> np.ndarray:
     bounds, sy, sx, _ = loop_bounds(spec)
     in_hw = _padded_input_hw(spec)
     frac = np.ones(len(ext))
-    if spec.kind in (OpKind.TCONV, OpKind.MATMUL, OpKind.LINEAR):
-        return frac  # the sub-pixel halo counts as moved (an over-estimate, never under)
+    if not spec.kind.traits.nest.padded:
+        return frac  # no padding; a sub-pixel halo counts as moved (over-estimates, never under)
     axes = ((OY, FY, sy, spec.padding[0], 0), (OX, FX, sx, spec.padding[1], 1))
     rank = len(spec.input_shape)
     for o_d, f_d, stride, pad, ax in axes:

@@ -25,8 +25,10 @@ class CostTables:
     - ``weight_bytes[l, w]``: packed weights + per-channel parameters of layer l at w
     - ``fixed_cycles``, ``fixed_energy_j``: the layers without weights (pooling, add)
     - ``tensor_elems[j]`` and ``tensor_readers[j]``: elements of tensor j and the quantizable
-      layers whose activation bits set its storage width (the widest reader wins);
-      ``tensor_default_bits[j]`` where no quantizable layer reads it (network output)
+      layers whose activation bits set its storage width (the widest reader wins; readers
+      through pass-through kinds count, `tensor_readers`); ``tensor_default_bits[j]`` where
+      no quantizable layer reads it (network input: the widest activation bits; else
+      `OUTPUT_BITS`)
     - ``live[t, j]``: tensor j resident while step t runs
 
     Per-channel weight bits (0 = pruned) are scored where the family's cost is linear in a
@@ -298,9 +300,7 @@ CHANNEL_PARAM_BITS = 64  # int32 bias + int32 requantisation multiplier per kept
 def check_tied(graph, hw) -> None:  # noqa: ANN001
     """`ConfigError` unless every activation bit-width of `hw` is also a weight bit-width,
     when `graph` multiplies two activations (both operands take the activation bits)."""
-    from codesign.core.types import OpKind
-
-    mm = [s.name for s in graph.quantizable if s.kind == OpKind.MATMUL]
+    mm = [s.name for s in graph.quantizable if not s.kind.has_weights]
     missing = sorted(set(hw.act_bits) - set(hw.weight_bits))
     if mm and missing:
         raise ConfigError(
@@ -310,13 +310,18 @@ def check_tied(graph, hw) -> None:  # noqa: ANN001
         )
 
 
-OUTPUT_BITS = 32  # a tensor no quantized layer reads (the logits) stays at accumulator width
+# a tensor no quantized layer reads, even through pass-through kinds (the logits; the input
+# of a norm, softmax or activation), stays at accumulator width
+OUTPUT_BITS = 32
 
 
 def tensor_readers(graph, tensors: list[str], qindex: dict[str, int]) -> list[tuple[int, ...]]:  # noqa: ANN001
-    """For each tensor, the quantizable layers that read it, through pass-through layers."""
-    from codesign.core.types import OpKind
-
+    """For each tensor, the quantizable layers (indices in `qindex`) that read it, directly
+    or through kinds that pass storage width through (`OpTraits.storage`: reshapes, pad,
+    pooling, upsampling, add, multiply, concat): an integer kernel of such a kind reads and
+    writes its operands at the activation width of the quantized layers downstream, so a
+    residual branch or an upsampling's input is stored at that width. The widest of them
+    sets the tensor's storage width."""
     out = []
     for t in tensors:
         readers: set[int] = set()
@@ -329,7 +334,7 @@ def tensor_readers(graph, tensors: list[str], qindex: dict[str, int]) -> list[tu
             seen.add(r)
             if r in qindex:
                 readers.add(qindex[r])
-            elif graph[r].kind in (OpKind.RESHAPE, OpKind.PAD, OpKind.MAXPOOL, OpKind.AVGPOOL):
+            elif graph[r].kind.traits.storage:
                 stack.extend(graph.graph.successors(r))  # same storage width passes through
         out.append(tuple(sorted(readers)))
     return out
@@ -337,8 +342,6 @@ def tensor_readers(graph, tensors: list[str], qindex: dict[str, int]) -> list[tu
 
 def memory_fields(graph, act_bits: tuple[int, ...], weight_bits: tuple[int, ...]) -> dict:  # noqa: ANN001
     """The memory part of `CostTables` (weight bytes per layer and bit-width, tensor liveness)."""
-    from codesign.core.types import OpKind
-
     q = graph.quantizable
     qindex = {s.name: i for i, s in enumerate(q)}
     wpc = np.array([s.weights_per_channel for s in q], dtype=np.float64)
@@ -351,7 +354,7 @@ def memory_fields(graph, act_bits: tuple[int, ...], weight_bits: tuple[int, ...]
     tensors, live = graph.liveness()
     elems = np.array([graph.tensor_elems(t) for t in tensors], dtype=np.float64)
     default_bits = np.array(
-        [max(act_bits) if graph[t].kind == OpKind.INPUT else OUTPUT_BITS for t in tensors],
+        [max(act_bits) if graph[t].kind.traits.network_input else OUTPUT_BITS for t in tensors],
         dtype=np.float64,
     )
     return {
@@ -423,11 +426,9 @@ def activation_storage(
     node's output channels that pruning leaves (1 when absent). Returns (storage bits of every
     layer's output tensor, keyed by layer, reshapes sharing their input's; the peak bytes of
     activation tensors resident at once). A tensor is stored at the widest bits of the
-    quantizable layers that read it; the network input with none at `input_bits`, any other
-    tensor with none at `OUTPUT_BITS`.
+    quantizable layers that read it, through pass-through kinds (`tensor_readers`); the network
+    input with none at `input_bits`, any other tensor with none at `OUTPUT_BITS`.
     """
-    from codesign.core.types import OpKind
-
     qindex = {s.name: i for i, s in enumerate(graph.quantizable)}
     qnames = list(qindex)
     tensors, live = graph.liveness()
@@ -436,7 +437,7 @@ def activation_storage(
         if rd:
             bits[t] = max(act_bits[qnames[i]] for i in rd)
         else:
-            bits[t] = input_bits if graph[t].kind == OpKind.INPUT else OUTPUT_BITS
+            bits[t] = input_bits if graph[t].kind.traits.network_input else OUTPUT_BITS
     for n in graph.order:  # reshapes alias the tensor they read
         if n not in bits:
             bits[n] = bits[graph.producers(n)[0]]

@@ -8,8 +8,10 @@ operand in W's place at the activation bits; a transposed convolution is its sub
 convolutions, as codesign's mapper sees them). Its operand
 precisions are the point's bits: weights W at the layer's weight bits, inputs I at its
 activation bits, partial sums O at the hardware's partial-sum width (32 bits on MCU cores, which
-accumulate in 32-bit registers) and finished outputs at the activation bits of the layer that
-reads them (32 for the network's outputs).
+accumulate in 32-bit registers) and finished outputs at the width the cost model stores them
+(`codesign.cost.tables.activation_storage`): the widest activation bits of the layers that read
+them, directly or through pass-through kinds such as a residual add (32 where no quantized
+layer reads them: the network's outputs).
 
 Per-channel bit-widths, which neither tool expresses within one layer (one precision per
 operand), are exported faithfully by splitting the layer into its precision groups: one loop
@@ -35,8 +37,8 @@ import yaml
 
 from codesign.config import ExploreConfig
 from codesign.core.errors import RunError
-from codesign.core.types import OpKind
 from codesign.cost.channels import live_sets, plan_of
+from codesign.cost.tables import activation_storage
 from codesign.exporters import ExportResult, register_exporter
 from codesign.mapping.space import instances, loop_bounds
 from codesign.run import open_run
@@ -96,7 +98,11 @@ def nests_of(run_dir: Path, pick: int) -> tuple[list[Nest], Any]:
         for n, p in prec.items()
     }
     kept, in_frac, _ = live_sets(plan_of(graph), kept_in, channels)
-    readers = _reader_layers(graph)
+    # finished outputs at the width the cost model stores them: the widest activation bits of
+    # their quantized readers, through pass-through kinds (`OUTPUT_BITS` when none reads them)
+    stored, _ = activation_storage(
+        graph, {n: p.act_bits for n, p in prec.items()}, max(p.act_bits for p in prec.values())
+    )
     producer = _producer_layer(graph)
     out: list[Nest] = []
     first_nest: dict[str, str] = {}
@@ -104,8 +110,7 @@ def nests_of(run_dir: Path, pick: int) -> tuple[list[Nest], Any]:
         s, p = specs[name], prec[name]
         bits = _bits(p.weight_bits, s.K)
         groups = sorted({bits[k] for k in kept[name]})
-        reader_bits = [prec[r].act_bits for r in readers.get(name, []) if r in prec]
-        o_final = max(reader_bits) if reader_bits else MCU_PSUM_BITS
+        o_final = stored[name]
         G = int(s.groups)
         for b in groups:
             ks = [k for k in kept[name] if bits[k] == b]
@@ -116,7 +121,7 @@ def nests_of(run_dir: Path, pick: int) -> tuple[list[Nest], Any]:
             depthwise = G > 1 and s.C == 1 and s.K == G
             oy, ox, fy, fx, stride, pad = s.OY, s.OX, s.FY, s.FX, tuple(s.stride), tuple(s.padding)
             k_per = len(ks) / G
-            if s.kind in (OpKind.LINEAR, OpKind.MATMUL, OpKind.TCONV):
+            if not s.kind.traits.nest.padded:
                 # the loop nest codesign maps: N vectors of a linear and M rows of a matmul
                 # along OX, a matmul's independent products as groups, a transposed conv as
                 # its sub-pixel convolutions (`codesign.mapping.space.loop_bounds`)
@@ -170,16 +175,6 @@ def _producer_layer(graph: Any) -> dict[str, str]:
             cur = first_input(cur)
         if cur is not None:
             out[s.name] = cur
-    return out
-
-
-def _reader_layers(graph: Any) -> dict[str, list[str]]:
-    """Per quantizable layer, the quantizable layers that read its output (through
-    weightless nodes)."""
-    prod = _producer_layer(graph)
-    out: dict[str, list[str]] = {}
-    for reader, src in prod.items():
-        out.setdefault(src, []).append(reader)
     return out
 
 

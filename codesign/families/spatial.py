@@ -13,9 +13,8 @@ from pathlib import Path
 import numpy as np
 
 from codesign.core.errors import ConfigError
+from codesign.core.ops import Pricing
 from codesign.core.types import (
-    ELEMENTWISE_KINDS,
-    FREE_KINDS,
     Configuration,
     LayerCost,
     LayerSpec,
@@ -86,9 +85,10 @@ def build(s: SpatialSchema, path: Path) -> SpatialHardware:
 
 def _other_layer(spec: LayerSpec, hw: SpatialHardware) -> tuple[float, float]:
     """(cycles, pJ) of a pooling / elementwise layer: ops on the array, data via the buffer."""
-    if spec.kind in FREE_KINDS:
+    pricing = spec.kind.traits.pricing
+    if pricing is Pricing.FREE:
         return 0.0, 0.0
-    if spec.kind not in ELEMENTWISE_KINDS:
+    if pricing is not Pricing.PER_ELEMENT:
         raise ConfigError(
             f"layer '{spec.name}' ({spec.kind.value}): the spatial cost model cannot price it"
         )

@@ -22,7 +22,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from codesign.core.types import LayerSpec, OpKind
+from codesign.core.ops import LoopNest
+from codesign.core.types import LayerSpec
 
 DIMS = ("K", "C", "OY", "OX", "FY", "FX")
 K, C, OY, OX, FY, FX = range(6)
@@ -88,26 +89,29 @@ def loop_bounds(spec: LayerSpec) -> tuple[np.ndarray, int, int, bool]:
     K x sy x sx output channels (exact where the strides divide the filter and the output;
     otherwise the phases' shorter filters and edges are padded with zeros, which only adds).
     """
-    if spec.kind == OpKind.LINEAR:
+    nest = spec.kind.traits.nest
+    if nest is LoopNest.VECTORS:
         return np.array([spec.K, spec.C, 1, spec.N, 1, 1]), 1, 1, False
-    if spec.kind == OpKind.MATMUL:
+    if nest is LoopNest.PRODUCTS:
         return np.array([spec.K, spec.C, 1, spec.OY, 1, 1]), 1, 1, False
-    if spec.kind == OpKind.TCONV:
+    if nest is LoopNest.SUBPIXEL:
         sy, sx = spec.stride
         fy, fx = -(-spec.FY // sy), -(-spec.FX // sx)
         oy, ox = -(-spec.OY // sy), -(-spec.OX // sx)
         return np.array([spec.K * sy * sx, spec.C, oy, ox, fy, fx]), 1, 1, False
-    dw = spec.kind == OpKind.DWCONV
+    if not nest.padded:
+        raise ValueError(f"layer '{spec.name}' ({spec.kind.value}) is not a loop nest")
+    # grouped: the groups run one after another, folded into K (C counts per group);
+    # depthwise: one input channel per group
+    dw = nest.unrolls_groups
     b = np.array([spec.K, 1 if dw else spec.C, spec.OY, spec.OX, spec.FY, spec.FX])
-    if spec.kind == OpKind.GCONV:  # groups run one after another: fold them into K
-        b = np.array([spec.K, spec.C, spec.OY, spec.OX, spec.FY, spec.FX])
     return b, spec.stride[0], spec.stride[1], dw
 
 
 def instances(spec: LayerSpec) -> int:
     """How many times the loop nest of `loop_bounds` runs: the N independent products of a
     matmul of two activations (batch x heads), else 1."""
-    return int(spec.N) if spec.kind == OpKind.MATMUL else 1
+    return int(spec.N) if spec.kind.traits.nest.repeats_over_n else 1
 
 
 @dataclass(frozen=True)

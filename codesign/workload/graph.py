@@ -61,9 +61,9 @@ class LayerGraph:
         """`ConfigError` naming the first matmul of two activations (unless `matmul_ok`) or
         transposed conv, for a part of codesign (`what`) that quantizes conv / linear layers
         only."""
-        refused = (OpKind.TCONV,) if matmul_ok else (OpKind.MATMUL, OpKind.TCONV)
         for s in self.quantizable:
-            if s.kind in refused:
+            t = s.kind.traits
+            if not t.conv_linear and not (matmul_ok and not t.has_weights):
                 raise ConfigError(
                     f"{what} handles conv and linear layers; layer '{s.name}' is a "
                     f"{s.kind.value}. Use --strategy nsga2 or random with --estimator "
@@ -87,13 +87,13 @@ class LayerGraph:
         tensor is that layer's output) and ``live[t, j]`` is True when tensor j must be held
         in memory while layer t (in `order`) executes: it was produced at or before t and
         is read at or after t. Reshape layers alias their input, so they neither produce a
-        new tensor nor end the life of the one they read.
+        new tensor nor end the life of the one they read (`OpTraits.view`).
         """
         alias = {}
         for name in self.order:
             spec = self[name]
             preds = self.producers(name)
-            if spec.kind == OpKind.RESHAPE and len(preds) == 1:
+            if spec.kind.traits.view and len(preds) == 1:
                 alias[name] = alias.get(preds[0], preds[0])
         tensors = [n for n in self.order if n not in alias]
         index = {n: i for i, n in enumerate(tensors)}
