@@ -47,7 +47,7 @@ def test_onnx_qdq_of_a_layerwise_point_reproduces_its_accuracy(small_run, tmp_pa
 
 @pytest.fixture(scope="module")
 def channel_run(run_explore, results_dir):
-    from .test_channelwise import CHANNEL_RUN
+    from ..search.test_channelwise import CHANNEL_RUN
 
     return run_explore(**CHANNEL_RUN, out=results_dir / "channel-export")
 
@@ -195,7 +195,7 @@ def test_the_zigzag_file_runs_in_zigzag(small_run, tmp_path):
         pytest.skip(f"no ZigZag virtualenv at {py}")
     from pathlib import Path
 
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     res = subprocess.run(
         [sys.executable, str(root / "benchmarks" / "bench_export_zigzag.py"),
          "--out", str(tmp_path / "zz")],
