@@ -111,14 +111,14 @@ from _common import (
     print_reproduce,
     set_threads,
 )
-from resnet18 import RESNET18  # benchmarks/resnet18.py, beside this file
+from resnet18 import RESNET18, conv_row  # benchmarks/resnet18.py, beside this file
 from rich.table import Table
 
 from codesign.core.types import LayerSpec, MapperSettings, OpKind
+from codesign.cost.nest import loop_bounds
 from codesign.cost.spatial import evaluate, traffic
 from codesign.hw import load_hardware
 from codesign.mapping import mapper
-from codesign.mapping.space import loop_bounds
 
 RUNNER = BENCH / "accelforge" / "run_accelforge.py"
 FORMAT = 1  # bump when the runner's translation of a layer or the hardware changes
@@ -134,9 +134,13 @@ EXTRA = [
 
 def all_layers() -> list[LayerSpec]:
     """ResNet-18's distinct convolutions, then the extra pointwise and depthwise layers."""
-    out = [LayerSpec.square_conv(*row) for row in RESNET18]
+    out = [conv_row(*row) for row in RESNET18]
     for name, k, c, o, f, st, p, i, dw in EXTRA:
-        out.append(LayerSpec.square_conv(name, k, c, o, f, st, p, i, groups=k if dw else 1))
+        out.append(
+            LayerSpec.square_conv(
+                name, k, c, out=o, filt=f, stride=st, pad=p, inp=i, groups=k if dw else 1
+            )
+        )
     return out
 
 

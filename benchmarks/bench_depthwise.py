@@ -60,7 +60,9 @@ MBV1_DW = [
 def depthwise(name: str, ch: int, inp: int, stride: int) -> LayerSpec:
     """A 3x3 depthwise layer with padding 1."""
     out = (inp + 2 - 3) // stride + 1
-    return LayerSpec.square_conv(name, ch, 1, out, 3, stride, 1, inp, groups=ch)
+    return LayerSpec.square_conv(
+        name, ch, 1, out=out, filt=3, stride=stride, pad=1, inp=inp, groups=ch
+    )
 
 
 def ours(spec: LayerSpec, hw, group_unrolling: bool) -> dict:  # noqa: ANN001

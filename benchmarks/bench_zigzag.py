@@ -38,10 +38,11 @@ from resnet18 import RESNET18, layers  # benchmarks/resnet18.py, beside this fil
 from rich.table import Table
 
 from codesign.core.types import LayerSpec, OpKind
+from codesign.cost.nest import DIMS, ORDERS, Mappings, loop_bounds
 from codesign.cost.spatial import evaluate, fill_cuts, traffic
 from codesign.hw import load_hardware
 from codesign.mapping import mapper
-from codesign.mapping.space import DIMS, ORDERS, Mappings, array_sides, loop_bounds
+from codesign.mapping.space import array_sides
 
 RUNNER = BENCH / "zigzag" / "run_zigzag.py"
 

@@ -22,6 +22,11 @@ RESNET18 = [
 ]
 
 
+def conv_row(name: str, k: int, c: int, o: int, f: int, st: int, p: int, i: int) -> LayerSpec:
+    """One row of the table as a LayerSpec."""
+    return LayerSpec.square_conv(name, k, c, out=o, filt=f, stride=st, pad=p, inp=i)
+
+
 def layers() -> list[LayerSpec]:
     """ResNet-18's distinct convolutions as LayerSpecs."""
-    return [LayerSpec.square_conv(*row) for row in RESNET18]
+    return [conv_row(*row) for row in RESNET18]

@@ -91,7 +91,7 @@ _PASSING = frozenset({Channels.SAME, Channels.UNION, Channels.INTERSECT, Channel
 
 class LoopNest(str, enum.Enum):
     """How a MAC kind runs as the six-loop nest (K, C, OY, OX, FY, FX) that the mapper unrolls
-    and tiles (`codesign.mapping.space.loop_bounds`) and the loop-nest exporters write."""
+    and tiles (`codesign.cost.nest.loop_bounds`) and the loop-nest exporters write."""
 
     NONE = "none"  # not a loop nest: priced per element, or free
     CONV = "conv"  # a window over the zero-padded input map, at the layer's stride

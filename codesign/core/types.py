@@ -47,6 +47,7 @@ class LayerSpec:
         name: str,
         K: int,
         C: int,
+        *,
         out: int,
         filt: int,
         stride: int,

@@ -1,6 +1,6 @@
 """Analytical loop-nest cost model of spatial accelerators (Timeloop / ZigZag tradition).
 
-For a layer, a mapping (`codesign.mapping.space.Mappings`) and a precision (activation bits a,
+For a layer, a mapping (`codesign.cost.nest.Mappings`) and a precision (activation bits a,
 weight bits w) it counts the elements each memory level reads and writes for each operand
 (W, I, O), from the reuse the mapping creates:
 
@@ -30,8 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from codesign.core.types import LayerSpec
-from codesign.hw.model import SpatialHardware
-from codesign.mapping.space import (
+from codesign.cost.nest import (
     CUTS,
     FX,
     FY,
@@ -46,6 +45,7 @@ from codesign.mapping.space import (
     loop_bounds,
     padded_macs,
 )
+from codesign.hw.model import SpatialHardware
 
 W_, I_, O_ = range(3)
 
@@ -118,6 +118,7 @@ def _tile_sizes(
     sy: int,
     sx: int,
     in_hw: tuple[int, int],
+    *,
     fy_max: int,
     fx_max: int,
 ) -> np.ndarray:
@@ -230,7 +231,7 @@ def _tiler(spec: LayerSpec) -> tuple[np.ndarray, int, Callable[[np.ndarray], np.
     kg = _group_k(spec)
 
     def tiles(ext: np.ndarray) -> np.ndarray:
-        return _tile_sizes(ext, kg, sy, sx, in_hw, fy, fx)
+        return _tile_sizes(ext, kg, sy, sx, in_hw, fy_max=fy, fx_max=fx)
 
     return bounds, kg, tiles
 

@@ -38,9 +38,9 @@ import yaml
 from codesign.config import ExploreConfig
 from codesign.core.errors import RunError
 from codesign.cost.channels import live_sets, plan_of
+from codesign.cost.nest import instances, loop_bounds
 from codesign.cost.tables import activation_storage
 from codesign.exporters import ExportResult, register_exporter
-from codesign.mapping.space import instances, loop_bounds
 from codesign.run import open_run
 from codesign.workload import extract, get_workload
 
@@ -124,7 +124,7 @@ def nests_of(run_dir: Path, pick: int) -> tuple[list[Nest], Any]:
             if not s.kind.traits.nest.padded:
                 # the loop nest codesign maps: N vectors of a linear and M rows of a matmul
                 # along OX, a matmul's independent products as groups, a transposed conv as
-                # its sub-pixel convolutions (`codesign.mapping.space.loop_bounds`)
+                # its sub-pixel convolutions (`codesign.cost.nest.loop_bounds`)
                 bd, _, _, _ = loop_bounds(s)
                 oy, ox, fy, fx = (int(v) for v in bd[2:])
                 stride, pad = (1, 1), (0, 0)

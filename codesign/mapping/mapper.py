@@ -29,9 +29,10 @@ import numpy as np
 
 from codesign.core.errors import ConfigError
 from codesign.core.types import LayerSpec, MapperSettings
+from codesign.cost.nest import Mappings, loop_bounds
 from codesign.cost.spatial import I_, O_, W_, Traffic, evaluate, fill_cuts, traffic
 from codesign.hw.model import SpatialHardware
-from codesign.mapping.space import Mappings, concat, loop_bounds, neighbours, sample_mappings
+from codesign.mapping.space import concat, neighbours, sample_mappings
 
 KEEP = ("min energy", "min latency", "min EDP", "other dataflow")
 
@@ -240,11 +241,11 @@ def _map(spec: LayerSpec, hw: SpatialHardware, settings: MapperSettings) -> Laye
         hw.dataflows,
         samples,
         seed,
-        bypass_ok,
-        forced,
-        groups,
-        settings.other_unrollings,
-        settings.partial_unrollings,
+        bypass_ok=bypass_ok,
+        bypass_forced=forced,
+        groups=groups,
+        other_unrollings=settings.other_unrollings,
+        partial=settings.partial_unrollings,
     )
     array = (hw.rows, hw.cols) if settings.other_unrollings > 0 else None
     # each sample also with its tiles grown as far as the memories hold them, at the widest

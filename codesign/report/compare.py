@@ -26,9 +26,9 @@ import plotly.graph_objects as go
 from codesign.config import ExploreConfig
 from codesign.core.candidates import Front
 from codesign.core.errors import RunError
+from codesign.core.pareto import hypervolume
 from codesign.core.types import Objective
 from codesign.run import open_run
-from codesign.core.pareto import hypervolume
 
 # Okabe-Ito, readable for colour-blind readers
 COLOURS = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000")

@@ -44,6 +44,7 @@ class ViT(nn.Module):
 
     def __init__(
         self,
+        *,
         image: int = 224,
         patch: int = 16,
         dim: int = 192,
@@ -71,6 +72,7 @@ class KWSTransformer(nn.Module):
 
     def __init__(
         self,
+        *,
         frames: int = 49,
         coeffs: int = 10,
         dim: int = 64,

@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from codesign.core.types import LayerSpec, OpKind
+from codesign.cost.nest import Mappings, loop_bounds
 from codesign.cost.spatial import (
     compulsory_dram_bits,
     evaluate,
@@ -19,7 +20,7 @@ from codesign.cost.spatial import (
 )
 from codesign.hw import load_hardware
 from codesign.mapping.mapper import bypass_options
-from codesign.mapping.space import Mappings, loop_bounds, sample_mappings
+from codesign.mapping.space import sample_mappings
 
 from ..strategies import conv_layers
 
@@ -56,7 +57,18 @@ def _sampled(spec: LayerSpec, hw_name: str, seed: int, n: int):
     bounds, _, _, _ = loop_bounds(spec)
     ok, forced = bypass_options(hw)
     # the greedy unrolling, its exact fill and random sub-array unrollings
-    m = sample_mappings(bounds, hw.rows, hw.cols, hw.dataflows, n, seed, ok, forced, False, 0.5, 4)
+    m = sample_mappings(
+        bounds,
+        hw.rows,
+        hw.cols,
+        hw.dataflows,
+        n,
+        seed,
+        bypass_ok=ok,
+        bypass_forced=forced,
+        other_unrollings=0.5,
+        partial=4,
+    )
     return spec, hw, m
 
 
@@ -201,7 +213,9 @@ def test_quantization_lets_bigger_tiles_fit():
 
 
 def _small_conv(k=4, c=2, o=2, f=1, pad=0):
-    return LayerSpec.square_conv("l", k, c, o, f, 1, pad, o + f - 1 - 2 * pad)
+    return LayerSpec.square_conv(
+        "l", k, c, out=o, filt=f, stride=1, pad=pad, inp=o + f - 1 - 2 * pad
+    )
 
 
 def test_input_registers_read_a_reused_value_once_per_run():
@@ -301,7 +315,7 @@ def test_register_file_input_windows_slide():
 def test_grouped_conv_inputs_are_per_group():
     # 4 groups of 8 -> 8 channels: every group reads its own 8 input channels, so the input
     # crosses the chip boundary as all 32 channels, and a K tile of one group holds 8
-    spec = LayerSpec.square_conv("g", 32, 8, 4, 1, 1, 0, 4, groups=4)
+    spec = LayerSpec.square_conv("g", 32, 8, out=4, filt=1, stride=1, pad=0, inp=4, groups=4)
     assert spec.kind == OpKind.GCONV and spec.input_shape == (1, 32, 4, 4)
     assert compulsory_dram_bits(spec, 8, 8) == pytest.approx((32 * 8 + 32 * 16 + 32 * 16) * 8)
     t = np.ones((6, 3), dtype=np.int64)

@@ -176,7 +176,7 @@ def test_depthwise_layers_unroll_their_channels_where_inputs_would_reduce():
     # Eyeriss's own dataflow only (output stationary fills the array with output columns
     # either way)
     hw = dataclasses.replace(load_hardware("eyeriss"), dataflows=("row_stationary",))
-    spec = LayerSpec.square_conv("dw", 128, 1, 56, 3, 1, 1, 56, groups=128)
+    spec = LayerSpec.square_conv("dw", 128, 1, out=56, filt=3, stride=1, pad=1, inp=56, groups=128)
     assert spec.kind == OpKind.DWCONV
     # the mapspace before issue 16: no group unrolling, the dataflow fills the array greedily
     before = map_layer(

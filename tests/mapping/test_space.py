@@ -10,15 +10,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from codesign.core.types import LayerSpec, MapperSettings
+from codesign.cost.nest import Mappings, loop_bounds
 from codesign.cost.spatial import evaluate, fill_cuts
 from codesign.hw import load_hardware
 from codesign.mapping.mapper import map_layer
 from codesign.mapping.space import (
     DATAFLOWS,
-    Mappings,
     array_sides,
     expand_dataflows,
-    loop_bounds,
     neighbours,
     sample_mappings,
     unrolling,
@@ -42,7 +41,7 @@ ARRAYS = st.sampled_from([(12, 14), (16, 16), (8, 8), (4, 32)])
 def test_unrollings_fit_the_array(spec, name, array, seed, groups):
     bounds, _, _, _ = loop_bounds(spec)
     rows, cols = array
-    got = unrollings(name, bounds, rows, cols, groups, np.random.default_rng(seed), 4)
+    got = unrollings(name, bounds, rows, cols, groups, rng=np.random.default_rng(seed), partial=4)
     greedy = np.ones(6, dtype=np.int64)
     for side in unrolling(name, bounds, rows, cols, groups):
         for d, f in side.items():
@@ -83,7 +82,7 @@ def test_spatial_moves_keep_every_loop_covered_and_fit(spec, seed):
     hw = load_hardware("eyeriss")
     bounds, _, _, _ = loop_bounds(spec)
     names = (*hw.dataflows, "unconstrained")
-    m = sample_mappings(bounds, hw.rows, hw.cols, names, 20, seed, None, None, False, 0.5, 4)
+    m = sample_mappings(bounds, hw.rows, hw.cols, names, 20, seed, other_unrollings=0.5, partial=4)
     rows = np.arange(0, len(m), 7)
     plain = neighbours(m, rows)
     moved = neighbours(m, rows, array=(hw.rows, hw.cols), bounds=bounds)
@@ -107,10 +106,12 @@ def test_spatial_moves_keep_every_loop_covered_and_fit(spec, seed):
 
 def test_other_unrollings_off_is_the_greedy_mapspace():
     hw = load_hardware("eyeriss")
-    spec = LayerSpec.square_conv("c", 256, 128, 14, 3, 2, 1, 28)
+    spec = LayerSpec.square_conv("c", 256, 128, out=14, filt=3, stride=2, pad=1, inp=28)
     bounds, _, _, _ = loop_bounds(spec)
     off = sample_mappings(bounds, hw.rows, hw.cols, hw.dataflows, 100, 0)
-    on = sample_mappings(bounds, hw.rows, hw.cols, hw.dataflows, 100, 0, None, None, False, 0.5, 4)
+    on = sample_mappings(
+        bounds, hw.rows, hw.cols, hw.dataflows, 100, 0, other_unrollings=0.5, partial=4
+    )
     assert len(off) == len(on) == 300  # the same number of samples either way
     for d in range(3):
         assert len(np.unique(off.spatial[off.dataflow == d], axis=0)) == 1
@@ -138,7 +139,7 @@ def _accelforge_conv4_1(names: tuple[str, ...]) -> Mappings:
 
 def test_output_first_allocation_keeps_all_partial_sums_on_chip():
     hw = dataclasses.replace(load_hardware("eyeriss"), input_registers=False)
-    spec = LayerSpec.square_conv("conv4_1", 256, 128, 14, 3, 2, 1, 28)
+    spec = LayerSpec.square_conv("conv4_1", 256, 128, out=14, filt=3, stride=2, pad=1, inp=28)
     m = _accelforge_conv4_1(expand_dataflows(("unconstrained",)))
     w_first = fill_cuts(spec, hw, m, 8, 8)
     o_first = fill_cuts(spec, hw, m, 8, 8, (2, 1, 0))
@@ -161,7 +162,7 @@ ACCELFORGE_CONV4_1_W8A8_UJ = 203.78
 
 def test_mapper_reaches_accelforge_optimum_where_few_pes_win():
     hw = dataclasses.replace(load_hardware("eyeriss"), input_registers=False)
-    spec = LayerSpec.square_conv("conv4_1", 256, 128, 14, 3, 2, 1, 28)
+    spec = LayerSpec.square_conv("conv4_1", 256, 128, out=14, filt=3, stride=2, pad=1, inp=28)
     a8, w8 = hw.act_bits.index(8), hw.weight_bits.index(8)
     full = map_layer(spec, hw, MapperSettings(other_unrollings=0.0, partial_unrollings=0))
     lm = map_layer(spec, hw)
@@ -179,7 +180,7 @@ def test_patch_embedding_maps_with_nonnegative_costs():
     # the output-stationary dataflow unrolls 12 wide, its last pass partly idle); moving that
     # unrolling out of the array once ran the column loop to 24 and priced negative traffic
     hw = load_hardware("eyeriss")
-    spec = LayerSpec.square_conv("patch", 192, 3, 14, 16, 16, 0, 224)
+    spec = LayerSpec.square_conv("patch", 192, 3, out=14, filt=16, stride=16, pad=0, inp=224)
     lm = map_layer(spec, hw)
     assert np.isfinite(lm.energy_pj).all() and (lm.energy_pj > 0).all()
     assert np.isfinite(lm.cycles).all() and (lm.cycles > 0).all()

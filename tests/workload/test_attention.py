@@ -18,10 +18,11 @@ from torch import nn
 
 from codesign.core.errors import WorkloadError
 from codesign.core.types import Configuration, LayerSpec, OpKind
+from codesign.cost.nest import loop_bounds
 from codesign.cost.spatial import compulsory_dram_bits, evaluate, peak_macs_per_cycle, traffic
 from codesign.hw import load_hardware
 from codesign.mapping.mapper import bypass_options
-from codesign.mapping.space import loop_bounds, sample_mappings
+from codesign.mapping.space import sample_mappings
 from codesign.quant.apply import apply_config
 from codesign.quant.config import LayerQuant
 from codesign.quant.fakequant import QuantMatMul
@@ -225,7 +226,9 @@ def test_matmul_and_tconv_never_beat_the_roofline_or_compulsory_traffic(spec, hw
     hw = load_hardware(hw_name)
     bounds, _, _, _ = loop_bounds(spec)
     ok, forced = bypass_options(hw)
-    m = sample_mappings(bounds, hw.rows, hw.cols, hw.dataflows, 40, seed, ok, forced)
+    m = sample_mappings(
+        bounds, hw.rows, hw.cols, hw.dataflows, 40, seed, bypass_ok=ok, bypass_forced=forced
+    )
     tr = traffic(spec, m, hw.input_registers)
     if spec.kind == OpKind.MATMUL:  # every operand of every product once, at least
         real = spec.N * (spec.K * spec.C + spec.OY * spec.C + spec.OY * spec.K)
