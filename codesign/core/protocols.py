@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 import numpy as np
 
 from codesign.core.candidates import CandidateBatch
-from codesign.core.types import Configuration, LayerCost, MappingDescription, NetworkCost, Precision
+from codesign.core.types import Configuration, NetworkCost, Precision
 
 if TYPE_CHECKING:  # value types of the layers above; never imported at run time from here
     from codesign.core.candidates import Front
@@ -95,10 +95,6 @@ class CostModel(Protocol):
         self, graph: Any, hw: Any, configuration: Configuration | Mapping[str, Precision]
     ) -> NetworkCost:
         """Exact cost of one configuration; `ConfigError` naming the layer if it cannot."""
-        ...
-
-    def describe(self, layer_cost: LayerCost) -> MappingDescription | None:
-        """How a priced layer runs, in words (its mapping)."""
         ...
 
 

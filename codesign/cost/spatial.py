@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -45,7 +46,9 @@ from codesign.cost.nest import (
     loop_bounds,
     padded_macs,
 )
-from codesign.hw.model import SpatialHardware
+
+if TYPE_CHECKING:  # the family's domain object; the family imports this module
+    from codesign.families.spatial import SpatialHardware
 
 W_, I_, O_ = range(3)
 

@@ -35,16 +35,14 @@ from typing import Any
 
 import yaml
 
-from codesign.config import ExploreConfig
 from codesign.core.errors import RunError
 from codesign.cost.channels import live_sets, plan_of
 from codesign.cost.nest import instances, loop_bounds
 from codesign.cost.tables import activation_storage
 from codesign.exporters import ExportResult, register_exporter
+from codesign.hw.load import load_hardware
 from codesign.run import open_run
-from codesign.workload import extract, get_workload
-
-MCU_PSUM_BITS = 32
+from codesign.workload.graph import LayerGraph
 
 
 @dataclass(frozen=True)
@@ -81,15 +79,13 @@ def nests_of(run_dir: Path, pick: int) -> tuple[list[Nest], Any]:
     if not 0 <= pick < len(front):
         raise RunError(f"--pick {pick}: {run_dir} has Pareto points #0..#{len(front) - 1}")
     c = front.candidates[pick]
-    cfg = ExploreConfig.from_run(run_dir)
-    wl = get_workload(cfg.workload, cfg.input_shape)
-    graph = extract(wl.build(), wl.example_input(), wl.name)
-    hw_doc = (
-        yaml.safe_load((run_dir / "hw.yaml").read_text()) if (run_dir / "hw.yaml").exists() else {}
-    )
-    psum = (
-        int(hw_doc.get("psum_bits", MCU_PSUM_BITS)) if isinstance(hw_doc, dict) else MCU_PSUM_BITS
-    )
+    # the run's own layer graph and hardware file: no workload is rebuilt, so a run of a model
+    # given from Python (`codesign.explore(model=...)`) exports too
+    graph = LayerGraph.from_records(rd.read_json("layers.json"), front.workload)
+    hw_file = run_dir / "hw.yaml"
+    if not hw_file.exists():
+        raise RunError(f"{run_dir}: missing hw.yaml (the hardware file the run priced against)")
+    psum = int(load_hardware(hw_file).psum_bits)
     prec = dict(zip(front.layers, c.precisions))
     specs = {s.name: s for s in graph.quantizable}
     channels = {s.name: s.K for s in graph.quantizable}

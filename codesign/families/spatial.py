@@ -1,16 +1,22 @@
 """The spatial family: DNN accelerators (Eyeriss-, Simba-, TPU-, BitFusion-like) priced by the
 loop-nest model (`cost/spatial.py`) over the mappings the mapper keeps (`mapping/mapper.py`).
 
-This file sits above both: it turns each layer's kept mappings into the per-layer mapping gene
-of the cost tables, and prices one configuration exactly with the mapping each layer picked.
+This file owns the family: its YAML schema, the frozen `SpatialHardware` (which the model and
+the mapper read, typed against it), the cost model, how a mapping is described and the
+default objectives. It sits above the model and the mapper: it turns each layer's kept
+mappings into the per-layer mapping gene of the cost tables, and prices one configuration
+exactly with the mapping each layer picked.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
+from pydantic import Field, PositiveFloat, PositiveInt, StrictBool, model_validator
 
 from codesign.core.errors import ConfigError
 from codesign.core.ops import Pricing
@@ -32,10 +38,175 @@ from codesign.cost.tables import (
     memory_fields,
 )
 from codesign.hw.family import HardwareFamily, register_family
-from codesign.hw.model import MemoryLevel, SpatialHardware
-from codesign.hw.schema import OPERANDS, SpatialSchema
+from codesign.hw.schema import BitsSchema, StrictModel, check_bit_table
 from codesign.mapping.mapper import KEEP, map_layer
 from codesign.workload.graph import LayerGraph
+
+# ---- the hardware file -------------------------------------------------------------------
+
+
+OPERANDS = ("W", "I", "O")
+DATAFLOWS = (
+    "weight_stationary",
+    "output_stationary",
+    "input_stationary",
+    "row_stationary",
+    "unconstrained",
+)
+
+
+class PeArraySchema(StrictModel):
+    """The 2-D processing-element array."""
+
+    rows: PositiveInt
+    cols: PositiveInt
+
+
+class MemorySchema(StrictModel):
+    """One memory level. `capacity_bits` per operand (W, I, O) or `shared` by all three; an
+    operand a per-operand level does not list, or that a shared level does not `hold`, always
+    skips it. `bypass` lists the operands a mapping may let skip the level (the hardware has a
+    path around it)."""
+
+    name: str = Field(min_length=1)
+    per_pe: bool = False
+    capacity_bits: dict[str, float]
+    access_pj_per_bit: PositiveFloat
+    bandwidth_bits_per_cycle: PositiveFloat
+    bypass: list[Literal["W", "I", "O"]] = Field(default_factory=list)
+    holds: list[Literal["W", "I", "O"]] = Field(default_factory=lambda: ["W", "I", "O"])
+
+    @model_validator(mode="after")
+    def _check(self) -> MemorySchema:
+        keys = set(self.capacity_bits)
+        if keys != {"shared"} and not keys <= set(OPERANDS):
+            raise ValueError(f"capacity_bits: use 'shared' or some of W, I, O, not {sorted(keys)}")
+        if any(v <= 0 for v in self.capacity_bits.values()):
+            raise ValueError("capacity_bits: capacities must be > 0")
+        return self
+
+
+class MacSchema(StrictModel):
+    """MAC energy (pJ) and throughput (MACs per PE per cycle) per (activation, weight) bits."""
+
+    energy_pj: dict[int, dict[int, PositiveFloat]]
+    per_pe_per_cycle: dict[int, dict[int, PositiveFloat]]
+    # true: consecutive MACs that use the same weight or input keep it in the multiplier's
+    # input registers instead of re-reading the register file
+    input_registers: StrictBool = False
+
+
+class SpatialSchema(StrictModel):
+    """A spatial accelerator: PE array, three memory levels (per-PE, on-chip global, off-chip)."""
+
+    version: Literal[1]
+    name: str = Field(min_length=1)
+    family: Literal["spatial"]
+    description: str = ""
+    clock_hz: PositiveFloat
+    pe_array: PeArraySchema
+    bits: BitsSchema
+    psum_bits: PositiveInt
+    mac: MacSchema
+    memories: list[MemorySchema] = Field(min_length=3, max_length=3)
+    dataflows: list[Literal[DATAFLOWS]] = Field(min_length=1)  # type: ignore[valid-type]
+    other_ops_per_cycle: PositiveFloat
+    other_op_pj: PositiveFloat
+
+    @model_validator(mode="after")
+    def _check(self) -> SpatialSchema:
+        if [m.per_pe for m in self.memories] != [True, False, False]:
+            raise ValueError(
+                "memories: need [per-PE, global on-chip, off-chip] in this order "
+                "(per_pe: true, false, false)"
+            )
+        for table_name in ("energy_pj", "per_pe_per_cycle"):
+            check_bit_table(f"mac.{table_name}", getattr(self.mac, table_name), self.bits)
+        if 0 in self.bits.weight:
+            raise ValueError("bits.weight: spatial arrays here do not prune channels (no 0)")
+        off_chip = self.memories[2]
+        if off_chip.bypass or len(off_chip.holds) < 3 or set(off_chip.capacity_bits) != {"shared"}:
+            raise ValueError(
+                "memories.2: the off-chip level holds every operand (capacity_bits: {shared: "
+                "...}, no bypass)"
+            )
+        return self
+
+
+# ---- the domain object (what the loop-nest model and the mapper price) ------------------
+
+
+@dataclass(frozen=True)
+class MemoryLevel:
+    """One memory level: capacity per operand in bits (inf when unbounded), pJ per bit moved,
+    port bandwidth in bits per cycle; `per_pe` levels exist once in every PE."""
+
+    name: str
+    per_pe: bool
+    capacity_bits: tuple[float, float, float]  # W, I, O; a shared level repeats its total
+    shared: bool
+    access_pj_per_bit: float
+    bandwidth_bits_per_cycle: float
+    # W, I, O: whether a mapping may let the operand skip this level (a path around it exists)
+    bypass: tuple[bool, bool, bool] = (False, False, False)
+    # W, I, O: whether the level stores the operand at all (a shared pool may hold only some)
+    holds: tuple[bool, bool, bool] = (True, True, True)
+
+    @property
+    def must_bypass(self) -> tuple[bool, bool, bool]:
+        """W, I, O: the operand has no room here (a per-operand level that does not list it,
+        or a shared pool that does not hold it)."""
+        return tuple(
+            not h or (not self.shared and c == 0) for h, c in zip(self.holds, self.capacity_bits)
+        )  # type: ignore[return-value]
+
+    @property
+    def may_bypass(self) -> tuple[bool, bool, bool]:
+        """W, I, O: the operand may (or must) skip this level."""
+        return tuple(b or m for b, m in zip(self.bypass, self.must_bypass))  # type: ignore[return-value]
+
+
+@dataclass(frozen=True)
+class SpatialHardware:
+    """A spatial DNN accelerator: PE array, memories [per-PE, global, off-chip], MAC tables.
+
+    `mac_energy_pj[i][j]` and `macs_per_pe_per_cycle[i][j]` are indexed by `act_bits[i]`,
+    `weight_bits[j]`.
+    """
+
+    name: str
+    clock_hz: float
+    rows: int
+    cols: int
+    act_bits: tuple[int, ...]
+    weight_bits: tuple[int, ...]
+    psum_bits: int
+    mac_energy_pj: tuple[tuple[float, ...], ...]
+    macs_per_pe_per_cycle: tuple[tuple[float, ...], ...]
+    memories: tuple[MemoryLevel, MemoryLevel, MemoryLevel]
+    dataflows: tuple[str, ...]
+    other_ops_per_cycle: float
+    other_op_pj: float
+    source: str = ""
+    description: str = ""
+    # the multiplier's input registers keep a weight or input while consecutive MACs use it,
+    # so the register file is read once per run, not per MAC (partial sums: every MAC)
+    input_registers: bool = False
+
+    family = "spatial"
+
+    @property
+    def num_pes(self) -> int:
+        """Processing elements in the array."""
+        return self.rows * self.cols
+
+    @property
+    def memory_limit_bytes(self) -> float:
+        """Capacity of the off-chip level in bytes (the 'fits in memory' constraint)."""
+        return self.memories[2].capacity_bits[0] / 8.0
+
+
+# ---- building it, pricing with it --------------------------------------------------------
 
 
 def build(s: SpatialSchema, path: Path) -> SpatialHardware:
@@ -223,14 +394,43 @@ class SpatialCostModel:
             hw.memory_limit_bytes,
         )
 
-    def describe(self, layer_cost: LayerCost) -> str:
-        """'RS K16xOY14'-style tag: dataflow initials and spatial unrolling ('' without one)."""
-        m = layer_cost.mapping
-        if m is None or m.kind != "spatial":
-            return ""
-        flow = "".join(w[0].upper() for w in str(m.get("dataflow", "")).split("_")[:2])
-        sp = "x".join(f"{d}{f}" for d, f in (m.get("spatial") or {}).items())
-        return f"{flow} {sp}".strip()
+
+def describe(layer_cost: LayerCost) -> str:
+    """'RS K16xOY14'-style tag: dataflow initials and spatial unrolling ('' without one)."""
+    m = layer_cost.mapping
+    if m is None:
+        return ""
+    flow = "".join(w[0].upper() for w in str(m.get("dataflow", "")).split("_")[:2])
+    sp = "x".join(f"{d}{f}" for d, f in (m.get("spatial") or {}).items())
+    return f"{flow} {sp}".strip()
+
+
+def _loops(levels: dict) -> str:
+    """'PE: OY2 OX4 | GLB: K3 C2 | DRAM: -' from a mapping's per-level factors or names."""
+
+    def text(v: dict[str, int] | str) -> str:
+        return " ".join(f"{d}{f}" for d, f in v.items()) if isinstance(v, dict) else v
+
+    return " | ".join(f"{lv}: {text(v) or '-'}" for lv, v in levels.items())
+
+
+def details(layer_cost: LayerCost) -> dict[str, str]:
+    """A layer's loop-nest mapping in named columns: dataflow, unrolling, utilisation, tiling
+    and loop order per level, operands that skip a level, and which kept pick it is."""
+    m = layer_cost.mapping
+    if m is None:
+        return {}
+    byp = m.get("bypass") or {}
+    util = m.utilization
+    return {
+        "dataflow": str(m.get("dataflow")),
+        "unrolling": " ".join(f"{d}{f}" for d, f in (m.get("spatial") or {}).items()),
+        "utilisation": "-" if util is None else f"{util:.0%}",
+        "tiling": _loops(m.get("tiling") or {}),
+        "loop order": _loops(m.get("loop_order") or {}),
+        "bypass": "; ".join(f"{lv}: {' '.join(ops)}" for lv, ops in byp.items()) or "-",
+        "kept as": m.choice,
+    }
 
 
 register_family(
@@ -244,5 +444,7 @@ register_family(
         mapping_legend="mapping per layer: the mapper's best for E(nergy), L(atency), "
         "D (energy-delay), or O (best of another dataflow); details in the report",
         mapping_letters="ELDO",
+        describe=describe,
+        details=details,
     )
 )

@@ -1,6 +1,6 @@
-"""Hardware models: YAML files under hw_models/ loaded into frozen, validated objects."""
+"""Hardware models: YAML files loaded into frozen, validated objects of their family
+(`codesign/families/`)."""
 
 from codesign.hw.load import load_hardware
-from codesign.hw.model import McuHardware, SpatialHardware
 
-__all__ = ["McuHardware", "SpatialHardware", "load_hardware"]
+__all__ = ["load_hardware"]

@@ -17,7 +17,15 @@ from pydantic import BaseModel
 
 from codesign.core.protocols import CostModel
 from codesign.core.registry import Registry
-from codesign.core.types import MapperSettings, Objective
+from codesign.core.types import LayerCost, MapperSettings, Objective
+
+
+def _no_tag(layer_cost: LayerCost) -> str:
+    return ""
+
+
+def _no_details(layer_cost: LayerCost) -> dict[str, str]:
+    return {}
 
 
 @dataclass(frozen=True)
@@ -29,7 +37,10 @@ class HardwareFamily:
     family's `CostModel` with its settings bound (families without a mapper ignore them);
     `default_objectives` are the cost objectives a run searches when the user names none;
     `mapping_legend` explains the letters the CLI prints for each layer's mapping choice
-    ("" when the family has no mapping choice).
+    ("" when the family has no mapping choice). `describe(layer_cost)` is a short tag of how a
+    priced layer runs ('RS K16xOY14', '3 L1 tiles'; '' without one) and `details(layer_cost)`
+    the same in named columns for the report's mapping table (empty: no table). The report,
+    the exporters and the CLI ask the family; none tests its name.
     """
 
     name: str
@@ -40,6 +51,8 @@ class HardwareFamily:
     description: str = ""
     mapping_legend: str = ""
     mapping_letters: str = ""
+    describe: Callable[[LayerCost], str] = _no_tag
+    details: Callable[[LayerCost], dict[str, str]] = _no_details
 
 
 FAMILIES: Registry[HardwareFamily] = Registry("hardware family", builtin="codesign.families")

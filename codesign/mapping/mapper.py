@@ -24,6 +24,7 @@ import os
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -31,8 +32,10 @@ from codesign.core.errors import ConfigError
 from codesign.core.types import LayerSpec, MapperSettings
 from codesign.cost.nest import Mappings, loop_bounds
 from codesign.cost.spatial import I_, O_, W_, Traffic, evaluate, fill_cuts, traffic
-from codesign.hw.model import SpatialHardware
 from codesign.mapping.space import concat, neighbours, sample_mappings
+
+if TYPE_CHECKING:  # the family's domain object; the family imports this module
+    from codesign.families.spatial import SpatialHardware
 
 KEEP = ("min energy", "min latency", "min EDP", "other dataflow")
 

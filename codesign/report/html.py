@@ -30,7 +30,15 @@ def _describe(front: Front, c: Candidate, layer: str) -> str:
     lc = c.cost.layers.get(layer)
     if lc is None or front.family not in FAMILIES:
         return ""
-    return FAMILIES.get(front.family).cost_model(None, None).describe(lc)
+    return FAMILIES.get(front.family).describe(lc)
+
+
+def _details(front: Front, c: Candidate, layer: str) -> dict[str, str]:
+    """The family's named columns of how `layer` runs (empty when it has none)."""
+    lc = c.cost.layers.get(layer)
+    if lc is None or front.family not in FAMILIES:
+        return {}
+    return FAMILIES.get(front.family).details(lc)
 
 
 def _hover(front: Front, rank: int) -> str:
@@ -51,11 +59,10 @@ def _hover(front: Front, rank: int) -> str:
         shown = shown[:HOVER_LAYERS]
     for n, p in shown:
         lc = c.cost.layers.get(n)
-        where = ""
-        if lc is not None and lc.mapping is not None and lc.mapping.kind == "spatial":
-            util = lc.mapping.utilization or 0.0
-            sp = " ".join(f"{d}{f}" for d, f in (lc.mapping.get("spatial") or {}).items())
-            where = f", {lc.mapping.get('dataflow')} [{sp}], util {util:.0%}"
+        tag = _describe(front, c, n)
+        where = f", {html.escape(tag)}" if tag else ""
+        if lc is not None and lc.mapping is not None and lc.mapping.utilization is not None:
+            where += f", util {lc.mapping.utilization:.0%}"
         cyc = lc.cycles if lc else 0.0
         nj = lc.energy_j * 1e9 if lc else 0.0
         wkb = lc.weight_bytes / 1e3 if lc else 0.0
@@ -433,44 +440,21 @@ def _table(front: Front) -> str:
     )
 
 
-def _loops(levels: dict[str, Any]) -> str:
-    """'PE: OY2 OX4 | GLB: K3 C2 | DRAM: -' from a mapping's per-level factors or names."""
-
-    def text(v: dict[str, int] | str) -> str:
-        return " ".join(f"{d}{f}" for d, f in v.items()) if isinstance(v, dict) else v
-
-    return " | ".join(f"{lv}: {text(v) or '-'}" for lv, v in levels.items())
-
-
 def _mapping_table(front: Front, r: int) -> str:
-    """Point `r`'s loop-nest mapping per layer as an HTML table (spatial accelerators: dataflow,
-    unrolling, tiling and loop order per level, operands that skip a level); '' on MCUs."""
+    """Point `r`'s mapping per layer as an HTML table, in the columns its family names
+    (spatial accelerators: dataflow, unrolling, tiling and loop order per level, operands
+    that skip a level); '' when the family describes none (MCUs)."""
     c = front.candidates[r]
-    rows = []
+    rows, head = [], None
     for n, p in zip(front.layers, c.precisions):
-        lc = c.cost.layers.get(n)
-        mp = lc.mapping if lc is not None else None
-        if mp is None or mp.kind != "spatial":
+        cols = _details(front, c, n)
+        if not cols:
             continue
-        byp = mp.get("bypass") or {}
-        skips = "; ".join(f"{lv}: {' '.join(ops)}" for lv, ops in byp.items())
-        util = mp.utilization
-        cells = [
-            html.escape(n),
-            p.label,
-            html.escape(str(mp.get("dataflow"))),
-            " ".join(f"{d}{f}" for d, f in (mp.get("spatial") or {}).items()),
-            "-" if util is None else f"{util:.0%}",
-            _loops(mp.get("tiling") or {}),
-            html.escape(_loops(mp.get("loop_order") or {})),
-            skips or "-",
-            html.escape(mp.choice),
-        ]
-        rows.append("<tr>" + "".join(f"<td>{x}</td>" for x in cells) + "</tr>")
+        head = head or ["layer", "bits", *cols]
+        cells = [n, p.label, *cols.values()]
+        rows.append("<tr>" + "".join(f"<td>{html.escape(str(x))}</td>" for x in cells) + "</tr>")
     if not rows:
         return ""
-    head = ["layer", "bits", "dataflow", "unrolling", "utilisation", "tiling", "loop order",
-            "bypass", "kept as"]  # fmt: skip
     return (
         "<table><thead><tr>"
         + "".join(f"<th>{h}</th>" for h in head)

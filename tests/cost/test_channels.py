@@ -15,7 +15,7 @@ from codesign.core.candidates import CandidateBatch
 from codesign.core.errors import ConfigError
 from codesign.core.types import Precision
 from codesign.cost.channels import CONCAT, INTERSECT, UNION, build_plan
-from codesign.cost.mpic import CHANNEL_PARAM_BITS
+from codesign.cost.tables import CHANNEL_PARAM_BITS
 from codesign.families import build_tables, price_network
 from codesign.workload import extract
 

@@ -161,6 +161,37 @@ def test_zigzag_and_timeloop_files_carry_each_layers_loops_and_precisions(small_
     assert first["variables"]["weight_bits"] == cand.precisions[0].weight_bits[0]
 
 
+PYTHON_MODEL_RUN = """
+import sys, torch
+from torch import nn
+from rich.console import Console
+import codesign
+model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 4, 1))
+codesign.explore(model=(model, torch.zeros(1, 3, 16, 16)), hw="eyeriss", pop_size=8,
+                 generations=1, results_dir=sys.argv[1], out=sys.argv[2],
+                 console=Console(quiet=True))
+"""
+
+
+def test_a_run_of_a_python_model_exports_its_loop_nests(tmp_path):
+    """The loop-nest exporters read the run's layers.json and hw.yaml: a model given from
+    Python, which no other process can rebuild by name, exports all the same."""
+    import yaml
+
+    run = tmp_path / "run"
+    subprocess.run(
+        [sys.executable, "-c", PYTHON_MODEL_RUN, str(tmp_path / "res"), str(run)],
+        check=True,
+        timeout=300,
+    )
+    layers = yaml.safe_load(export(run, 0, "zigzag", tmp_path / "w.yaml").path.read_text())
+    assert len(layers) == 2  # the two convolutions
+    dims = dict(zip(layers[0]["loop_dims"], layers[0]["loop_sizes"]))
+    assert (dims["K"], dims["C"], dims["OY"], dims["FY"]) == (8, 3, 16, 3)
+    psum = layers[0]["operand_precision"]["O"]
+    assert psum == yaml.safe_load((run / "hw.yaml").read_text())["psum_bits"]
+
+
 def test_per_channel_layers_are_split_into_precision_groups(channel_run, tmp_path):
     import yaml
 

@@ -14,7 +14,7 @@ from torch import nn
 
 from codesign.core.errors import ConfigError
 from codesign.core.types import OpKind, Precision
-from codesign.cost.mpic import CHANNEL_PARAM_BITS
+from codesign.cost.tables import CHANNEL_PARAM_BITS
 from codesign.families import build_tables, price_network
 from codesign.workload import extract
 from codesign.workload.graph import LayerGraph
