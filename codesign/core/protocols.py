@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
 from codesign.core.candidates import CandidateBatch
 from codesign.core.types import Configuration, NetworkCost, Precision
-
-if TYPE_CHECKING:  # value types of the layers above; never imported at run time from here
-    from codesign.core.candidates import Front
 
 
 @runtime_checkable
@@ -99,10 +97,10 @@ class CostModel(Protocol):
 
 
 class Exporter(Protocol):
-    """Writes a front's candidate in one target format."""
+    """Writes Pareto point `pick` of the run in `run_dir` in one format (registered under
+    `--format NAME` in `codesign.exporters.EXPORTERS`); it reads the run's files only."""
 
-    name: str
-
-    def export(self, front: Front, rank: int, path: Any) -> Any:
-        """Write candidate `rank` of `front` to `path`; returns what it wrote."""
+    def __call__(self, run_dir: Path, pick: int | None, path: Path | None) -> Any:
+        """Write to `path` (a default under the run when None); `pick` is None for a format
+        that writes the whole front. Returns an `ExportResult` (paths written, checks)."""
         ...

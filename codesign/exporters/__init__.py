@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from codesign.core.errors import CodesignError
+from codesign.core.protocols import Exporter
 from codesign.core.registry import Registry
 
 
@@ -32,7 +33,6 @@ class ExportResult:
         return self.paths[0]
 
 
-Exporter = Callable[[Path, "int | None", "Path | None"], ExportResult]
 EXPORTERS: Registry[Exporter] = Registry("export format", builtin="codesign.exporters._builtin")
 
 
