@@ -433,6 +433,10 @@ def details(layer_cost: LayerCost) -> dict[str, str]:
     }
 
 
+# the CLI's letter for each of the mapper's kept picks (`mapping.mapper.KEEP`, in its order)
+_LETTERS = {"min energy": "E", "min latency": "L", "min EDP": "D", "other dataflow": "O"}
+
+
 register_family(
     HardwareFamily(
         name="spatial",
@@ -441,9 +445,10 @@ register_family(
         cost_model=SpatialCostModel,
         default_objectives=(Objective.ENERGY, Objective.LATENCY),
         description="spatial DNN accelerator: PE array, memory hierarchy, loop-nest mappings",
-        mapping_legend="mapping per layer: the mapper's best for E(nergy), L(atency), "
-        "D (energy-delay), or O (best of another dataflow); details in the report",
-        mapping_letters="ELDO",
+        mapping_legend="mapping per layer: the mapper's kept pick, "
+        + ", ".join(f"{letter} = {name}" for name, letter in _LETTERS.items())
+        + "; details in the report",
+        mapping_letters="".join(_LETTERS[name] for name in KEEP),
         describe=describe,
         details=details,
     )
