@@ -34,3 +34,15 @@ def test_the_check_sees_a_long_positional_signature():
     src = "def f(a, b, c, d, e, g, h):\n    pass\n\ndef k(a, b, *, c, d, e, g, h):\n    pass\n"
     fns = [n for n in ast.parse(src).body if isinstance(n, ast.FunctionDef)]
     assert [len(_positional(fn)) > MAX_POSITIONAL for fn in fns] == [True, False]
+
+
+def test_imports_keep_the_layer_contracts():
+    """`lint-imports` (the contracts in pyproject.toml; .ci/run runs it too) passes."""
+    import shutil
+    import subprocess
+    import sys
+
+    exe = shutil.which("lint-imports") or str(Path(sys.executable).with_name("lint-imports"))
+    out = subprocess.run([exe], cwd=PACKAGE.parent, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stdout[-3000:]
+    assert "2 kept, 0 broken" in out.stdout
