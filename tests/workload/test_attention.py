@@ -284,7 +284,12 @@ ATTENTION_MODULE = textwrap.dedent(
 
 
 @pytest.mark.parametrize(
-    "hw,estimator", [("mpic", "proxy"), ("mpic", "supernet"), ("eyeriss", None)]
+    "hw,estimator",
+    [
+        ("mpic", "proxy"),
+        pytest.param("mpic", "supernet", marks=pytest.mark.slow),
+        ("eyeriss", None),
+    ],
 )
 def test_a_user_attention_block_explores(tmp_path, hw, estimator):
     """From the CLI, in a subprocess: on MPIC with its data (accuracy axis from the proxy or

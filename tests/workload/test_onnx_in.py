@@ -31,7 +31,15 @@ def _key(s):
 ATTENTION = {"vit_tiny", "kws_transformer"}
 
 
-@pytest.mark.parametrize("name", [w.name for w in list_workloads() if w.name not in ATTENTION])
+# resnet50 (16 s) is slow; the other convolutional workloads cover the same converter paths
+@pytest.mark.parametrize(
+    "name",
+    [
+        pytest.param(w.name, marks=pytest.mark.slow) if w.name == "resnet50" else w.name
+        for w in list_workloads()
+        if w.name not in ATTENTION
+    ],
+)
 def test_bundled_workloads_through_onnx_give_the_same_layer_graph(name, tmp_path):
     wl = get_workload(name)
     torch.manual_seed(0)
