@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import Field, PositiveFloat, PositiveInt, model_validator
+from pydantic import PositiveFloat, PositiveInt, model_validator
 
 from codesign.core.errors import ConfigError
 from codesign.core.ops import Pricing
@@ -48,7 +48,7 @@ from codesign.cost.tables import (
     memory_fields,
 )
 from codesign.hw.family import HardwareFamily, register_family
-from codesign.hw.schema import BitsSchema, StrictModel, check_bit_table
+from codesign.hw.schema import BitsSchema, HardwareSchema, StrictModel, check_bit_table
 from codesign.workload.graph import LayerGraph
 
 # ---- the hardware file -------------------------------------------------------------------
@@ -61,14 +61,10 @@ class McuMemorySchema(StrictModel):
     l2_bytes: PositiveInt
 
 
-class McuSchema(StrictModel):
+class McuSchema(HardwareSchema):
     """An MCU / RISC-V core whose throughput depends on the (activation, weight) bit-widths."""
 
-    version: Literal[1]
-    name: str = Field(min_length=1)
     family: Literal["mcu"]
-    description: str = ""
-    clock_hz: PositiveFloat
     power_mw: PositiveFloat
     memory: McuMemorySchema
     bits: BitsSchema

@@ -38,7 +38,7 @@ from codesign.cost.tables import (
     memory_fields,
 )
 from codesign.hw.family import HardwareFamily, register_family
-from codesign.hw.schema import BitsSchema, StrictModel, check_bit_table
+from codesign.hw.schema import BitsSchema, HardwareSchema, StrictModel, check_bit_table
 from codesign.mapping.mapper import KEEP, map_layer
 from codesign.workload.graph import LayerGraph
 
@@ -96,14 +96,10 @@ class MacSchema(StrictModel):
     input_registers: StrictBool = False
 
 
-class SpatialSchema(StrictModel):
+class SpatialSchema(HardwareSchema):
     """A spatial accelerator: PE array, three memory levels (per-PE, on-chip global, off-chip)."""
 
-    version: Literal[1]
-    name: str = Field(min_length=1)
     family: Literal["spatial"]
-    description: str = ""
-    clock_hz: PositiveFloat
     pe_array: PeArraySchema
     bits: BitsSchema
     psum_bits: PositiveInt

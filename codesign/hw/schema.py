@@ -4,10 +4,13 @@ file under `codesign/families/`."""
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PositiveFloat,
     model_validator,
 )
 
@@ -57,3 +60,13 @@ def check_bit_table(field: str, table: dict[int, dict[int, float]], bits: BitsSc
                 raise ValueError(
                     f"{field}.{a}.{w}: weight bits {w} not a non-zero bits.weight entry"
                 )
+
+
+class HardwareSchema(StrictModel):
+    """The fields every hardware file has: the format version, a name, a description and the
+    clock; each family's schema adds its own (and its `family` literal)."""
+
+    version: Literal[1]
+    name: str = Field(min_length=1)
+    description: str = ""
+    clock_hz: PositiveFloat
