@@ -9,7 +9,13 @@ the held-out test split. The reference is the fine-tune with seed 0; the same fi
 seed 1 is scored like an estimator, which shows how much agreement the reference's own noise
 allows. Fine-tunes run on a 2-worker Dask LocalCluster.
 
+With --granularity channel (or group:G) the configurations are drawn the way the search draws
+them: random genomes of the run's own per-channel space (ranked cut points, pruned channels
+included; a configuration that cuts a layer to no channel is drawn again), and the supernet is
+the per-channel one `explore --granularity channel` trains.
+
 Reproduce:  python benchmarks/bench_estimator_fidelity.py [--workload W] [--configs 30]
+            [--granularity layer|channel|group:G]
 """
 
 from __future__ import annotations
@@ -32,11 +38,13 @@ from _common import (
 from rich.table import Table
 from scipy.stats import kendalltau
 
+from codesign.core.candidates import CandidateBatch
 from codesign.data import dataset_available, how_to_get
 from codesign.distributed import DaskEvaluator
 from codesign.quant.config import LayerQuant, QuantConfig
 from codesign.quant.evaluate import heldout, make_task
 from codesign.quant.train import FinetuneRecipe, evaluate
+from codesign.search.space import make_space
 from codesign.workload import get_workload
 
 
@@ -46,6 +54,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--workload", default="digits_cnn")
     ap.add_argument("--data", default=None, help="dataset folder, for workloads that need one")
     ap.add_argument("--configs", type=int, default=30)
+    ap.add_argument(
+        "--granularity", default="layer", help="layer, channel or group:G (as explore's flag)"
+    )
     ap.add_argument("--steps", type=int, default=300, help="fine-tune steps (the reference)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--workers", type=int, default=2)
@@ -75,18 +86,35 @@ def main(argv: list[str] | None = None) -> None:
     # bit-widths, each as `codesign explore` makes it
     opts = pipeline_options(args)
     with pipeline(
-        con, workload=args.workload, hw="mpic", seed=args.seed, data=args.data, **opts
+        con,
+        workload=args.workload,
+        hw="mpic",
+        seed=args.seed,
+        data=args.data,
+        granularity=args.granularity,
+        **opts,
     ) as p:
         ctx = p.ctx
-        proxy = p.estimator("proxy")
-        sn = p.estimator("supernet").supernet
+        proxy = p.estimator("proxy", args.granularity)
+        sn = p.estimator("supernet", args.granularity).supernet
     wl, data, model, layers = ctx.workload, ctx.data, ctx.model, ctx.graph.quantizable
     acts, wts = ctx.tables.act_bits, ctx.tables.weight_bits
     rng = np.random.default_rng(args.seed)
-    configs = [
-        (rng.integers(0, len(acts), len(layers)), rng.integers(0, len(wts), len(layers)))
-        for _ in range(args.configs)
-    ]
+    # per configuration: activation bits per layer, weight bits per layer (one per channel)
+    configs: list[tuple[list[int], list[tuple[int, ...]]]] = []
+    if args.granularity == "layer":  # the draw README's per-layer table was measured with
+        for _ in range(args.configs):
+            ai, wi = rng.integers(0, len(acts), len(layers)), rng.integers(0, len(wts), len(layers))
+            configs.append(([acts[a] for a in ai], [(wts[w],) * s.K for s, w in zip(layers, wi)]))
+    else:
+        space = make_space(ctx.tables, [s.K for s in layers], args.granularity, ctx.ranking)
+        while len(configs) < args.configs:
+            b = space.decode(space.random(1, rng))
+            if any(int(w.max()) == 0 for w in b.weight_bits):  # a layer cut to no channel
+                continue
+            configs.append(
+                ([int(a) for a in b.act_bits[0]], [p.weight_bits for p in b.precisions(0)])
+            )
     base = ctx.base
     recipe = FinetuneRecipe(steps=args.steps)
     ho = heldout(data, args.heldout)
@@ -94,12 +122,12 @@ def main(argv: list[str] | None = None) -> None:
     r = args.ref_seeds
     # seeds 0..r-1 give the reference; seeds r..2r-1 the same fine-tunes again (noise ceiling)
     tasks: list[list] = [[] for _ in range(2 * r)]
-    for ai, wi in configs:
+    for act, wbits in configs:
         cfg = QuantConfig(
             wl.name,
             tuple(
-                LayerQuant(s.name, s.source, s.kind.value, acts[a], (wts[w],) * s.K)
-                for s, a, w in zip(layers, ai, wi)
+                LayerQuant(s.name, s.source, s.kind.value, a, w, fused=s.fused)
+                for s, a, w in zip(layers, act, wbits)
             ),
         )
         for k in range(2 * r):
@@ -113,22 +141,22 @@ def main(argv: list[str] | None = None) -> None:
     acc = np.array([[res[t.key]["accuracy"] for t in group] for group in tasks])
     ref, again = acc[:r].mean(axis=0), acc[r:].mean(axis=0)
     est = {
-        "proxy (PTQ sensitivity, summed)": np.array(
-            [fp_ho - proxy.loss_indices(ai[None], wi[None])[0] for ai, wi in configs]
-        ),
+        "proxy (PTQ sensitivity, summed)": fp_ho - proxy.loss(_batch(layers, configs)),
         "supernet (one forward pass)": np.array(
-            [sn.accuracy([acts[a] for a in ai], [wts[w] for w in wi], ho) for ai, wi in configs]
+            [sn.accuracy(act, [_one(w) for w in wbits], ho) for act, wbits in configs]
         ),
         f"the same fine-tunes, seeds {r}..{2 * r - 1} (noise ceiling)": again,
     }
     fp_test = fp_ho
     table = Table(
-        title=f"{args.configs} random MPIC configurations of {wl.name}: estimators "
+        title=f"{args.configs} random MPIC configurations of {wl.name}, per "
+        f"{args.granularity}: estimators "
         f"vs {args.steps}-step fine-tunes, mean of {r} seed(s) (accuracy on {args.heldout}; "
         f"full precision "
         f"{fp_test:.2f}%, fine-tuned range {ref.min():.2f}-{ref.max():.2f}%)"
     )
-    for c in ("estimator", "Kendall tau", "MAE (points)", "mean est. %", "mean fine-tuned %"):
+    cols = ("estimator", "Kendall tau", "MAE (points)", "mean est. %", "mean fine-tuned %")
+    for c in (*cols, "largest error (points)"):
         table.add_column(c, justify="right" if c != "estimator" else "left")
     for name, e in est.items():
         tau = kendalltau(e, ref).statistic
@@ -138,17 +166,37 @@ def main(argv: list[str] | None = None) -> None:
             f"{np.abs(e - ref).mean():.2f}",
             f"{e.mean():.2f}",
             f"{ref.mean():.2f}",
+            f"{np.abs(e - ref).max():.2f}",
         )
     show(con, table)
     print(f"wall time {time.perf_counter() - t0:.0f} s")
     reproduce = [
         *("--workload", wl.name, *(("--data", args.data) if args.data else ())),
         *("--configs", str(args.configs), "--steps", str(args.steps), "--seed", str(args.seed)),
+        *(("--granularity", args.granularity) if args.granularity != "layer" else ()),
         *("--heldout", args.heldout, "--ref-seeds", str(args.ref_seeds)),
         *(("--workers", str(args.workers)) if args.workers != 2 else ()),
         *pipeline_argv(args),
     ]
     show(con, reproduce=command("bench_estimator_fidelity.py", reproduce))
+
+
+def _one(w: tuple[int, ...]) -> int | tuple[int, ...]:
+    """A layer's weight bits as the supernet takes them: one int when every channel is alike."""
+    return w[0] if len(set(w)) == 1 else w
+
+
+def _batch(layers: list, configs: list) -> CandidateBatch:
+    """The configurations as one `CandidateBatch` (what the proxy scores): per layer when
+    every layer's channels share their bits, else one group per channel."""
+    names, act = tuple(s.name for s in layers), np.array([a for a, _ in configs], dtype=np.int64)
+    if all(len(set(w)) == 1 for _, wb in configs for w in wb):
+        per_layer = np.array([[w[0] for w in wb] for _, wb in configs], dtype=np.int64)
+        return CandidateBatch.layerwise(names, [s.K for s in layers], act, per_layer)
+    weights = tuple(
+        np.array([wb[i] for _, wb in configs], dtype=np.int64) for i in range(len(layers))
+    )
+    return CandidateBatch(names, act, weights, tuple((1,) * s.K for s in layers))
 
 
 if __name__ == "__main__":

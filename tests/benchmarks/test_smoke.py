@@ -81,7 +81,14 @@ CASES: dict[str, list[tuple[str, list[str], str, str]]] = {
             ["--configs", "3", "--steps", "1", "--workers", "1", *PIPE, *SN],
             "random MPIC configurations of digits_cnn",
             rf"{ROW} proxy \(PTQ sensitivity, summed\)\s+{ROW}\s+\S+ {ROW}\s+{N} {ROW}\s+{N}",
-        )
+        ),
+        (
+            "channel",
+            ["--granularity", "channel", "--configs", "3", "--steps", "1", "--workers", "1"]
+            + [*PIPE, *SN],
+            "of digits_cnn, per channel",
+            rf"{ROW} supernet \(one forward pass\)\s+{ROW}\s+\S+ {ROW}\s+{N} {ROW}\s+{N}",
+        ),
     ],
     "bench_export_zigzag": [
         (
