@@ -129,14 +129,9 @@ class RunDir:
         run.json is what the stages report to the user and to a later resume; no stage reads
         another's section back (values pass between stages as their return values)."""
         self.info.update(sections)
-        if not self.held:
-            self.write_info(self.info)
-
-    def write_info(self, info: dict[str, Any]) -> None:
-        """Write run.json (format and version added, `updated` stamped)."""
-        if info is not self.info:
-            self.info = dict(info)
-        doc = {"format": RUN_FORMAT, "version": RUN_VERSION, **info}
+        if self.held:
+            return
+        doc = {"format": RUN_FORMAT, "version": RUN_VERSION, **self.info}
         doc["updated"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
         self.write_json("run.json", doc)
 
