@@ -157,10 +157,11 @@ class Pipeline:
 @contextmanager
 def pipeline(console: Console | None = None, **options: Any) -> Iterator[Pipeline]:
     """`prepare` for the `ExploreConfig` of `options` (None values dropped), its run files in
-    a temporary folder; what it trains or maps is cached under ``results_dir``/cache as for
-    `codesign explore`."""
+    a temporary folder; what it trains or maps is cached under ``results_dir``/cache, and what
+    it fine-tunes in ``results_dir``/evals.sqlite, as for `codesign explore`."""
     from rich.console import Console
 
+    from codesign.cache import EvalCache
     from codesign.config import ExploreConfig
     from codesign.distributed import DaskEvaluator
     from codesign.run import RunDir
@@ -168,16 +169,20 @@ def pipeline(console: Console | None = None, **options: Any) -> Iterator[Pipelin
 
     console = console or Console(stderr=True)
     cfg = ExploreConfig.build("benchmark", **options)
-    with (
-        tempfile.TemporaryDirectory(prefix="codesign-bench-") as tmp,
-        DaskEvaluator(None, cfg.workers) as ev,
-        make_progress(console) as prog,
-    ):
-        run = RunDir(Path(tmp))
-        try:
-            yield Pipeline(prepare(cfg, run, console), ev, prog)
-        finally:
-            run.close()
+    cache = EvalCache(Path(cfg.results_dir) / "evals.sqlite")  # explore's fine-tune cache
+    try:
+        with (
+            tempfile.TemporaryDirectory(prefix="codesign-bench-") as tmp,
+            DaskEvaluator(cache, cfg.workers) as ev,
+            make_progress(console) as prog,
+        ):
+            run = RunDir(Path(tmp))
+            try:
+                yield Pipeline(prepare(cfg, run, console), ev, prog)
+            finally:
+                run.close()
+    finally:
+        cache.close()
 
 
 # --- peers in virtual environments of their own -------------------------------------------------

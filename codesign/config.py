@@ -37,6 +37,7 @@ _RESULT_FIELDS = (
     "generations",
     "estimator",
     "supernet_steps",
+    "anchors",
     "finetune_top",
     "rescore_per_gen",
     "finetune_steps",
@@ -52,6 +53,9 @@ _RESULT_FIELDS = (
 )
 
 _ALIASES = {"accuracy": "accuracy_loss", "acc": "accuracy_loss", "mem": "memory"}
+
+
+DEFAULT_ANCHORS = 8  # fine-tuned anchors of a run that fine-tunes (`ExploreConfig.anchor_count`)
 
 
 def default_threads() -> int:
@@ -139,6 +143,13 @@ class ExploreConfig(BaseModel):
         "fine-tunes in benchmarks/bench_estimator_fidelity.py), proxy or finetune",
     )
     supernet_steps: int = Field(2000, ge=1, description="supernet training steps")
+    anchors: int | None = Field(
+        None,
+        ge=0,
+        description="configurations fine-tuned before the search (on validation data) to "
+        "calibrate the supernet or proxy estimate with a monotone map (0 = raw estimates; "
+        f"default {DEFAULT_ANCHORS}, or 0 when finetune_top is 0)",
+    )
     finetune_top: int = Field(
         6, ge=0, description="Pareto points re-scored by a short quantized fine-tune (0 = none)"
     )
@@ -240,6 +251,14 @@ class ExploreConfig(BaseModel):
             other_unrollings=self.mapper_other_unrollings,
             partial_unrollings=self.mapper_partial_unrollings,
         )
+
+    @property
+    def anchor_count(self) -> int:
+        """Anchors the estimator is calibrated on: `anchors`, or by default `DEFAULT_ANCHORS`
+        in a run that fine-tunes its front and none in one that does not (finetune_top 0)."""
+        if self.anchors is not None:
+            return self.anchors
+        return DEFAULT_ANCHORS if self.finetune_top > 0 else 0
 
     @property
     def torch_threads(self) -> int:

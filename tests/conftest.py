@@ -61,6 +61,7 @@ def run_explore(results_dir):
         kwargs.setdefault("hw", MPIC)
         kwargs.setdefault("workload", "digits_cnn")  # fast; the CLI's default is mnist1d_cnn
         kwargs.setdefault("results_dir", results_dir)
+        kwargs.setdefault("anchors", 0)  # anchor fine-tunes where a test asks for them
         kwargs.setdefault("console", Console(quiet=True))
         return explore(**kwargs)
 
@@ -76,6 +77,7 @@ SMALL_RUN = dict(
     generations=4,
     finetune_top=2,
     finetune_steps=60,
+    anchors=3,
 )
 
 

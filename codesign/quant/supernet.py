@@ -5,7 +5,10 @@ Methods it combines:
   the batch-norm after a layer is *transitional*, one per pair (precision of the layer's
   input, i.e. the previous layer's output bits; precision of this layer's weights).
 - SP-Nets (Guerra et al. 2020) / slimmable in-place distillation: each step trains the
-  highest-precision setting on the labels and distils it into sampled lower settings.
+  highest-precision setting on the labels and distils it into sampled lower settings (two
+  random ones and the lowest: BigNAS's sandwich rule, Yu et al. 2020).
+- Once-for-All / BigNAS batch-norm recalibration at scoring time: `Supernet.recalibrate`
+  re-measures a configuration's BN statistics on a few training inputs before it is scored.
 - A staged schedule: first the whole network at one random bit-width, then random per-layer
   bit-widths with stochastic precision (a layer stays at the highest precision with a
   probability that falls to zero).
@@ -177,6 +180,10 @@ class TransitionalBN(nn.Module):
             {self.key(a, w): copy.deepcopy(bn) for a in act_bits for w in weight_bits}
         )
         self.current: str | tuple = self.key(max(act_bits), max(weight_bits))
+        # batch statistics of the current configuration, measured by `Supernet.recalibrate`
+        # (None: normalise with the running statistics each transition learnt in training)
+        self.stats: tuple[Tensor, Tensor] | None = None
+        self.collect = False
 
     def set_channels(self, act_bits: int, weight_bits: Tensor) -> None:
         """Per-channel transition: channel k uses the BN of (act_bits, weight_bits[k]); a
@@ -192,9 +199,33 @@ class TransitionalBN(nn.Module):
         """ModuleDict key of the BN for this transition."""
         return f"a{act_bits}_w{weight_bits}"
 
+    def affine(self) -> tuple[Tensor, Tensor]:
+        """Scale and shift of the current transition, per channel (0 for a pruned channel)."""
+        if isinstance(self.current, str):
+            bn = self.bns[self.current]
+            return bn.weight, bn.bias
+        keys, masks = self.current
+        scale = sum(self.bns[k].weight * m for k, m in zip(keys, masks))
+        shift = sum(self.bns[k].bias * m for k, m in zip(keys, masks))
+        return scale, shift
+
+    def _recalibrated(self, x: Tensor) -> Tensor:
+        dims = [0, *range(2, x.dim())]
+        if self.collect:
+            self.stats = (x.mean(dims), x.var(dims, unbiased=False))
+        mean, var = self.stats
+        scale, shift = self.affine()
+        shape = (1, -1) + (1,) * (x.dim() - 2)
+        eps = next(iter(self.bns.values())).eps
+        inv = scale * torch.rsqrt(var + eps)
+        return x * inv.reshape(shape) + (shift - mean * inv).reshape(shape)
+
     def forward(self, x: Tensor) -> Tensor:
         """Normalise with the BN of the current transition; at per-channel weight bits, each
-        channel with the BN of its own bit-width, and pruned channels set to exactly 0."""
+        channel with the BN of its own bit-width, and pruned channels set to exactly 0. After
+        `Supernet.recalibrate`, with the statistics it measured for this configuration."""
+        if not self.training and (self.collect or self.stats is not None):
+            return self._recalibrated(x)
         if isinstance(self.current, str):
             return self.bns[self.current](x)
         keys, masks = self.current
@@ -299,6 +330,7 @@ class Supernet(nn.Module):
             layer.act_bits = int(a)
             layer.set_weight_bits(w)
             if tbn is not None:
+                tbn.stats = None  # statistics measured for another configuration
                 if isinstance(layer.weight_bits, int):
                     tbn.current = TransitionalBN.key(int(a), layer.weight_bits)
                 else:
@@ -314,11 +346,35 @@ class Supernet(nn.Module):
         return self.model(x)
 
     @torch.no_grad()
+    def recalibrate(self, x: Tensor) -> None:
+        """Batch-norm statistics of the current configuration, measured on the inputs `x`
+        (Once-for-All's and BigNAS's recalibration, in one batch): until the next
+        `set_config`, every transitional BN normalises with the mean and variance its input
+        has at this configuration, not with running statistics averaged over the
+        configurations training sampled."""
+        self.eval()
+        tbns = [t for _, t in self._layers if t is not None]
+        for t in tbns:
+            t.collect = True
+        try:
+            self.model(x)
+        finally:
+            for t in tbns:
+                t.collect = False
+
+    @torch.no_grad()
     def accuracy(
-        self, act_bits: Sequence[int], weight_bits: Sequence[int], data: TensorDataset
+        self,
+        act_bits: Sequence[int],
+        weight_bits: Sequence[int],
+        data: TensorDataset,
+        calibration: Tensor | None = None,
     ) -> float:
-        """Top-1 accuracy (percent) on `data` at one configuration: a forward pass, no tuning."""
+        """Top-1 accuracy (percent) on `data` at one configuration: a forward pass, no tuning;
+        with `calibration` inputs, after recalibrating the batch-norm statistics on them."""
         self.set_config(act_bits, weight_bits)
+        if calibration is not None:
+            self.recalibrate(calibration)
         return evaluate(self, data)
 
 
@@ -332,8 +388,11 @@ class SupernetSchedule:
     """Training budget and schedule: the first `uniform_fraction` of steps put the whole network
     at one random bit-width; the rest draw per-layer bit-widths, each layer staying at the
     highest precision with probability `stochastic` (falling linearly to 0 at the end). With a
-    `sample` function (per-channel search spaces), every other step of the second phase draws
-    its configuration from it instead; `sampling` names that space in the cache key."""
+    `sample` function (per-channel search spaces), every other draw of the second phase comes
+    from it instead; `sampling` names that space in the cache key. Each second-phase step
+    trains `samples` random configurations beside the smallest (BigNAS's sandwich: two random
+    ones; one ranked worse against fine-tunes on MNIST-1D, see
+    benchmarks/bench_estimator_fidelity.py)."""
 
     steps: int = 2000
     lr: float = 1e-3
@@ -342,6 +401,7 @@ class SupernetSchedule:
     stochastic: float = 0.3
     kd_temperature: float = 2.0
     sampling: str = "layer"  # what the per-layer phase samples: "layer", or the search space's
+    samples: int = 2  # random configurations per step of the second phase, as BigNAS
 
 
 def train_supernet(
@@ -359,7 +419,7 @@ def train_supernet(
     phase alternates its draws with per-layer ones, so that the supernet stays calibrated on
     configurations whose layers are uniform, which per-channel spaces hold too.
 
-    Each step: the highest-precision setting learns from the labels; the sampled setting
+    Each step: the highest-precision setting learns from the labels; the sampled settings
     (and the lowest, by the sandwich rule) learn from its detached soft outputs.
     """
     sch = schedule or SupernetSchedule()
@@ -391,14 +451,18 @@ def train_supernet(
         if step < sch.uniform_fraction * sch.steps:
             b = int(rng.choice(shared))
             configs = [([b] * n, [b] * n)]
-        elif sample is not None and step % 2 == 1:
-            configs = [sample(rng), ([lo_a] * n, [lo_w] * n)]
         else:
-            p = sch.stochastic * (1.0 - step / sch.steps)
-            keep = rng.random(n) < p
-            a = np.where(keep, hi_a, rng.choice(acts, n))
-            w = np.where(keep, hi_w, rng.choice(wts, n))
-            configs = [(a.tolist(), w.tolist()), ([lo_a] * n, [lo_w] * n)]
+            configs = []
+            for j in range(sch.samples):
+                if sample is not None and (step * sch.samples + j) % 2 == 1:
+                    configs.append(sample(rng))
+                    continue
+                p = sch.stochastic * (1.0 - step / sch.steps)
+                keep = rng.random(n) < p
+                a = np.where(keep, hi_a, rng.choice(acts, n))
+                w = np.where(keep, hi_w, rng.choice(wts, n))
+                configs.append((a.tolist(), w.tolist()))
+            configs.append(([lo_a] * n, [lo_w] * n))  # the sandwich rule's smallest
         for a, w in configs:
             supernet.set_config(a, w)
             out = supernet(x)

@@ -41,8 +41,12 @@ def evaluate(model: nn.Module, data: TensorDataset, batch_size: int = 512) -> fl
     """Top-1 accuracy of `model` on `data`, in percent (model put in eval mode)."""
     model.eval()
     correct = 0
-    for x, y in DataLoader(data, batch_size=batch_size):
-        correct += int((model(x).argmax(1) == y).sum())
+    xs, ys = data.tensors[0], data.tensors[1]  # slices, not a DataLoader's per-example collation
+    with torch.no_grad():
+        for i in range(0, len(xs), batch_size):
+            correct += int(
+                (model(xs[i : i + batch_size]).argmax(1) == ys[i : i + batch_size]).sum()
+            )
     return 100.0 * correct / len(data)
 
 

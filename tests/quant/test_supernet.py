@@ -59,3 +59,44 @@ def test_explore_with_supernet_estimator(supernet_run, results_dir, run_explore)
     again = run_explore(**SN_RUN, finetune_top=0, out=results_dir / "sn-run2")
     info2 = json.loads((again.run_dir / "run.json").read_text())
     assert info2["supernet"]["cached"] and info2["supernet"]["path"] == info["supernet"]["path"]
+
+
+def test_recalibration_measures_the_statistics_of_the_configuration_it_scores(trained):
+    m, g, d = trained
+    sn = Supernet(m, g, (2, 4, 8), (0, 2, 4, 8)).eval()
+    n = len(g.quantizable)
+    k0 = g.quantizable[0].K
+    first = tuple([0] * (k0 // 2) + [4] * (k0 - k0 // 2))  # half of conv1's channels pruned
+    act, wts = [4] * n, [first, *([2] * (n - 1))]
+    x = d.train.tensors[0][:256]
+    tbns = [mod for mod in sn.modules() if isinstance(mod, TransitionalBN)]
+    running = [t.state_dict() for t in tbns]
+    seen: list[torch.Tensor] = []
+    hooks = [t.register_forward_hook(lambda mod, i, o: seen.append(i[0])) for t in tbns]
+    sn.set_config(act, wts)
+    sn.recalibrate(x)
+    outs = []
+    hooks += [t.register_forward_hook(lambda mod, i, o: outs.append(o)) for t in tbns]
+    seen.clear()
+    sn(x)
+    for t, inp, out in zip(tbns, seen, outs):
+        dims = [0, *range(2, inp.dim())]
+        scale, shift = t.affine()
+        # on the batch it was measured on, every channel comes out with the BN's own shift as
+        # its mean and |scale| as its spread; a pruned channel is exactly 0
+        assert torch.allclose(out.mean(dims), shift, atol=1e-4)
+        live = scale != 0
+        assert torch.allclose(out.std(dims, unbiased=False)[live], scale.abs()[live], rtol=1e-2)
+    assert bool((outs[0][:, : k0 // 2] == 0).all())
+    for h in hooks:
+        h.remove()
+    # the running statistics training learnt are untouched, and the next configuration starts
+    # from them again
+    assert all(
+        torch.equal(a[k], b[k]) for t, a in zip(tbns, running) for b in [t.state_dict()] for k in a
+    )
+    sn.set_config(act, wts)
+    assert all(t.stats is None for t in tbns)
+    before = sn.accuracy(act, wts, d.val)
+    recal = sn.accuracy(act, wts, d.val, calibration=x)
+    assert sn.accuracy(act, wts, d.val) == before and 0.0 <= recal <= 100.0
