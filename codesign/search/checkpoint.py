@@ -134,7 +134,8 @@ def load_data(path: Path) -> Any:
     except Exception as exc:  # noqa: BLE001 - a damaged archive, whatever torch says
         raise RunError(f"{path}: unreadable checkpoint ({type(exc).__name__}: {exc})") from None
     # numpy's dtype instances rebuild through their classes' __setstate__ without naming them
-    allowed = [t for t in vars(np.dtypes).values() if isinstance(t, type)]
+    dtypes = getattr(np, "dtypes", None)  # numpy >= 1.25
+    allowed = [t for t in vars(dtypes).values() if isinstance(t, type)] if dtypes else []
     for name in sorted(names):
         obj = _allowed_global(name)
         if obj is None:
