@@ -12,6 +12,7 @@ import hashlib
 import json
 import sqlite3
 import time
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -72,6 +73,23 @@ class EvalCache:
     def __init__(self, path: str | Path, timeout_s: float = 60.0) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._open(timeout_s)
+        except sqlite3.DatabaseError as exc:  # not a database, or damaged: never fatal
+            self._db.close()
+            aside = self.path.with_name(f"{self.path.name}.corrupt-{int(time.time())}")
+            self.path.replace(aside)
+            for extra in ("-wal", "-shm"):
+                self.path.with_name(self.path.name + extra).unlink(missing_ok=True)
+            warnings.warn(
+                f"{self.path}: corrupt evaluation cache ({exc}); set aside as {aside.name}, "
+                "starting an empty one (its fine-tunes run again)",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+            self._open(timeout_s)
+
+    def _open(self, timeout_s: float) -> None:
         self._db = sqlite3.connect(self.path, timeout=timeout_s, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
@@ -80,6 +98,8 @@ class EvalCache:
         cols = {r[1] for r in self._db.execute("PRAGMA table_info(evals)")}
         if "extra" not in cols:  # a cache written before the column existed
             self._db.execute("ALTER TABLE evals ADD COLUMN extra TEXT")
+        if self._db.execute("PRAGMA quick_check").fetchone()[0] != "ok":
+            raise sqlite3.DatabaseError("integrity check failed")
 
     def get(self, key: str) -> dict[str, Any] | None:
         """The stored result for `key` (status, accuracy, ...), or None."""

@@ -10,6 +10,7 @@ from typing import Any, get_args, get_origin
 
 import numpy as np
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from codesign.config import cli_fields
@@ -112,6 +113,12 @@ def _parser() -> argparse.ArgumentParser:
     x.add_argument(
         "-o", "--output", default=None, help="output file (default: RUN_DIR/config-N.FMT)"
     )
+    for flag in ("workload", "data"):  # a run folder's own module names are never imported
+        x.add_argument(
+            f"--{flag}",
+            default=None,
+            help=f"the run's --{flag} when it is package.module:function (to import it)",
+        )
 
     sn = sub.add_parser(
         "supernet",
@@ -319,7 +326,9 @@ def _cmd_export(args: argparse.Namespace, console: Console) -> int:
     if args.pick is None and needs_pick(args.format):
         console.print(f"[bold red]error:[/] --format {args.format} writes one point: give --pick N")
         return 2
-    res = export(args.run_dir, args.pick, args.format, args.output)
+    res = export(
+        args.run_dir, args.pick, args.format, args.output, workload=args.workload, data=args.data
+    )
     out = Console()
     for p in res.paths:
         out.print(f"wrote {p}")
@@ -391,7 +400,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return cmd(args, console)
     except CodesignError as exc:
-        console.print(f"[bold red]error:[/] {exc}", highlight=False)
+        console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
         return 2
     except KeyboardInterrupt:
         console.print("[yellow]interrupted; everything computed so far is in the run directory[/]")

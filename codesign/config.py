@@ -10,7 +10,9 @@ file (or flag) and the field.
 from __future__ import annotations
 
 import json
+import math
 import os
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -21,6 +23,8 @@ from codesign.core.types import MapperSettings, Objective
 from codesign.core.yamlio import load_yaml, validation_message
 
 CONFIG_VERSION = 1
+MAX_INPUT_RANK = 6  # batch + up to 5 dimensions (video, volumes)
+MAX_INPUT_ELEMENTS = 2**28  # one traced input: 1 GiB of float32
 
 # fields that change what a run computes; a resume must match them (the others say where and
 # how fast it runs)
@@ -52,6 +56,10 @@ _RESULT_FIELDS = (
     "mapper_partial_unrollings",
 )
 
+# fields that say where work is sent and written; `--resume` takes them from its own command
+# line (or their defaults), never from the run.json it reads
+WHERE_FIELDS = ("workers", "scheduler", "dashboard", "threads", "out", "results_dir")
+
 _ALIASES = {"accuracy": "accuracy_loss", "acc": "accuracy_loss", "mem": "memory"}
 
 
@@ -66,9 +74,15 @@ def default_threads() -> int:
 
 def parse_objectives(spec: str | list[str] | tuple[Any, ...]) -> tuple[Objective, ...]:
     """Objectives from ``"accuracy_loss,latency"`` or a sequence; `ConfigError` when unknown."""
+    if not isinstance(spec, str | list | tuple):
+        raise ConfigError(
+            f"--objectives: expected names such as accuracy_loss,latency, got {spec!r}"
+        )
     items = spec.split(",") if isinstance(spec, str) else list(spec)
     out = []
     for it in items:
+        if not isinstance(it, str | Objective):
+            raise ConfigError(f"--objectives: expected an objective's name, got {it!r}")
         name = it.value if isinstance(it, Objective) else _ALIASES.get(it.strip(), it.strip())
         try:
             out.append(Objective(name))
@@ -183,6 +197,11 @@ class ExploreConfig(BaseModel):
     scheduler: str | None = Field(
         None, description="address of an existing Dask scheduler, e.g. tcp://host:8786"
     )
+    dashboard: str | None = Field(
+        None,
+        description="serve Dask's dashboard at this address, e.g. 127.0.0.1:8787 (default: no "
+        "dashboard, and no worker opens an HTTP port)",
+    )
     threads: int | None = Field(
         None,
         ge=1,
@@ -217,7 +236,10 @@ class ExploreConfig(BaseModel):
     def _objectives(cls, v: Any) -> Any:
         if v is None:
             return None
-        return parse_objectives(v)
+        try:
+            return parse_objectives(v)
+        except ConfigError as exc:  # as a field error, so the message names the file
+            raise ValueError(str(exc).removeprefix("--objectives: ")) from None
 
     @field_validator("granularity", mode="before")
     @classmethod
@@ -233,6 +255,35 @@ class ExploreConfig(BaseModel):
                 return tuple(int(x) for x in v.split(","))
             except ValueError:
                 raise ValueError(f"expected comma-separated integers, got '{v}'") from None
+        return v
+
+    @field_validator("input_shape")
+    @classmethod
+    def _shape_plausible(cls, v: tuple[int, ...] | None) -> tuple[int, ...] | None:
+        if v is None:
+            return v
+        shown = ",".join(map(str, v))
+        if not 2 <= len(v) <= MAX_INPUT_RANK:
+            raise ValueError(
+                f"{shown}: give the batch and 1 to {MAX_INPUT_RANK - 1} more dimensions, "
+                "e.g. 1,3,32,32"
+            )
+        if min(v) < 1:
+            raise ValueError(f"{shown}: every dimension must be at least 1")
+        if math.prod(v) > MAX_INPUT_ELEMENTS:
+            raise ValueError(
+                f"{shown}: {math.prod(v):,} values per input, more than the "
+                f"{MAX_INPUT_ELEMENTS:,} codesign traces"
+            )
+        return v
+
+    @field_validator("scheduler")
+    @classmethod
+    def _scheduler(cls, v: str | None) -> str | None:
+        if v is not None and not re.match(r"^(tcp|tls|ucx|ws|wss)://[^\s/]+:\d{1,5}/?$", v):
+            raise ValueError(
+                f"expected a Dask scheduler address such as tcp://host:8786, got '{v}'"
+            )
         return v
 
     @field_validator("hw", "data", "weights", "out", "results_dir", mode="before")

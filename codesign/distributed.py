@@ -19,6 +19,8 @@ from codesign.cache import EvalCache
 from codesign.core.errors import CodesignError
 from codesign.quant.evaluate import FinetuneTask, run_finetune_task
 
+LOOPBACK = "127.0.0.1"  # where the local cluster listens: never another machine's reach
+
 # A failure that says something about the candidate itself is cached; one that says something
 # about the infrastructure (a worker died) is not, so a later run tries again.
 _DETERMINISTIC_FAILURES = ("fine-tune diverged",)
@@ -38,12 +40,15 @@ class DaskEvaluator:
         workers: int = 1,
         scheduler: str | None = None,
         task_fn: Callable[[FinetuneTask], dict[str, Any]] = run_finetune_task,
+        *,
+        dashboard: str | None = None,
     ) -> None:
         if workers < 1:
             raise CodesignError("--workers must be >= 1")
         self.cache = cache
         self.workers = workers
         self.scheduler = scheduler
+        self.dashboard = dashboard
         self.task_fn = task_fn
         self.client: Client | None = None
         self._cluster: LocalCluster | None = None
@@ -56,24 +61,40 @@ class DaskEvaluator:
 
     def _start(self) -> None:
         """Connect to (or start) the Dask cluster; only when there is work for it."""
-        with dask.config.set(
-            {"distributed.scheduler.allowed-failures": 0, "distributed.worker.daemon": False}
-        ):
+        settings: dict[str, Any] = {
+            "distributed.scheduler.allowed-failures": 0,
+            "distributed.worker.daemon": False,
+            # Dask's scheduler and every worker always open an HTTP server; serve nothing on
+            # it (no logs, call stacks, host or scratch paths) and bind it to loopback only
+            "distributed.worker.http.routes": [],
+        }
+        if self.dashboard is None:
+            settings["distributed.scheduler.http.routes"] = []
+        with dask.config.set(settings):
             if self.scheduler is not None:
                 try:
                     self.client = Client(self.scheduler, timeout="5s")
-                except OSError as exc:
+                except (OSError, ValueError, TypeError) as exc:
+                    first = (str(exc).splitlines() or [""])[0]
                     raise CodesignError(
-                        f"--scheduler {self.scheduler}: cannot connect: {exc}"
+                        f"--scheduler {self.scheduler}: cannot connect: {first}"
                     ) from None
             else:
-                self._cluster = LocalCluster(
-                    n_workers=self.workers,
-                    threads_per_worker=1,
-                    processes=self.workers > 1,
-                    dashboard_address=None,
-                    silence_logs=logging.ERROR,
-                )
+                try:
+                    self._cluster = LocalCluster(
+                        n_workers=self.workers,
+                        threads_per_worker=1,
+                        processes=self.workers > 1,
+                        # worker processes talk over TCP on loopback; in-process ones over
+                        # inproc:// (no socket)
+                        **({"host": LOOPBACK} if self.workers > 1 else {}),
+                        dashboard_address=self.dashboard or f"{LOOPBACK}:0",
+                        worker_dashboard_address=f"{LOOPBACK}:0",
+                        silence_logs=logging.ERROR,
+                    )
+                except OSError as exc:
+                    what = f"--dashboard {self.dashboard}" if self.dashboard else "Dask"
+                    raise CodesignError(f"{what}: cannot start a local cluster: {exc}") from None
                 self.client = Client(self._cluster)
 
     def __exit__(self, *exc: object) -> None:

@@ -21,9 +21,10 @@ import torch
 from rich.console import Console
 
 from codesign.cache import EvalCache
-from codesign.config import ExploreConfig
+from codesign.config import WHERE_FIELDS, ExploreConfig
 from codesign.core.candidates import Front
 from codesign.core.errors import CodesignError, RunError
+from codesign.core.imports import refuse_unnamed
 from codesign.core.types import Objective
 from codesign.data import how_to_get
 from codesign.distributed import DaskEvaluator
@@ -71,7 +72,14 @@ def _resume_config(run_dir: Path, overrides: dict[str, Any]) -> tuple[ExploreCon
             f"{info.get('host')})"
         )
     given = {k: v for k, v in overrides.items() if v is not None and k != "out"}
-    cfg = ExploreConfig.build("--resume", **{**stored.to_dict(), **given, "out": str(run_dir)})
+    source = str(Path(run_dir) / "run.json")
+    refuse_unnamed(stored.workload, given.get("workload"), source, "--workload")
+    refuse_unnamed(stored.data, given.get("data"), source, "--data")
+    # where work is sent and written comes from this command, never from the file: a received
+    # run.json must not send fine-tunes (and the base weights) to its sender's scheduler
+    kept = {k: v for k, v in stored.to_dict().items() if k not in WHERE_FIELDS}
+    kept["results_dir"] = str(Path(run_dir).resolve().parent)
+    cfg = ExploreConfig.build("--resume", **{**kept, **given, "out": str(run_dir)})
     diffs = stored.differences(cfg)
     if diffs:
         raise RunError(f"--resume {run_dir}: the config differs from the run's: {'; '.join(diffs)}")
@@ -84,6 +92,13 @@ def _check_fingerprint(run_dir: Path, stored: dict[str, str], now: dict[str, str
         "workload": "the workload's layer graph",
         "weights": "the base weights",
     }
+    missing = [k for k in what if k not in stored]
+    if missing and (run_dir / "checkpoint.pkl").exists():
+        raise RunError(
+            f"--resume {run_dir}: run.json has a checkpoint but no fingerprint of "
+            f"{', '.join(what[k] for k in missing)}, so nothing shows the inputs are the run's "
+            "own; rerun it without --resume"
+        )
     for k, label in what.items():
         if k in stored and stored[k] != now.get(k):
             raise RunError(
@@ -152,12 +167,13 @@ def explore(
     torch.set_num_threads(cfg.torch_threads)
     inputs: Inputs | None = None  # loaded here only when the run directory needs their names
     if cfg.out is not None:
-        run_path = Path(cfg.out)
+        run = RunDir(Path(cfg.out))
     else:
         inputs = load_inputs(cfg)
         name = RunDir.new_id(inputs.workload.name, inputs.hardware.name)
-        run_path = Path(cfg.results_dir) / name
-    run = RunDir(run_path)
+        run = RunDir.create(cfg.results_dir, name)  # exclusively: never another run's folder
+    run_path = run.path
+    run.lock()  # one process per run folder; a second resume is refused here
     run.info = {
         "status": "running",
         "command": "explore",
@@ -193,7 +209,7 @@ def _run(
     cache = EvalCache(Path(cfg.results_dir) / "evals.sqlite")
     try:
         with (
-            DaskEvaluator(cache, cfg.workers, cfg.scheduler) as ev,
+            DaskEvaluator(cache, cfg.workers, cfg.scheduler, dashboard=cfg.dashboard) as ev,
             make_progress(console) as prog,
         ):
             ctx = prepare(cfg, run, console, inputs)

@@ -29,6 +29,11 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+try:  # the run lock; without flock (Windows) runs are not locked
+    import fcntl
+except ImportError:  # pragma: no cover
+    fcntl = None  # type: ignore[assignment]
+
 from codesign.core.candidates import Candidate, Front, Rescore
 from codesign.core.errors import RunError
 from codesign.core.files import write_json_atomic
@@ -71,12 +76,37 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def effective_status(info: dict[str, Any]) -> str:
+LOCK = "run.lock"  # held (flock) by the process that runs or resumes the run
+
+
+def _lock_held(path: Path) -> bool | None:
+    """Whether some process holds the run lock in folder `path` (None: no lock file, or no
+    flock on this platform). A killed process's lock is released by the kernel, so this is
+    right whatever the host name or pid a run.json recorded (containers, moved folders)."""
+    f = Path(path) / LOCK
+    if fcntl is None or not f.exists():
+        return None
+    try:
+        with f.open("a") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fh, fcntl.LOCK_UN)
+    except BlockingIOError:
+        return True
+    except OSError:
+        return None
+    return False
+
+
+def effective_status(info: dict[str, Any], path: str | Path | None = None) -> str:
     """A run's status as whoever reads it should see it: a 'running' run whose process is gone
-    (killed, machine rebooted) is 'interrupted'."""
+    (killed, machine rebooted) is 'interrupted'. With the run's folder `path`, its lock tells;
+    without (or for a run written before locks), its recorded pid on this host does."""
     status = str(info.get("status", "unknown"))
     if status != "running":
         return status
+    held = None if path is None else _lock_held(Path(path))
+    if held is not None:
+        return "running" if held else "interrupted"
     pid, host = info.get("pid"), info.get("host")
     if host == socket.gethostname() and isinstance(pid, int) and not _pid_alive(pid):
         return "interrupted"
@@ -92,6 +122,7 @@ class RunDir:
         self._writers: dict[str, tuple[Any, Any]] = {}
         self.info: dict[str, Any] = {}  # the run.json this process writes (see `note`)
         self.held = False  # notes stay in memory (a resume not checked yet must not write)
+        self._lock: Any = None
 
     @staticmethod
     def new_id(workload: str, hw_name: str) -> str:
@@ -99,6 +130,41 @@ class RunDir:
         stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
         safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in f"{workload}-{hw_name}")
         return f"{stamp}-{safe}"
+
+    @classmethod
+    def create(cls, results_dir: str | Path, run_id: str) -> RunDir:
+        """A new, empty run folder `results_dir/run_id`, created exclusively: when another run
+        took that id (two runs started in the same second), `run_id-2`, `-3`, ... instead."""
+        root = Path(results_dir)
+        root.mkdir(parents=True, exist_ok=True)
+        for n in range(1, 10_000):
+            path = root / (run_id if n == 1 else f"{run_id}-{n}")
+            try:
+                path.mkdir()
+            except FileExistsError:
+                continue
+            return cls(path)
+        raise RunError(f"{root}: no free run id for {run_id}")
+
+    def lock(self) -> None:
+        """Hold the run's lock (`run.lock`) until `close`; `RunError` when another process
+        runs or resumes this run."""
+        if fcntl is None or self._lock is not None:
+            return
+        fh = self.file(LOCK).open("a+")
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fh.seek(0)
+            owner = fh.read().strip() or "another process"
+            fh.close()
+            raise RunError(
+                f"{self.path}: in use by {owner}: one process runs or resumes a run at a time"
+            ) from None
+        fh.truncate(0)
+        fh.write(f"pid {os.getpid()} on {socket.gethostname()}\n")
+        fh.flush()
+        self._lock = fh
 
     def file(self, name: str) -> Path:
         """Path of a file in this run."""
@@ -143,7 +209,7 @@ class RunDir:
                 f"{self.file('run.json')}: written by an older codesign (no format "
                 f"'{RUN_FORMAT}'); rerun it"
             )
-        info["status"] = effective_status(info)
+        info["status"] = effective_status(info, self.path)
         return info
 
     def copy_in(self, src: Path, name: str) -> None:
@@ -204,10 +270,13 @@ class RunDir:
         return out
 
     def close(self) -> None:
-        """Close every open CSV file."""
+        """Close every open CSV file and let go of the run's lock."""
         for f, _ in self._writers.values():
             f.close()
         self._writers.clear()
+        if self._lock is not None:
+            self._lock.close()  # closing the file releases the flock
+            self._lock = None
 
     # ---- the front -----------------------------------------------------------------------
 
@@ -254,19 +323,19 @@ def open_run(path: str | Path) -> RunDir:
 
 def list_runs(results_dir: str | Path) -> list[dict[str, Any]]:
     """Every run under `results_dir` (newest first): path, status, workload, hardware and
-    the summary figures when it finished."""
+    the summary figures when it finished. A run whose run.json cannot be read is listed with
+    status 'unreadable' and the reason in `error`, never left out."""
     out = []
     root = Path(results_dir)
     for f in sorted(root.glob("*/run.json"), reverse=True):
         try:
             info = json.loads(f.read_text())
-        except (OSError, json.JSONDecodeError):
-            continue
-        cfg = info.get("config", info.get("inputs", {}))
-        out.append(
-            {
+            if not isinstance(info, dict):
+                raise ValueError(f"top level is a {type(info).__name__}, not an object")
+            cfg = info.get("config", info.get("inputs", {}))
+            row = {
                 "path": str(f.parent),
-                "status": effective_status(info),
+                "status": effective_status(info, f.parent),
                 "workload": cfg.get("workload"),
                 "hardware": info.get("hardware", {}).get("name"),
                 "strategy": cfg.get("strategy", "nsga2"),
@@ -276,8 +345,16 @@ def list_runs(results_dir: str | Path) -> list[dict[str, Any]]:
                 "pareto": info.get("summary", {}).get("pareto"),
                 "updated": info.get("updated"),
             }
-        )
+        except (OSError, ValueError, AttributeError) as exc:  # listed, never hidden
+            row = dict.fromkeys(_ROW_KEYS)
+            first = (str(exc).splitlines() or [""])[0]
+            row.update(path=str(f.parent), status="unreadable", error=f"{f.name}: {first}")
+        out.append(row)
     return out
+
+
+_ROW_KEYS = ("path", "status", "workload", "hardware", "strategy", "generation")
+_ROW_KEYS += ("generations", "evaluated", "pareto", "updated")
 
 
 # ---- front <-> JSON -------------------------------------------------------------------------
@@ -429,7 +506,26 @@ def _upgrade_v1(doc: dict[str, Any], layers_json: Path) -> dict[str, Any]:
 
 
 def front_from_dict(doc: dict[str, Any], source: Path | str = "pareto.json") -> Front:
-    """A `Front` from its JSON document (v2, or v1 converted forward)."""
+    """A `Front` from its JSON document (v2, or v1 converted forward); `RunError` naming the
+    file and the field when a field is missing or malformed."""
+    where = "top level"
+    try:
+        if not isinstance(doc, dict):
+            raise TypeError(f"a {type(doc).__name__}, not an object")
+        return _front_from_dict(doc, source)
+    except _Where as exc:
+        where, err = exc.args
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+        err = exc
+    what = f"missing field {err}" if isinstance(err, KeyError) else f"{type(err).__name__}: {err}"
+    raise RunError(f"{source}: {where}: {what}") from None
+
+
+class _Where(Exception):
+    """Carries (where, error) out of a candidate of a front document."""
+
+
+def _front_from_dict(doc: dict[str, Any], source: Path | str) -> Front:
     if "format" not in doc:
         doc = _upgrade_v1(doc, Path(source).with_name("layers.json"))
     if doc.get("format") != FRONT_FORMAT or doc.get("version") != FRONT_VERSION:
@@ -440,35 +536,11 @@ def front_from_dict(doc: dict[str, Any], source: Path | str = "pareto.json") -> 
     names = tuple(doc["layers"])
     channels = doc["channels"]
     cands = []
-    for p in doc["candidates"]:
-        precisions = []
-        for n in names:
-            wb = p["weight_bits"][n]
-            per_ch = tuple(wb) if isinstance(wb, list) else (int(wb),) * int(channels[n])
-            precisions.append(Precision(int(p["act_bits"][n]), per_ch))
-        c = p["cost"]
-        cost = NetworkCost(
-            {n: _layer_cost_from_dict(v) for n, v in p["per_layer"].items()},
-            c["cycles"],
-            c["latency_s"],
-            c["energy_j"],
-            c["weight_bytes"],
-            c["peak_act_bytes"],
-            c["memory_limit_bytes"],
-        )
-        mc = p.get("mapping_choice")
-        cands.append(
-            Candidate(
-                id=int(p["id"]),
-                generation=int(p["generation"]),
-                strategy=p.get("strategy", ""),
-                precisions=tuple(precisions),
-                mapping=None if not mc else tuple(int(mc[n]) for n in names),
-                cost=cost,
-                est_accuracy_loss=p.get("est_accuracy_loss_pp"),
-                rescores=tuple(Rescore(**r) for r in p.get("rescores", [])),
-            )
-        )
+    for i, p in enumerate(doc["candidates"]):
+        try:
+            cands.append(_candidate_from_dict(p, names, channels))
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+            raise _Where(f"candidate {i}", exc) from None
     return Front(
         workload=doc["workload"],
         hardware=doc["hardware"],
@@ -481,4 +553,36 @@ def front_from_dict(doc: dict[str, Any], source: Path | str = "pareto.json") -> 
         evaluated=int(doc.get("evaluated", 0)),
         strategy=doc.get("strategy", ""),
         extra={"channels": dict(channels)},
+    )
+
+
+def _candidate_from_dict(
+    p: dict[str, Any], names: tuple[str, ...], channels: dict[str, Any]
+) -> Candidate:
+    """One candidate of a front document."""
+    precisions = []
+    for n in names:
+        wb = p["weight_bits"][n]
+        per_ch = tuple(wb) if isinstance(wb, list) else (int(wb),) * int(channels[n])
+        precisions.append(Precision(int(p["act_bits"][n]), per_ch))
+    c = p["cost"]
+    cost = NetworkCost(
+        {n: _layer_cost_from_dict(v) for n, v in p["per_layer"].items()},
+        c["cycles"],
+        c["latency_s"],
+        c["energy_j"],
+        c["weight_bytes"],
+        c["peak_act_bytes"],
+        c["memory_limit_bytes"],
+    )
+    mc = p.get("mapping_choice")
+    return Candidate(
+        id=int(p["id"]),
+        generation=int(p["generation"]),
+        strategy=p.get("strategy", ""),
+        precisions=tuple(precisions),
+        mapping=None if not mc else tuple(int(mc[n]) for n in names),
+        cost=cost,
+        est_accuracy_loss=p.get("est_accuracy_loss_pp"),
+        rescores=tuple(Rescore(**r) for r in p.get("rescores", [])),
     )

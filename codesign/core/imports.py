@@ -22,3 +22,29 @@ def import_user_module(name: str) -> ModuleType:
         sys.path.insert(0, cwd)
         importlib.invalidate_caches()
     return importlib.import_module(name)
+
+
+def names_module(spec: str | None) -> bool:
+    """True when `spec` (a workload or data name) is ``package.module:function``: resolving it
+    imports that module and runs its code (an ONNX file or a registered name does not)."""
+    return (
+        isinstance(spec, str)
+        and ":" in spec
+        and not spec.lower().endswith(".onnx")
+        and not os.path.exists(spec)
+    )
+
+
+def refuse_unnamed(spec: str | None, named: str | None, source: str, flag: str) -> None:
+    """`CodesignError` when `spec`, read from the file `source`, names a module (see
+    `names_module`) the user did not name too (`named`, from the command line or an argument):
+    codesign imports no module that only a file it reads names, so a run folder or an export
+    received from someone else runs none of their code."""
+    from codesign.core.errors import CodesignError
+
+    if names_module(spec) and named != spec:
+        raise CodesignError(
+            f"{source} names the module '{spec}' ({flag}); codesign imports no module that "
+            f"only a file names: pass {flag}{'' if flag.endswith('=') else ' '}{spec!r} to "
+            "import it"
+        )

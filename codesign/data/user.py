@@ -94,9 +94,15 @@ def _materialise(name: str, split: str, obj: Any) -> tuple[torch.Tensor, torch.T
         raise DataError(f"{where} is empty")
     if len(xs) != len(ys):
         raise DataError(f"{where}: {len(xs)} inputs but {len(ys)} labels")
+    xs = xs.float()
+    if not torch.isfinite(xs).all():
+        bad = int((~torch.isfinite(xs)).sum())
+        raise DataError(f"{where}: {bad} input values are NaN or infinite")
+    if ys.dtype.is_floating_point and not torch.isfinite(ys).all():
+        raise DataError(f"{where}: labels are NaN or infinite")
     if ys.dtype.is_floating_point and not torch.equal(ys, ys.round()):
         raise DataError(f"{where}: labels must be integer class indices, got fractional values")
-    return xs.float(), ys.long()
+    return xs, ys.long()
 
 
 def splits_from(name: str, out: Any) -> Any:

@@ -81,11 +81,32 @@ def needs_pick(fmt: str) -> bool:
 
 
 def export(
-    run_dir: str | Path, pick: int | None, fmt: str = "config", path: str | Path | None = None
+    run_dir: str | Path,
+    pick: int | None,
+    fmt: str = "config",
+    path: str | Path | None = None,
+    *,
+    workload: str | None = None,
+    data: str | None = None,
 ) -> ExportResult:
     """Write Pareto point `pick` of `run_dir` in format `fmt` (see `EXPORTERS.names()`);
-    `pick` is None for the formats that write the whole front (`needs_pick`)."""
+    `pick` is None for the formats that write the whole front (`needs_pick`).
+
+    A run whose workload (or data) is ``package.module:function`` is exported only when
+    `workload` (`data`) names the same: a run folder received from someone else runs none of
+    its sender's code. `path`'s folder is created when missing."""
+    from codesign.config import ExploreConfig
+    from codesign.core.imports import refuse_unnamed
+
     fn = EXPORTERS.get(fmt, "--format")
     if pick is None and needs_pick(fmt):
         raise CodesignError(f"--format {fmt} writes one Pareto point: give --pick N")
-    return fn(Path(run_dir), pick, None if path is None else Path(path))
+    run_dir = Path(run_dir)
+    if (run_dir / "run.json").exists():
+        cfg = ExploreConfig.from_run(run_dir)
+        refuse_unnamed(cfg.workload, workload, str(run_dir / "run.json"), "--workload")
+        refuse_unnamed(cfg.data, data, str(run_dir / "run.json"), "--data")
+    if path is not None:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+    return fn(run_dir, pick, path)

@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from codesign.core.errors import CodesignError
+from codesign.core.imports import refuse_unnamed
 from codesign.exporters import ExportResult, conv_linear_only, register_exporter
 from codesign.exporters.onnx_qdq import compare_logits, export_model, finetuned_point
 from codesign.quant.evaluate import load_finetuned
@@ -129,12 +130,20 @@ def brevitas_layer(ql: QuantLayer, name: str = "") -> nn.Module:
 FORMAT = "codesign.brevitas"
 
 
-def load_brevitas(path: str | Path) -> nn.Module:
+def load_brevitas(path: str | Path, workload: str | None = None) -> nn.Module:
     """The Brevitas network a `--format brevitas` file holds, in eval mode: the workload
-    rebuilt, its config applied, its layers made Brevitas layers, the saved state loaded."""
-    doc = torch.load(path, map_location="cpu", weights_only=False)
+    rebuilt, its config applied, its layers made Brevitas layers, the saved state loaded.
+
+    The file is read as data (`weights_only`); a workload it names as
+    ``package.module:function`` is imported only when `workload` names it too."""
+    try:
+        doc = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # truncated, not a torch file, or naming code (refused)
+        first = (str(exc).splitlines() or [""])[0]
+        raise CodesignError(f"{path}: unreadable Brevitas export: {first[:200]}") from None
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
         raise CodesignError(f"{path}: not a codesign Brevitas export")
+    refuse_unnamed(doc.get("workload"), workload, str(path), "workload=")
     q = load_finetuned({**doc, "key": Path(path).stem, "state": doc["finetuned"]})
     m, _ = export_model(q, brevitas_layer)
     m.load_state_dict(doc["state"])
@@ -173,7 +182,7 @@ def export_brevitas(run_dir: Path, pick: int, path: Path | None) -> ExportResult
     data = load_dataset(doc["dataset"], seed=0, path=cfg.data)
     x, y = data.test.tensors
     with torch.no_grad():
-        bo = load_brevitas(out)(x).numpy()
+        bo = load_brevitas(out, doc["workload"])(x).numpy()
         ref = q(x).numpy()
     checks = {
         **compare_logits("brevitas", bo, ref, y.numpy()),

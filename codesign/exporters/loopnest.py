@@ -36,6 +36,7 @@ from typing import Any
 import yaml
 
 from codesign.core.errors import RunError
+from codesign.core.files import write_text_atomic
 from codesign.cost.channels import live_sets, plan_of
 from codesign.cost.nest import instances, loop_bounds
 from codesign.cost.tables import activation_storage
@@ -230,7 +231,7 @@ def export_zigzag(run_dir: Path, pick: int, path: Path | None) -> ExportResult:
         f"# ZigZag workload of Pareto point #{pick} of {run_dir} ({front.workload} on "
         f"{front.hardware}), written by codesign export --format zigzag\n"
     )
-    out.write_text(header + yaml.safe_dump(doc, sort_keys=False))
+    write_text_atomic(out, header + yaml.safe_dump(doc, sort_keys=False))
     split = sorted({n.layer for n in nests if n.name != n.layer})
     return ExportResult((out,), {"loop_nests": len(nests), "layers_split_by_precision": len(split)})
 
@@ -314,7 +315,7 @@ def export_timeloop(run_dir: Path, pick: int, path: Path | None) -> ExportResult
     files = []
     for i, n in enumerate(nests):
         f = folder / f"{i:02d}-{n.name.replace('@', '-').replace('.', '_')}.yaml"
-        f.write_text(yaml.safe_dump(timeloop_problem(n), sort_keys=False))
+        write_text_atomic(f, yaml.safe_dump(timeloop_problem(n), sort_keys=False))
         files.append(f)
     index = {
         "point": pick,
@@ -325,5 +326,5 @@ def export_timeloop(run_dir: Path, pick: int, path: Path | None) -> ExportResult
             {"file": f.name, "nest": n.name, "layer": n.layer} for f, n in zip(files, nests)
         ],
     }
-    (folder / "index.yaml").write_text(yaml.safe_dump(index, sort_keys=False))
+    write_text_atomic(folder / "index.yaml", yaml.safe_dump(index, sort_keys=False))
     return ExportResult((folder / "index.yaml", *files), {"loop_nests": len(nests)})

@@ -34,6 +34,8 @@ from torch.ao.quantization.fx import _decomposed  # noqa: F401  (registers quant
 
 from codesign.config import ExploreConfig
 from codesign.core.errors import CodesignError, RunError
+from codesign.core.files import write_bytes_atomic
+from codesign.core.imports import names_module
 from codesign.exporters import ExportResult, conv_linear_only, register_exporter
 from codesign.quant.evaluate import load_artefact, load_finetuned
 from codesign.quant.fakequant import PrunedNorm, QuantLayer, conv_or_linear
@@ -64,6 +66,13 @@ def finetuned_point(run_dir: Path, pick: int) -> tuple[Any, Any, dict[str, Any],
     for folder in (Path(cfg.results_dir) / "cache", run_dir.parent / "cache"):
         doc = load_artefact(folder / "artefacts", c.finetuned.key)
         if doc is not None:
+            foreign_data = names_module(doc.get("dataset")) and doc.get("dataset") != cfg.data
+            if doc.get("workload") != cfg.workload or foreign_data:
+                raise RunError(
+                    f"--pick {pick}: the kept model of point #{pick} names workload "
+                    f"{doc.get('workload')!r} and dataset {doc.get('dataset')!r}, not the run's "
+                    f"{cfg.workload!r}"
+                )
             return front, c, doc, cfg
     raise RunError(
         f"--pick {pick}: the fine-tuned model of point #{pick} is not kept (fine-tuned by an "
@@ -206,7 +215,7 @@ def to_onnx(m: nn.Module, example: Tensor, shapes: Any = None, table: Any = None
 def export_onnx_qdq(run_dir: Path, pick: int, path: Path | None) -> ExportResult:
     """Point `pick` as ONNX QDQ, checked in onnxruntime on the held-out test split."""
     try:
-        import onnx
+        import onnx  # noqa: F401
         import onnxruntime  # noqa: F401
     except ImportError:
         raise CodesignError(f"--format onnx-qdq needs onnx and onnxruntime: {INSTALL}") from None
@@ -231,7 +240,7 @@ def export_onnx_qdq(run_dir: Path, pick: int, path: Path | None) -> ExportResult
     for k, v in meta.items():
         p = model.metadata_props.add()
         p.key, p.value = k, v
-    onnx.save(model, out)
+    write_bytes_atomic(out, model.SerializeToString())  # never half a file
     from codesign.data import load_dataset
 
     data = load_dataset(doc["dataset"], seed=0, path=cfg.data)

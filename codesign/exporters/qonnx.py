@@ -22,6 +22,7 @@ import torch
 from torch import Tensor, nn
 
 from codesign.core.errors import CodesignError
+from codesign.core.files import write_bytes_atomic
 from codesign.exporters import ExportResult, conv_linear_only, register_exporter
 from codesign.exporters.onnx_qdq import compare_logits, export_model, finetuned_point, to_onnx
 from codesign.quant.evaluate import load_finetuned
@@ -147,7 +148,7 @@ def check_with_qonnx(path: Path, m_check: nn.Module, q: nn.Module, data) -> dict
 def export_qonnx(run_dir: Path, pick: int, path: Path | None) -> ExportResult:
     """Point `pick` as QONNX, checked with qonnx's executor on the held-out test split."""
     try:
-        import onnx
+        import onnx  # noqa: F401
         import onnxscript  # noqa: F401
     except ImportError:
         raise CodesignError(
@@ -168,7 +169,7 @@ def export_qonnx(run_dir: Path, pick: int, path: Path | None) -> ExportResult:
         p.key, p.value = k, v
     out = path or run_dir / f"point-{pick}.qonnx.onnx"
     out.parent.mkdir(parents=True, exist_ok=True)
-    onnx.save(model, out)
+    write_bytes_atomic(out, model.SerializeToString())  # never half a file
     checks: dict = {"quant_nodes": sum(n.op_type == "Quant" for n in model.graph.node)}
     try:
         import qonnx  # noqa: F401

@@ -23,6 +23,7 @@ from torch import Tensor, nn
 
 from codesign.core.errors import ConfigError, RunError
 from codesign.core.files import save_state_atomic, write_text_atomic
+from codesign.core.imports import refuse_unnamed
 from codesign.data import dataset_available, load_dataset
 from codesign.exporters import ExportResult, register_exporter
 from codesign.hw.load import load_hardware
@@ -170,8 +171,10 @@ class SwitchableModel(nn.Module):
         return self.supernet(x)
 
 
-def load_switchable(folder: str | Path) -> SwitchableModel:
-    """Load an export written by `export_switchable` (the model is rebuilt from its workload)."""
+def load_switchable(folder: str | Path, workload: str | None = None) -> SwitchableModel:
+    """Load an export written by `export_switchable` (the model is rebuilt from its workload;
+    one it names as ``package.module:function`` is imported only when `workload` names it
+    too)."""
     folder = Path(folder)
     f = folder / "modes.yaml"
     if not f.exists():
@@ -179,6 +182,7 @@ def load_switchable(folder: str | Path) -> SwitchableModel:
     doc = yaml.safe_load(f.read_text())
     if doc.get("format") != FORMAT or doc.get("version") != VERSION:
         raise ConfigError(f"{f}: field 'format'/'version': expected {FORMAT} version {VERSION}")
+    refuse_unnamed(doc.get("workload"), workload, str(f), "workload=")
     sn = _supernet_for(
         doc["workload"], tuple(doc["input_shape"]), doc["act_set"], doc["weight_set"]
     )

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import PositiveFloat, PositiveInt, model_validator
+from pydantic import PositiveInt, model_validator
 
 from codesign.core.errors import ConfigError
 from codesign.core.ops import Pricing
@@ -48,7 +48,14 @@ from codesign.cost.tables import (
     memory_fields,
 )
 from codesign.hw.family import HardwareFamily, register_family
-from codesign.hw.schema import BitsSchema, HardwareSchema, StrictModel, check_bit_table
+from codesign.hw.schema import (
+    BitsSchema,
+    HardwareSchema,
+    PerCycle,
+    PowerMw,
+    StrictModel,
+    check_bit_table,
+)
 from codesign.workload.graph import LayerGraph
 
 # ---- the hardware file -------------------------------------------------------------------
@@ -65,11 +72,11 @@ class McuSchema(HardwareSchema):
     """An MCU / RISC-V core whose throughput depends on the (activation, weight) bit-widths."""
 
     family: Literal["mcu"]
-    power_mw: PositiveFloat
+    power_mw: PowerMw  # type: ignore[valid-type]
     memory: McuMemorySchema
     bits: BitsSchema
-    macs_per_cycle: dict[int, dict[int, PositiveFloat]]
-    other_ops_per_cycle: PositiveFloat
+    macs_per_cycle: dict[int, dict[int, PerCycle]]  # type: ignore[valid-type]
+    other_ops_per_cycle: PerCycle  # type: ignore[valid-type]
 
     @model_validator(mode="after")
     def _table_covers_bits(self) -> McuSchema:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
-from pydantic import Field, PositiveFloat, PositiveInt, StrictBool, model_validator
+from pydantic import Field, PositiveInt, StrictBool, model_validator
 
 from codesign.core.errors import ConfigError
 from codesign.core.ops import Pricing
@@ -38,7 +38,15 @@ from codesign.cost.tables import (
     memory_fields,
 )
 from codesign.hw.family import HardwareFamily, register_family
-from codesign.hw.schema import BitsSchema, HardwareSchema, StrictModel, check_bit_table
+from codesign.hw.schema import (
+    BitsSchema,
+    CapacityBits,
+    EnergyPj,
+    HardwareSchema,
+    PerCycle,
+    StrictModel,
+    check_bit_table,
+)
 from codesign.mapping.mapper import KEEP, map_layer
 from codesign.workload.graph import LayerGraph
 
@@ -70,9 +78,9 @@ class MemorySchema(StrictModel):
 
     name: str = Field(min_length=1)
     per_pe: bool = False
-    capacity_bits: dict[str, float]
-    access_pj_per_bit: PositiveFloat
-    bandwidth_bits_per_cycle: PositiveFloat
+    capacity_bits: dict[str, CapacityBits]  # type: ignore[valid-type]
+    access_pj_per_bit: EnergyPj  # type: ignore[valid-type]
+    bandwidth_bits_per_cycle: PerCycle  # type: ignore[valid-type]
     bypass: list[Literal["W", "I", "O"]] = Field(default_factory=list)
     holds: list[Literal["W", "I", "O"]] = Field(default_factory=lambda: ["W", "I", "O"])
 
@@ -89,8 +97,8 @@ class MemorySchema(StrictModel):
 class MacSchema(StrictModel):
     """MAC energy (pJ) and throughput (MACs per PE per cycle) per (activation, weight) bits."""
 
-    energy_pj: dict[int, dict[int, PositiveFloat]]
-    per_pe_per_cycle: dict[int, dict[int, PositiveFloat]]
+    energy_pj: dict[int, dict[int, EnergyPj]]  # type: ignore[valid-type]
+    per_pe_per_cycle: dict[int, dict[int, PerCycle]]  # type: ignore[valid-type]
     # true: consecutive MACs that use the same weight or input keep it in the multiplier's
     # input registers instead of re-reading the register file
     input_registers: StrictBool = False
@@ -106,8 +114,8 @@ class SpatialSchema(HardwareSchema):
     mac: MacSchema
     memories: list[MemorySchema] = Field(min_length=3, max_length=3)
     dataflows: list[Literal[DATAFLOWS]] = Field(min_length=1)  # type: ignore[valid-type]
-    other_ops_per_cycle: PositiveFloat
-    other_op_pj: PositiveFloat
+    other_ops_per_cycle: PerCycle  # type: ignore[valid-type]
+    other_op_pj: EnergyPj  # type: ignore[valid-type]
 
     @model_validator(mode="after")
     def _check(self) -> SpatialSchema:

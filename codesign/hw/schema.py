@@ -4,13 +4,12 @@ file under `codesign/families/`."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    PositiveFloat,
     model_validator,
 )
 
@@ -18,10 +17,26 @@ SCHEMA_VERSION = 1
 MAX_BITS = 16
 
 
-class StrictModel(BaseModel):
-    """A frozen pydantic model that refuses unknown keys (a misspelt field is an error)."""
+def plausible(lo: float, hi: float) -> object:
+    """A float type admitting finite values in [lo, hi] only: a hardware number outside that
+    range (inf, NaN, 1e-300 MACs per cycle, 1e308 pJ) is a typo, not a chip."""
+    return Annotated[float, Field(ge=lo, le=hi, allow_inf_nan=False)]
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+
+# The ranges every hardware number must lie in, wide enough for any chip from a sensor node to
+# a datacentre accelerator, narrow enough that no figure derived from them over- or underflows.
+ClockHz = plausible(1e3, 1e12)  # 1 kHz .. 1 THz
+PowerMw = plausible(1e-6, 1e7)  # 1 nW .. 10 kW
+PerCycle = plausible(1e-6, 1e9)  # MACs, operations or bits per cycle
+EnergyPj = plausible(1e-9, 1e9)  # per access, per bit or per MAC
+CapacityBits = plausible(1.0, 1e18)  # one bit .. 125 PB
+
+
+class StrictModel(BaseModel):
+    """A frozen pydantic model that refuses unknown keys (a misspelt field is an error) and
+    infinite or NaN numbers."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class BitsSchema(StrictModel):
@@ -69,4 +84,4 @@ class HardwareSchema(StrictModel):
     version: Literal[1]
     name: str = Field(min_length=1)
     description: str = ""
-    clock_hz: PositiveFloat
+    clock_hz: ClockHz  # type: ignore[valid-type]

@@ -21,6 +21,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import warnings
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
@@ -189,7 +190,17 @@ def _load(path: Path) -> LayerMappings | None:
                 z["m_bypass"],
             )
             return LayerMappings(m, z["energy_pj"], z["cycles"], z["index"], z["utilization"])
-    except (OSError, KeyError, ValueError):  # missing, truncated or foreign: map again
+    except FileNotFoundError:
+        return None
+    except Exception as exc:  # noqa: BLE001 - truncated, foreign or damaged: set aside, map again
+        aside = path.with_name(path.name + ".corrupt")
+        path.replace(aside)
+        warnings.warn(
+            f"{path}: unreadable cached mapping ({type(exc).__name__}: {exc}); set aside as "
+            f"{aside.name} and mapped again",
+            RuntimeWarning,
+            stacklevel=2,
+        )
         return None
 
 

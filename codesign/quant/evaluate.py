@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import io
 import math
+import re
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -18,6 +19,7 @@ from typing import Any
 import torch
 from torch.utils.data import TensorDataset
 
+from codesign.core.errors import RunError
 from codesign.data import DataSplits, load_dataset
 from codesign.quant.config import QuantConfig, config_from_dict
 from codesign.quant.train import FinetuneRecipe, finetune
@@ -110,7 +112,10 @@ ARTEFACT_FORMAT = "codesign.finetuned"
 
 
 def artefact_path(artefact_dir: str | Path, key: str) -> Path:
-    """Where the fine-tuned model of cache key `key` is kept."""
+    """Where the fine-tuned model of cache key `key` (an `eval_key`: 64 hex digits) is kept;
+    `RunError` for any other key (a key read from a file must not name a path elsewhere)."""
+    if not re.fullmatch(r"[0-9a-f]{64}", str(key)):
+        raise RunError(f"fine-tune key {str(key)[:80]!r} is not a codesign cache key")
     return Path(artefact_dir) / f"{key}.pt"
 
 
@@ -143,7 +148,16 @@ def load_artefact(artefact_dir: str | Path, key: str) -> dict[str, Any] | None:
     path = artefact_path(artefact_dir, key)
     if not path.exists():
         return None
-    doc = torch.load(path, map_location="cpu", weights_only=False)
+    try:
+        doc = torch.load(path, map_location="cpu", weights_only=True)  # data only, never code
+    except Exception as exc:  # truncated, not a torch file, or naming code (refused)
+        aside = path.with_name(path.name + ".corrupt")
+        path.replace(aside)  # set aside: the next run that fine-tunes this point keeps it again
+        first = (str(exc).splitlines() or [""])[0]
+        raise RunError(
+            f"{path}: unreadable fine-tuned model ({type(exc).__name__}: {first[:200]}); set "
+            f"aside as {aside.name}: run the same `codesign explore` again to fine-tune it anew"
+        ) from None
     return doc if isinstance(doc, dict) and doc.get("format") == ARTEFACT_FORMAT else None
 
 

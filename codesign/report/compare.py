@@ -26,6 +26,7 @@ import plotly.graph_objects as go
 from codesign.config import ExploreConfig
 from codesign.core.candidates import Front
 from codesign.core.errors import RunError
+from codesign.core.files import write_text_atomic
 from codesign.core.pareto import hypervolume
 from codesign.core.types import Objective
 from codesign.run import open_run
@@ -173,6 +174,5 @@ some. Hollow markers: estimated accuracy; filled: fine-tuned on held-out data.</
 </body></html>
 """
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(page)
+    write_text_atomic(out, page)  # creates the folder
     return out

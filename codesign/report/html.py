@@ -14,6 +14,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from codesign.core.candidates import Candidate, Front
+from codesign.core.files import write_text_atomic
 from codesign.hw.family import FAMILIES
 from codesign.run import open_run
 
@@ -498,10 +499,11 @@ def write_report(run_dir: str | Path) -> Path:
         f.to_html(full_html=False, include_plotlyjs=(k == 0)) for k, f in enumerate(figures)
     )
     title = f"{html.escape(front.workload)} on {html.escape(front.hardware)}"
+    strategy = html.escape(front.strategy)
     graph, input_bits = _graph_of(rd, front)
     drill = _DRILL_JS % (
-        json.dumps(drilldown_data(front, graph, input_bits)),
-        json.dumps(list(OKABE_ITO)),
+        script_json(drilldown_data(front, graph, input_bits)),
+        script_json(list(OKABE_ITO)),
     )
     page = f"""<!DOCTYPE html>
 <html><head><meta charset="utf-8"><title>codesign: {title}</title>
@@ -509,7 +511,7 @@ def write_report(run_dir: str | Path) -> Path:
 td,th{{border:1px solid #ccc;padding:3px 6px;text-align:right}} tr[data-rank]{{cursor:pointer}}
 tr[data-rank]:hover{{background:#eef}}</style></head>
 <body><h2>{title}</h2>
-<p>Objectives: {", ".join(o.value for o in front.objectives)}. Strategy: {front.strategy}.
+<p>Objectives: {", ".join(o.value for o in front.objectives)}. Strategy: {strategy}.
 Accuracies in percent on held-out data; latency in ms, energy in uJ, memory in kB; per-layer
 bits as w(weight)a(activation). <b>Click a point or a table row</b> for its drill-down: bits
 per layer, where latency and energy go, memory per layer against the chip's limit and, on
@@ -525,5 +527,14 @@ accelerators, each layer's mapping. Export a point with
 </body></html>
 """
     out = run_dir / "pareto.html"
-    out.write_text(page)
+    write_text_atomic(out, page)
     return out
+
+
+def script_json(data: Any) -> str:
+    """`data` as JSON safe to embed in a ``<script>`` element: no ``</script>``, comment or
+    entity in a value (a layer or strategy name read from a file) can end the script early."""
+    text = json.dumps(data)
+    for ch in ("<", ">", "&", "\u2028", "\u2029"):
+        text = text.replace(ch, f"\\u{ord(ch):04x}")
+    return text

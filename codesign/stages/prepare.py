@@ -136,6 +136,12 @@ def load_weights(workload: Workload, path: str) -> nn.Module:
     except (RuntimeError, TypeError, AttributeError) as exc:
         first = str(exc).splitlines()[0]
         raise CodesignError(f"--weights {path}: does not fit {workload.name}: {first}") from None
+    bad = [
+        k for k, t in model.state_dict().items() if t.is_floating_point() and not t.isfinite().all()
+    ]
+    if bad:
+        more = f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""
+        raise CodesignError(f"--weights {path}: '{bad[0]}'{more} holds NaN or infinite values")
     return model.eval()
 
 

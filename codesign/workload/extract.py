@@ -9,6 +9,8 @@ shape bookkeeping (``x.size()``) that carries no tensor. Anything else is an
 
 from __future__ import annotations
 
+import contextlib
+import io
 import math
 import operator
 from collections.abc import Callable
@@ -464,12 +466,15 @@ def extract(model: nn.Module, example_input: torch.Tensor, name: str | None = No
                 f"torch.fx cannot trace {type(model).__name__}: {exc}".splitlines()[0]
             ) from exc
         try:
-            with torch.no_grad():
+            # ShapeProp prints the traceback of a failing node itself; the error says it all
+            with torch.no_grad(), contextlib.redirect_stderr(io.StringIO()):
                 ShapeProp(gm).propagate(example_input)
         except Exception as exc:
+            cause = exc.__cause__ or exc  # ShapeProp wraps the model's own error
             raise WorkloadError(
                 f"running {type(model).__name__} on an input of shape "
-                f"{tuple(example_input.shape)} failed: {exc}".splitlines()[0]
+                f"{tuple(example_input.shape)} failed: {type(cause).__name__}: "
+                f"{cause}".splitlines()[0]
             ) from exc
     finally:
         model.train(was_training)

@@ -134,7 +134,7 @@ def get_workload(spec: str, input_shape: tuple[int, ...] | None = None) -> Workl
             raise WorkloadError(
                 f"unknown workload '{spec}'; known: {known}, or give package.module:function"
             )
-        return WORKLOADS.get(spec)
+        return _fixed_shape(WORKLOADS.get(spec), input_shape)
     mod_name, _, fn_name = spec.partition(":")
     try:
         mod = import_user_module(mod_name)
@@ -146,6 +146,11 @@ def get_workload(spec: str, input_shape: tuple[int, ...] | None = None) -> Workl
     built, example = _call_user(spec, fn, fn_name)
     if example is not None:
         shape = tuple(example.shape)
+        if input_shape is not None and tuple(input_shape) != shape:
+            raise WorkloadError(
+                f"--input-shape {_shown(input_shape)}: '{fn_name}()' returns its own example "
+                f"input of shape {_shown(shape)}; drop --input-shape or return the model alone"
+            )
     elif input_shape is not None:
         shape = tuple(input_shape)
     else:
@@ -166,6 +171,22 @@ def get_workload(spec: str, input_shape: tuple[int, ...] | None = None) -> Workl
         return make_traceable(_call_user(spec, fn, fn_name)[0])
 
     return Workload(name=spec, build=build, input_shape=shape, description="user model")
+
+
+def _shown(shape: tuple[int, ...]) -> str:
+    return ",".join(map(str, shape))
+
+
+def _fixed_shape(wl: Workload, input_shape: tuple[int, ...] | None) -> Workload:
+    """`wl`, a registered workload traced on its own input; `WorkloadError` when `input_shape`
+    asks for another (it would be ignored: a bundled network has one input shape)."""
+    if input_shape is not None and tuple(input_shape) != wl.input_shape:
+        raise WorkloadError(
+            f"--input-shape {_shown(input_shape)}: workload '{wl.name}' takes input "
+            f"{_shown(wl.input_shape)} and no other; --input-shape is for a user model "
+            "(package.module:function)"
+        )
+    return wl
 
 
 def _call_user(
