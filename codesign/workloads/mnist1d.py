@@ -8,7 +8,8 @@ from codesign.workload.registry import register_workload
 @register_workload(
     "mnist1d_cnn",
     input_shape=(1, 1, 40),
-    description="5-layer 1-D CNN for MNIST-1D (data generated locally by the mnist1d extra)",
+    description="5-layer 1-D CNN for MNIST-1D (the default; data generated locally by the "
+    "mnist1d package)",
     dataset="mnist1d",
     num_classes=10,
 )
