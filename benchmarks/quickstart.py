@@ -116,6 +116,7 @@ def measure(extra: list[str]) -> Figures:
     """Run the main job cold (fresh results folder) and read its figures."""
     from codesign.run import open_run
 
+    at = commit()  # what runs, taken before it runs
     with tempfile.TemporaryDirectory(prefix="codesign-quickstart-") as tmp:
         out = Path(tmp) / "run"
         cmd = [*EXPLORE, "--results-dir", str(Path(tmp) / "results"), "--out", str(out), *extra]
@@ -133,7 +134,7 @@ def measure(extra: list[str]) -> Figures:
     hi = max(tuned, key=lambda c: c.finetuned_accuracy)
     return Figures(
         when=date.today().isoformat(),
-        commit=commit(),
+        commit=at,
         machine=machine(),
         wall_s=wall,
         peak_mb=peak_mb,
