@@ -410,14 +410,24 @@ def measured_block(*tables: Any, reproduce: str | None, when: str | None = None)
     return "\n".join(lines)
 
 
+_PENDING: dict[str, list[Any]] = {}  # a page's tables so far, until its reproduce line comes
+
+
 def write_doc_page(name: str, *tables: Any, reproduce: str | None = None) -> Path | None:
     """Write `tables` (rich Tables or Markdown text) with the date, commit, machine and the
     command into ``docs/benchmarks/<name>.md``: they replace the page's measured block and
     leave the prose around it; a page that does not exist yet gets a title and the block.
-    Returns the page, or None when ``$CODESIGN_DOC_PAGES`` is ``off``."""
+    A benchmark that prints its tables in several calls passes `reproduce` with the last:
+    the calls before it add their tables to the same block. Returns the page, or None when
+    ``$CODESIGN_DOC_PAGES`` is ``off`` or the block waits for its reproduce line."""
     where = os.environ.get(DOC_PAGES_VAR)
     if where == "off":
         return None
+    tables = (*_PENDING.get(name, ()), *tables)
+    if reproduce is None:
+        _PENDING[name] = list(tables)
+        return None
+    _PENDING.pop(name, None)
     folder = Path(where) if where else DOC_PAGES
     folder.mkdir(parents=True, exist_ok=True)
     page = folder / f"{name}.md"
