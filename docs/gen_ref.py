@@ -203,7 +203,7 @@ def hardware_page() -> str:
         lines += [f"## Family `{name}`", "", _md(inspect.getdoc(schema) or ""), ""]
         lines += ["| field | type | required / default | constraints | meaning |"]
         lines += ["| --- | --- | --- | --- | --- |"]
-        for path, f, holder in schema_fields(schema):
+        for path, f, _holder in schema_fields(schema):
             req = "required" if f.is_required() else f"default `{_md(repr(f.get_default()))}`"
             inner = _model_of(f.annotation)
             meaning = f.description or (inspect.getdoc(inner) if inner is not None else "")
