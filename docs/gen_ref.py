@@ -204,7 +204,8 @@ def hardware_page() -> str:
         lines += ["| field | type | required / default | constraints | meaning |"]
         lines += ["| --- | --- | --- | --- | --- |"]
         for path, f, _holder in schema_fields(schema):
-            req = "required" if f.is_required() else f"default `{_md(repr(f.get_default(call_default_factory=True)))}`"
+            default = None if f.is_required() else f.get_default(call_default_factory=True)
+            req = "required" if f.is_required() else f"default `{_md(repr(default))}`"
             inner = _model_of(f.annotation)
             meaning = f.description or (inspect.getdoc(inner) if inner is not None else "")
             lines.append(
