@@ -304,12 +304,147 @@ def command(script: str, argv: Sequence[str] | None = None) -> str:
     return " ".join(["python", f"benchmarks/{script}", *map(shlex.quote, argv or ())])
 
 
-def show(con: Console, *tables: Any, reproduce: str | None = None) -> None:
-    """Print `tables`, then the command that reproduces them."""
+def show(con: Console, *tables: Any, reproduce: str | None = None, page: str | None = None) -> None:
+    """Print `tables`, then the command that reproduces them; with `page`, also write them
+    into ``docs/benchmarks/<page>.md`` (`write_doc_page`)."""
     for t in tables:
         con.print(t)
     if reproduce is not None:
         print_reproduce(reproduce)
+    if page is not None:
+        path = write_doc_page(page, *tables, reproduce=reproduce)
+        if path is not None:
+            print(f"wrote {path}", flush=True)
+
+
+# --- the benchmark's page in the docs ---------------------------------------------------------
+
+DOC_PAGES = ROOT / "docs" / "benchmarks"
+# the environment variable that moves the pages (the smoke tests: a temporary folder) or, set
+# to "off", writes none
+DOC_PAGES_VAR = "CODESIGN_DOC_PAGES"
+MEASURED_BEGIN = "<!-- measured:begin: written by the benchmark, do not edit -->"
+MEASURED_END = "<!-- measured:end -->"
+
+
+def machine() -> str:
+    """This machine in a few words: CPU model, cores, memory, and that it has no GPU (when
+    torch sees none)."""
+    import platform
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = ""
+    try:
+        kb = int(Path("/proc/meminfo").read_text().split()[1])
+        mem = f", {kb / 2**20:.0f} GiB"
+    except (OSError, ValueError, IndexError):
+        pass
+    gpu = ", no GPU"
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            gpu = f", {torch.cuda.get_device_name(0)}"
+    except ImportError:
+        pass
+    return f"{cpu}, {os.cpu_count()} cores{mem}{gpu}"
+
+
+def commit() -> str:
+    """The checkout's commit (short hash, '-dirty' with uncommitted changes to tracked files),
+    or 'unknown' outside a git checkout."""
+    try:
+        head = subprocess.run(
+            ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
+            capture_output=True, text=True, check=True,
+        ).stdout.strip()  # fmt: skip
+        dirty = subprocess.run(
+            ["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True, text=True, check=True,
+        ).stdout.strip()  # fmt: skip
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return head + ("-dirty" if dirty else "")
+
+
+def _cell(v: Any) -> str:
+    text = getattr(v, "plain", None)
+    return (str(v) if text is None else text).replace("|", "\\|").replace("\n", " ")
+
+
+def markdown_table(table: Any) -> str:
+    """A rich `Table` as a Markdown table: its title in bold, its header, its rows, its
+    caption (right-justified columns stay right-aligned)."""
+    cols = table.columns
+    head = "| " + " | ".join(_cell(c.header) for c in cols) + " |"
+    rule = "| " + " | ".join("---:" if c.justify == "right" else "---" for c in cols) + " |"
+    n = max((len(c._cells) for c in cols), default=0)
+    rows = [
+        "| " + " | ".join(_cell(c._cells[i]) if i < len(c._cells) else "" for c in cols) + " |"
+        for i in range(n)
+    ]
+    out = [f"**{_cell(table.title)}**", ""] if table.title else []
+    out += [head, rule, *rows]
+    if table.caption:
+        out += ["", f"*{_cell(table.caption)}*"]
+    return "\n".join(out)
+
+
+def measured_block(*tables: Any, reproduce: str | None, when: str | None = None) -> str:
+    """The page's measured block: date, commit, machine, the command, then the tables."""
+    from datetime import date
+
+    lines = [
+        MEASURED_BEGIN,
+        f"Measured on {when or date.today().isoformat()} at commit `{commit()}` on "
+        f"{machine()}" + (", by:" if reproduce else "."),
+        "",
+    ]
+    if reproduce:
+        lines += ["```bash", reproduce, "```", ""]
+    for t in tables:
+        lines += [t if isinstance(t, str) else markdown_table(t), ""]
+    lines.append(MEASURED_END)
+    return "\n".join(lines)
+
+
+_PENDING: dict[str, list[Any]] = {}  # a page's tables so far, until its reproduce line comes
+
+
+def write_doc_page(name: str, *tables: Any, reproduce: str | None = None) -> Path | None:
+    """Write `tables` (rich Tables or Markdown text) with the date, commit, machine and the
+    command into ``docs/benchmarks/<name>.md``: they replace the page's measured block and
+    leave the prose around it; a page that does not exist yet gets a title and the block.
+    A benchmark that prints its tables in several calls passes `reproduce` with the last:
+    the calls before it add their tables to the same block. Returns the page, or None when
+    ``$CODESIGN_DOC_PAGES`` is ``off`` or the block waits for its reproduce line."""
+    where = os.environ.get(DOC_PAGES_VAR)
+    if where == "off":
+        return None
+    tables = (*_PENDING.get(name, ()), *tables)
+    if reproduce is None:
+        _PENDING[name] = list(tables)
+        return None
+    _PENDING.pop(name, None)
+    folder = Path(where) if where else DOC_PAGES
+    folder.mkdir(parents=True, exist_ok=True)
+    page = folder / f"{name}.md"
+    block = measured_block(*tables, reproduce=reproduce)
+    text = page.read_text() if page.exists() else f"# {name.replace('_', ' ')}\n\n"
+    if MEASURED_BEGIN in text and MEASURED_END in text:
+        head, rest = text.split(MEASURED_BEGIN, 1)
+        text = head + block + rest.split(MEASURED_END, 1)[1]
+    else:
+        text = text.rstrip("\n") + "\n\n" + block + "\n"
+    page.write_text(text)
+    return page
 
 
 def print_reproduce(cmd: str) -> None:

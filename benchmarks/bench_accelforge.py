@@ -110,6 +110,7 @@ from _common import (
     parse,
     print_reproduce,
     set_threads,
+    write_doc_page,
 )
 from resnet18 import RESNET18, conv_row  # benchmarks/resnet18.py, beside this file
 from rich.table import Table
@@ -362,6 +363,7 @@ def latency_table(con, hw, specs, precisions, ours, ours_free, theirs, version) 
                 f"{r['wall_s']:.0f}" + (" (cached)" if r.get("cached") else ""),
             )  # fmt: skip
     con.print(t)
+    write_doc_page("accelforge", t)
     con.print(
         "Both latency models take the slowest of the MACs and every memory's (read + write "
         "bits) / bits per cycle, i.e. perfect overlap; AccelForge gives each register file "
@@ -482,6 +484,7 @@ def main(argv: list[str] | None = None) -> None:
         layers = args.layers or ",".join(s.name for s in specs)
         reproduce = ["--metric", "latency", "--layers", layers, "--precisions", args.precisions]
         print_reproduce(command("bench_accelforge.py", reproduce))
+        write_doc_page("accelforge", reproduce=command("bench_accelforge.py", reproduce))
         return
 
     table = Table(
@@ -560,6 +563,7 @@ def main(argv: list[str] | None = None) -> None:
                 f"{r['wall_s']:.0f}" + (" (cached)" if r.get("cached") else ""),
             )
     con.print(table)
+    write_doc_page("accelforge", table)
     con.print(
         "cs: codesign's mapper, the file's dataflows; cs+unc: also its unconstrained "
         "unrollings; AF: AccelForge (energy-optimal in its mapspace); cs as AF: codesign's "
@@ -605,6 +609,7 @@ def main(argv: list[str] | None = None) -> None:
                     f"{o['wall_s']:.2f}", f"{t_['wall_s']:.2f}",
                 )  # fmt: skip
         con.print(th)
+        write_doc_page("accelforge", th)
         con.print(
             f"thorough within 1 % of AccelForge's optimum (or below) on {n_th_ok} of {n_th} "
             "compared pairs"
@@ -626,6 +631,7 @@ def main(argv: list[str] | None = None) -> None:
             o, tp = ours[s.name, w, a]["parts"], af_parts(r, hw)
             tb.add_row(s.name, f"{w}x{a}", *(f"{o[k] / 1e6:.2f} / {tp[k] / 1e6:.2f}" for k in o))
     con.print(tb)
+    write_doc_page("accelforge", tb)
     if args.show_mappings:
         for s in specs:
             for w, a in precisions:
@@ -679,6 +685,7 @@ def main(argv: list[str] | None = None) -> None:
         args.precisions,
     ]
     print_reproduce(command("bench_accelforge.py", reproduce))
+    write_doc_page("accelforge", reproduce=command("bench_accelforge.py", reproduce))
 
 
 if __name__ == "__main__":

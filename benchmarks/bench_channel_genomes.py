@@ -111,7 +111,7 @@ def main(argv: list[str] | None = None) -> None:
                 f"{np.mean([len(f) for f in fs]):.0f}",
                 f"{info[spec][1]:.1f}",
             )
-    show(con, table, reproduce=command("bench_channel_genomes.py", argv))
+    show(con, table, reproduce=command("bench_channel_genomes.py", argv), page="channel_genomes")
 
 
 if __name__ == "__main__":

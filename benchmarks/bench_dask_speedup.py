@@ -97,7 +97,12 @@ def main(argv: list[str] | None = None) -> None:
     if args.threads_only:
         reproduce += ["--threads-only"]
     reproduce += pipeline_argv(args)
-    show(console(None), table, reproduce=command("bench_dask_speedup.py", reproduce))
+    show(
+        console(None),
+        table,
+        reproduce=command("bench_dask_speedup.py", reproduce),
+        page="dask_speedup",
+    )
 
 
 def _time_cluster(

@@ -173,7 +173,7 @@ def main(argv: list[str] | None = None) -> None:
             f"{a['compute_kcyc']:.1f}", f"{floor / 1e3:.1f}", f"{b['latency_kcyc']:.1f}",
             f"{a['latency_kcyc']:.1f}", f"{a['util_l']:.2f}", *zz,
         )  # fmt: skip
-    show(con, t)
+    show(con, t, page="depthwise")
     con.print(
         f"codesign mapped the {len(rows)} layers twice at all nine precision pairs in "
         f"{ours_s:.1f} s "
@@ -184,7 +184,7 @@ def main(argv: list[str] | None = None) -> None:
         "codesign's model; ZigZag's columns are its energy-optimal and latency-optimal searches, "
         "in its own model (it does not count the DRAM reads of W and I)."
     )
-    show(con, reproduce=command("bench_depthwise.py", argv))
+    show(con, reproduce=command("bench_depthwise.py", argv), page="depthwise")
 
 
 if __name__ == "__main__":

@@ -121,13 +121,13 @@ def main(argv: list[str] | None = None) -> None:
             "-" if lc is None else f"{lc.energy_j * 1e6:.4f}",
             "-" if lc is None else f"{lc.cycles:.0f}",
         )
-    show(con, t)
+    show(con, t, page="export_zigzag")
     zz_total = (
         f"ZigZag {zz['energy_pj'] / 1e6:.4f} uJ, {zz['latency_cycles']:.0f} cycles; " if zz else ""
     )
     con.print(f"total: {zz_total}codesign {cand.cost.energy_j * 1e6:.4f} uJ")
     reproduce = command("bench_export_zigzag.py", ["--run", str(run), "--pick", str(args.pick)])
-    show(con, reproduce=reproduce)
+    show(con, reproduce=reproduce, page="export_zigzag")
 
 
 if __name__ == "__main__":

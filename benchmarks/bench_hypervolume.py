@@ -17,7 +17,7 @@ import argparse
 from pathlib import Path
 
 import numpy as np
-from _common import command, hypervolumes, parse, print_reproduce
+from _common import command, hypervolumes, parse, print_reproduce, write_doc_page
 
 from codesign.core.types import Objective
 from codesign.run import RunDir
@@ -45,8 +45,8 @@ def main(argv: list[str] | None = None) -> None:
     args, argv = parse(ap, argv)
     if len(args.runs) != len(args.against):
         raise SystemExit("--runs and --against need as many run directories each")
-    print("| A | B | evaluated A / B | front A / B | HV A | HV B | A / B |")
-    print("| --- | --- | --- | --- | --- | --- | --- |")
+    lines = ["| A | B | evaluated A / B | front A / B | HV A | HV B | A / B |"]
+    lines.append("| --- | --- | --- | --- | --- | --- | --- |")
     ratios = []
     for a, b in zip(args.runs, args.against):
         Fa, oa, na = front_matrix(a)
@@ -55,12 +55,14 @@ def main(argv: list[str] | None = None) -> None:
             raise SystemExit(f"{a} and {b} searched different objectives")
         ha, hb = hypervolumes([Fa, Fb])
         ratios.append(ha / hb if hb > 0 else float("nan"))
-        print(
+        lines.append(
             f"| {Path(a).name} | {Path(b).name} | {na} / {nb} | {len(Fa)} / {len(Fb)} | "
             f"{ha:.4f} | {hb:.4f} | {ratios[-1]:.3f} |"
         )
-    print(f"\nmean HV ratio A / B: {np.nanmean(ratios):.3f} over {len(ratios)} pairs")
+    lines += ["", f"mean HV ratio A / B: {np.nanmean(ratios):.3f} over {len(ratios)} pairs"]
+    print("\n".join(lines))
     print_reproduce(command("bench_hypervolume.py", argv))
+    write_doc_page("hypervolume", "\n".join(lines), reproduce=command("bench_hypervolume.py", argv))
 
 
 if __name__ == "__main__":

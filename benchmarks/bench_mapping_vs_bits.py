@@ -79,7 +79,12 @@ def main(argv: list[str] | None = None) -> None:
                 f"{100 * max(penalty):.1f} %",
                 f"{100 * (reused_pj / best_pj - 1.0):.1f} %",
             )
-    show(console(160), table, reproduce=command("bench_mapping_vs_bits.py", argv))
+    show(
+        console(160),
+        table,
+        reproduce=command("bench_mapping_vs_bits.py", argv),
+        page="mapping_vs_bits",
+    )
 
 
 if __name__ == "__main__":

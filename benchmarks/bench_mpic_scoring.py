@@ -91,7 +91,7 @@ def main(argv: list[str] | None = None) -> None:
             f"{ch:,.0f}",
             f"{ch_all:,.0f}",
         )
-    show(console(160), table, reproduce=command("bench_mpic_scoring.py", argv))
+    show(console(160), table, reproduce=command("bench_mpic_scoring.py", argv), page="mpic_scoring")
 
 
 if __name__ == "__main__":

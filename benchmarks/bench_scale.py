@@ -130,7 +130,7 @@ def main(argv: list[str] | None = None) -> None:
         *("--networks", args.networks, "--hw", args.hw, "--generations", str(args.generations)),
         *("--pop-sizes", ",".join(map(str, pops))),
     ]
-    show(con, t, reproduce=command("bench_scale.py", reproduce))
+    show(con, t, reproduce=command("bench_scale.py", reproduce), page="scale")
 
 
 if __name__ == "__main__":

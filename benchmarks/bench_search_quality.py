@@ -231,7 +231,7 @@ def main(argv: list[str] | None = None) -> None:
         t_e, est_e = eyeriss_inputs(args.eyeriss_workload, args, con)
     if args.eyeriss_only:
         table = joint_vs_sequential(t_e, est_e, args, seeds, args.eyeriss_workload, est_e)
-        show(con, table, reproduce=reproduce)
+        show(con, table, reproduce=reproduce, page="search_quality")
         return
     ctx, sn_est, path = supernet_of("digits_cnn", args.hw, args, con)
     t = ctx.tables
@@ -303,7 +303,7 @@ def main(argv: list[str] | None = None) -> None:
         "",
         "",
     )
-    show(con, table)
+    show(con, table, page="search_quality")
     if not args.skip_eyeriss:
         if args.eyeriss_workload == "digits_cnn":
             t_e = eyeriss_tables("digits_cnn", args, con)
@@ -311,8 +311,8 @@ def main(argv: list[str] | None = None) -> None:
         else:
             wl = args.eyeriss_workload
             table = joint_vs_sequential(t_e, est_e, args, seeds, wl, est_e)
-        show(con, table)
-    show(con, reproduce=reproduce)
+        show(con, table, page="search_quality")
+    show(con, reproduce=reproduce, page="search_quality")
 
 
 class _FixedMappingSpace(LayerwiseSpace):

@@ -222,7 +222,7 @@ def main(argv: list[str] | None = None) -> None:
             f"{np.mean(best):.2f}" if best else "-",
             f"{np.mean(fast):.3f}" if fast else "-",
         )
-    show(con, table)
+    show(con, table, page="strategies")
     png = out / "strategies.png"
     if plot(results, png, title):
         con.print(f"plot: {png}")
@@ -235,7 +235,7 @@ def main(argv: list[str] | None = None) -> None:
         *("--finetune-top", str(args.finetune_top)),
         *pipeline_argv(args),
     ]
-    show(con, reproduce=command("bench_strategies.py", reproduce))
+    show(con, reproduce=command("bench_strategies.py", reproduce), page="strategies")
 
 
 if __name__ == "__main__":

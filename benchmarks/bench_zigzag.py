@@ -382,7 +382,7 @@ def main(argv: list[str] | None = None) -> None:
 
     tc.add_row("codesign mapper, the file's dataflows", "9", f"{ours_s:.2f}", speed_up(ours_s))
     tc.add_row("codesign mapper, + unconstrained", "9", f"{ours_free_s:.2f}", speed_up(ours_free_s))
-    show(con, ta, tb)
+    show(con, ta, tb, page="zigzag")
     con.print(
         f"codesign's best energy <= ZigZag's best on {wins} of {len(specs)} layers, each tool "
         f"pricing its own; <= ZigZag's mapping priced in one model (codesign's) on "
@@ -390,7 +390,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     if python and comparable < len(specs):
         con.print(f"(*) {NO_FIT}")
-    show(con, td)
+    show(con, td, page="zigzag")
     con.print(
         f"codesign's best latency <= ZigZag's latency-optimal search on {lat_wins} of "
         f"{len(specs)} layers. The latency models differ: codesign takes the slowest of the "
@@ -398,9 +398,9 @@ def main(argv: list[str] | None = None) -> None:
         "of memory ports that cannot keep up, and the cycles to load the first tiles and "
         "drain the last outputs (its on- and off-loading)."
     )
-    show(con, tc)
+    show(con, tc, page="zigzag")
     print(f"ZigZag {zz_fixed.get('zigzag_version', 'not run')}")
-    show(con, reproduce=command("bench_zigzag.py", argv))
+    show(con, reproduce=command("bench_zigzag.py", argv), page="zigzag")
 
 
 if __name__ == "__main__":

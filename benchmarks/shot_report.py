@@ -3,7 +3,7 @@
 Needs Debian's chromium and Playwright (`pip install playwright`; no browser download: it
 drives the system Chromium).
 
-Reproduce:  python benchmarks/shot_report.py results/demo benchmarks/figures/report.png [--pick 3]
+Reproduce:  python benchmarks/shot_report.py results/demo docs/figures/report.png [--pick 3]
 """
 
 from __future__ import annotations

@@ -43,14 +43,23 @@ def _flag_type(annotation: Any) -> Any:
 def _config_flags(parser: argparse.ArgumentParser) -> None:
     """One flag per `ExploreConfig` field: --pop-size for pop_size, its description as help."""
     for name, f in cli_fields().items():
-        default = f.default if f.default is not None else "see help"
         parser.add_argument(
             "--" + name.replace("_", "-"),
             dest=name,
             type=_flag_type(f.annotation),
             default=None,
-            help=f"{f.description} (default: {default})",
+            help=_flag_help(f.description or "", f.default),
         )
+
+
+def _flag_help(description: str, default: Any) -> str:
+    """A config field's help: its description, then its default unless the description
+    already says it (a field without a default, None, says nothing more)."""
+    if "default" in description or default is None:
+        return description
+    if isinstance(default, (tuple, list)):
+        default = ",".join(map(str, default))
+    return f"{description} (default: {default})"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -70,7 +79,9 @@ def _parser() -> argparse.ArgumentParser:
         description="Extract the workload's layer graph, price every precision on the "
         "hardware, search, fine-tune the Pareto points, write a report. Every flag is a field "
         "of the run's config (codesign.config.ExploreConfig): --config FILE.yaml gives them "
-        "from a file (flags override it); --resume RUN_DIR continues a run that stopped.",
+        "from a file (flags override it); --resume RUN_DIR continues a run that stopped. "
+        "A workload without data (see `codesign workloads`; none given with --data) makes a "
+        "cost-only run: latency / energy / memory, no accuracy axis, nothing fine-tuned.",
     )
     e.add_argument("--config", default=None, help="a YAML config file (fields as the flags)")
     e.add_argument(
@@ -83,10 +94,19 @@ def _parser() -> argparse.ArgumentParser:
 
     w = sub.add_parser(
         "workloads",
-        help="list the bundled workloads with MACs and weights",
-        description="List every registered workload with its MACs and weight count.",
+        help="list the bundled workloads (--macs: with MACs and weights)",
+        description="List every bundled workload: input shape, the dataset that ships with "
+        "codesign (none: a cost-only run, which searches latency / energy / memory without an "
+        "accuracy axis unless you give --data), description. --macs adds MACs, weights and "
+        "quantizable layers (it builds each network).",
     )
     w.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    w.add_argument(
+        "--macs",
+        action="store_true",
+        help="also build and extract each network for its MACs, weights and quantizable layers "
+        "(imports torch: seconds; the plain list reads the registrations only)",
+    )
 
     x = sub.add_parser(
         "export",
@@ -111,7 +131,13 @@ def _parser() -> argparse.ArgumentParser:
         "a run-time mode; no --pick; needs a run with --estimator supernet)",
     )
     x.add_argument(
-        "-o", "--output", default=None, help="output file (default: RUN_DIR/config-N.FMT)"
+        "-o",
+        "--output",
+        default=None,
+        help="output file (default, in RUN_DIR: config-N.yaml / config-N.json for config, yaml, "
+        "json; point-N.onnx for onnx-qdq; point-N.qonnx.onnx; point-N.brevitas.pt; "
+        "point-N.zigzag.yaml; the folder point-N.timeloop/ for timeloop; the folder switchable/ "
+        "for switchable)",
     )
     for flag in ("workload", "data"):  # a run folder's own module names are never imported
         x.add_argument(
@@ -137,7 +163,12 @@ def _parser() -> argparse.ArgumentParser:
     st.add_argument("--workload", default="mnist1d_cnn", help="workload name or module:function")
     st.add_argument("--steps", type=int, default=2000, help="training steps")
     st.add_argument("--seed", type=int, default=0)
-    st.add_argument("--data", default=None, help="local dataset folder (see explore --help)")
+    st.add_argument(
+        "--data",
+        default=None,
+        help="package.module:function returning (train, val, test), or a local dataset folder "
+        "(see explore --help)",
+    )
     st.add_argument("--weights", default=None, help="trained full-precision state dict")
     st.add_argument("--results-dir", default="results")
     st.add_argument("--input-shape", type=_shape, default=None)
@@ -191,8 +222,9 @@ def _print_front(res: Any) -> None:
 
     front = res.front
     family = FAMILIES.get(front.family) if front.family in FAMILIES else None
-    t = Table(title=f"Pareto front: {len(front)} points of {front.evaluated} evaluated")
     has_acc = front.fp_accuracy is not None
+    only = "" if has_acc else " (cost only: no data, no accuracy axis)"
+    t = Table(title=f"Pareto front: {len(front)} points of {front.evaluated} evaluated{only}")
     t.add_column("#", justify="right", no_wrap=True, min_width=3)
     num = dict(justify="right", no_wrap=True, min_width=6)  # never squeezed by long bit rows
     per_layer = dict(no_wrap=True, max_width=PER_LAYER_WIDTH, overflow="ellipsis")
@@ -265,13 +297,16 @@ def _cmd_runs(args: argparse.Namespace, console: Console) -> int:
         print(json.dumps(rows, indent=2))
         return 0
     t = Table(title=f"runs in {args.results_dir}")
-    for c in ("run", "status", "workload", "hardware", "strategy", "generation", "front"):
-        t.add_column(c)
-    for r in rows:
+    names = [Path(r["path"]).name for r in rows]
+    # the run id is what a user copies (`--resume`, `export`): never cut, the others wrap
+    t.add_column("run", no_wrap=True, min_width=max(map(len, names), default=3))
+    for c in ("status", "workload", "hardware", "strategy", "generation", "front"):
+        t.add_column(c, overflow="fold")
+    for name, r in zip(names, rows):
         gen = "-" if r["generation"] is None else f"{r['generation']}/{r['generations']}"
         front = "-" if r["pareto"] is None else f"{r['pareto']} of {r['evaluated']}"
         t.add_row(
-            Path(r["path"]).name,
+            name,
             r["status"],
             str(r["workload"]),
             str(r["hardware"]),
@@ -279,44 +314,59 @@ def _cmd_runs(args: argparse.Namespace, console: Console) -> int:
             gen,
             front,
         )
-    Console().print(t)
+    _out_console().print(t)
     return 0
 
 
-def _cmd_workloads(args: argparse.Namespace, console: Console) -> int:
-    from codesign.workload import extract, list_workloads
+def _out_console() -> Console:
+    """stdout: the terminal's width, or 120 columns in a pipe (no truncation)."""
+    return Console() if sys.stdout.isatty() else Console(width=120)
 
-    rows = []
-    for w in list_workloads():
-        g = extract(w.build(), w.example_input(), w.name)
-        rows.append(
-            {
-                "name": w.name,
-                "macs": g.total_macs,
-                "weights": g.total_weights,
-                "layers": len(g.quantizable),
-                "input_shape": list(w.input_shape),
-                "dataset": w.dataset,
-                "description": w.description,
-            }
-        )
+
+def _cmd_workloads(args: argparse.Namespace, console: Console) -> int:
+    from codesign.workload.catalogue import bundled_workloads
+
+    rows = [
+        {
+            "name": e.name,
+            "input_shape": list(e.input_shape),
+            "dataset": e.dataset,
+            "description": e.description,
+        }
+        for e in bundled_workloads()
+    ]
+    if args.macs:  # builds every network: imports torch
+        from codesign.workload import extract, get_workload
+
+        for r in rows:
+            w = get_workload(r["name"])
+            g = extract(w.build(), w.example_input(), w.name)
+            r.update(macs=g.total_macs, weights=g.total_weights, layers=len(g.quantizable))
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
-    t = Table(title="workloads")
-    for c in ("name", "MACs", "weights", "quantizable layers", "input", "data"):
+    t = Table(title="bundled workloads (--workload also takes package.module:function or a .onnx)")
+    cols = ["name", "input", "data"]
+    if args.macs:
+        cols[1:1] = ["MACs", "weights", "quantizable layers"]
+    for c in cols:
         right = c in ("MACs", "weights", "quantizable layers")
-        t.add_column(c, justify="right" if right else "left", no_wrap=True)
+        t.add_column(c, justify="right" if right else "left", no_wrap=c != "data")
+    t.add_column("description")
     for r in rows:
-        t.add_row(
-            r["name"],
-            f"{r['macs']:,}",
-            f"{r['weights']:,}",
-            str(r["layers"]),
+        cells = [r["name"]]
+        if args.macs:
+            cells += [f"{r['macs']:,}", f"{r['weights']:,}", str(r["layers"])]
+        cells += [
             "x".join(map(str, r["input_shape"])),
-            r["dataset"] or "-",
-        )
-    (Console() if sys.stdout.isatty() else Console(width=120)).print(t)  # pipes: no truncation
+            r["dataset"] or "none: cost only",
+            r["description"],
+        ]
+        t.add_row(*cells)
+    out = _out_console()
+    out.print(t)
+    if not args.macs:
+        out.print("MACs and weights: codesign workloads --macs")
     return 0
 
 

@@ -26,6 +26,18 @@ CONFIG_VERSION = 1
 MAX_INPUT_RANK = 6  # batch + up to 5 dimensions (video, volumes)
 MAX_INPUT_ELEMENTS = 2**28  # one traced input: 1 GiB of float32
 
+# fields that act only on the accuracy axis: a cost-only run (a workload without data) ignores
+# them, and says so when they were given
+ACCURACY_FIELDS = (
+    "estimator",
+    "supernet_steps",
+    "anchors",
+    "finetune_top",
+    "rescore_per_gen",
+    "finetune_steps",
+    "recipe",
+)
+
 # fields that change what a run computes; a resume must match them (the others say where and
 # how fast it runs)
 _RESULT_FIELDS = (
@@ -39,13 +51,7 @@ _RESULT_FIELDS = (
     "seed",
     "pop_size",
     "generations",
-    "estimator",
-    "supernet_steps",
-    "anchors",
-    "finetune_top",
-    "rescore_per_gen",
-    "finetune_steps",
-    "recipe",
+    *ACCURACY_FIELDS,
     "data",
     "weights",
     "mapper_samples",
@@ -183,8 +189,11 @@ class ExploreConfig(BaseModel):
     )
     data: str | None = Field(
         None,
-        description="local dataset folder for workloads whose data does not ship with codesign "
-        "(resnet8: CIFAR-10 python batches; dscnn: Speech Commands)",
+        description="your data as package.module:function, a function of no arguments that "
+        "returns (train, val, test) (see codesign/data/user.py), for any workload; or a local "
+        "dataset folder for the bundled workloads whose data does not ship with codesign "
+        "(resnet8: CIFAR-10 python batches; dscnn: Speech Commands). Without data a workload "
+        "runs cost-only",
     )
     weights: str | None = Field(
         None,

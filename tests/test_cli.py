@@ -22,7 +22,7 @@ def test_help(cmd, capsys):
 
 
 def test_workloads_json(capsys):
-    assert main(["workloads", "--json"]) == 0
+    assert main(["workloads", "--macs", "--json"]) == 0
     rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
     assert rows["resnet8"]["macs"] == 12_501_632 and rows["resnet8"]["weights"] == 77_360
     assert rows["dscnn"]["macs"] == 2_656_768 and rows["mobilenet_v1_025"]["weights"] == 208_112

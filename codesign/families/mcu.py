@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import PositiveInt, model_validator
+from pydantic import Field, PositiveInt, model_validator
 
 from codesign.core.errors import ConfigError
 from codesign.core.ops import Pricing
@@ -64,19 +64,27 @@ from codesign.workload.graph import LayerGraph
 class McuMemorySchema(StrictModel):
     """On-chip memories of an MCU, in bytes."""
 
-    l1_bytes: PositiveInt
-    l2_bytes: PositiveInt
+    l1_bytes: PositiveInt = Field(description="L1 (tightly coupled) memory in bytes: kernel tiles")
+    l2_bytes: PositiveInt = Field(
+        description="L2 memory in bytes: weights plus live activations must fit (the constraint)"
+    )
 
 
 class McuSchema(HardwareSchema):
     """An MCU / RISC-V core whose throughput depends on the (activation, weight) bit-widths."""
 
-    family: Literal["mcu"]
-    power_mw: PowerMw  # type: ignore[valid-type]
+    family: Literal["mcu"] = Field(description="this schema: an MCU / RISC-V core")
+    power_mw: PowerMw = Field(  # type: ignore[valid-type]
+        description="average power while running kernels, mW"
+    )
     memory: McuMemorySchema
     bits: BitsSchema
-    macs_per_cycle: dict[int, dict[int, PerCycle]]  # type: ignore[valid-type]
-    other_ops_per_cycle: PerCycle  # type: ignore[valid-type]
+    macs_per_cycle: dict[int, dict[int, PerCycle]] = Field(  # type: ignore[valid-type]
+        description="activation bits -> weight bits -> MACs per cycle (every supported pair)"
+    )
+    other_ops_per_cycle: PerCycle = Field(  # type: ignore[valid-type]
+        description="pooling / elementwise / normalisation operations per cycle"
+    )
 
     @model_validator(mode="after")
     def _table_covers_bits(self) -> McuSchema:

@@ -66,8 +66,8 @@ DATAFLOWS = (
 class PeArraySchema(StrictModel):
     """The 2-D processing-element array."""
 
-    rows: PositiveInt
-    cols: PositiveInt
+    rows: PositiveInt = Field(description="PE rows")
+    cols: PositiveInt = Field(description="PE columns")
 
 
 class MemorySchema(StrictModel):
@@ -76,13 +76,24 @@ class MemorySchema(StrictModel):
     skips it. `bypass` lists the operands a mapping may let skip the level (the hardware has a
     path around it)."""
 
-    name: str = Field(min_length=1)
-    per_pe: bool = False
-    capacity_bits: dict[str, CapacityBits]  # type: ignore[valid-type]
-    access_pj_per_bit: EnergyPj  # type: ignore[valid-type]
-    bandwidth_bits_per_cycle: PerCycle  # type: ignore[valid-type]
-    bypass: list[Literal["W", "I", "O"]] = Field(default_factory=list)
-    holds: list[Literal["W", "I", "O"]] = Field(default_factory=lambda: ["W", "I", "O"])
+    name: str = Field(min_length=1, description="the level's name (RF, GLB, DRAM, ...)")
+    per_pe: bool = Field(False, description="true: one instance inside every PE")
+    capacity_bits: dict[str, CapacityBits] = Field(  # type: ignore[valid-type]
+        description="capacity in bits per operand (W, I, O) or one 'shared' pool"
+    )
+    access_pj_per_bit: EnergyPj = Field(  # type: ignore[valid-type]
+        description="energy per bit read or written, pJ"
+    )
+    bandwidth_bits_per_cycle: PerCycle = Field(  # type: ignore[valid-type]
+        description="port bandwidth, bits per cycle"
+    )
+    bypass: list[Literal["W", "I", "O"]] = Field(
+        default_factory=list, description="operands a mapping may let skip this level"
+    )
+    holds: list[Literal["W", "I", "O"]] = Field(
+        default_factory=lambda: ["W", "I", "O"],
+        description="operands a shared level stores (the others always skip it)",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> MemorySchema:
@@ -97,25 +108,41 @@ class MemorySchema(StrictModel):
 class MacSchema(StrictModel):
     """MAC energy (pJ) and throughput (MACs per PE per cycle) per (activation, weight) bits."""
 
-    energy_pj: dict[int, dict[int, EnergyPj]]  # type: ignore[valid-type]
-    per_pe_per_cycle: dict[int, dict[int, PerCycle]]  # type: ignore[valid-type]
+    energy_pj: dict[int, dict[int, EnergyPj]] = Field(  # type: ignore[valid-type]
+        description="activation bits -> weight bits -> energy per MAC, pJ"
+    )
+    per_pe_per_cycle: dict[int, dict[int, PerCycle]] = Field(  # type: ignore[valid-type]
+        description="activation bits -> weight bits -> MACs per PE per cycle (> 1: bit-flexible)"
+    )
     # true: consecutive MACs that use the same weight or input keep it in the multiplier's
     # input registers instead of re-reading the register file
-    input_registers: StrictBool = False
+    input_registers: StrictBool = Field(
+        False,
+        description="true: a MAC keeps a reused weight or input in its input register "
+        "(the per-PE memory is read once per run of MACs)",
+    )
 
 
 class SpatialSchema(HardwareSchema):
     """A spatial accelerator: PE array, three memory levels (per-PE, on-chip global, off-chip)."""
 
-    family: Literal["spatial"]
+    family: Literal["spatial"] = Field(description="this schema: a spatial accelerator")
     pe_array: PeArraySchema
     bits: BitsSchema
-    psum_bits: PositiveInt
+    psum_bits: PositiveInt = Field(description="partial-sum width in bits")
     mac: MacSchema
-    memories: list[MemorySchema] = Field(min_length=3, max_length=3)
-    dataflows: list[Literal[DATAFLOWS]] = Field(min_length=1)  # type: ignore[valid-type]
-    other_ops_per_cycle: PerCycle  # type: ignore[valid-type]
-    other_op_pj: EnergyPj  # type: ignore[valid-type]
+    memories: list[MemorySchema] = Field(
+        min_length=3, max_length=3, description="per-PE, global on-chip, off-chip: in this order"
+    )
+    dataflows: list[Literal[DATAFLOWS]] = Field(  # type: ignore[valid-type]
+        min_length=1, description="the dataflows the mapper may use (unconstrained: any unrolling)"
+    )
+    other_ops_per_cycle: PerCycle = Field(  # type: ignore[valid-type]
+        description="pooling / elementwise / normalisation operations per cycle (whole array)"
+    )
+    other_op_pj: EnergyPj = Field(  # type: ignore[valid-type]
+        description="energy per such operation, pJ"
+    )
 
     @model_validator(mode="after")
     def _check(self) -> SpatialSchema:

@@ -42,8 +42,12 @@ class StrictModel(BaseModel):
 class BitsSchema(StrictModel):
     """Bit-widths the hardware supports; weight bits may include 0 (a pruned channel)."""
 
-    activation: list[int] = Field(min_length=1)
-    weight: list[int] = Field(min_length=1)
+    activation: list[int] = Field(
+        min_length=1, description="activation bit-widths the kernels or PEs run"
+    )
+    weight: list[int] = Field(
+        min_length=1, description="weight bit-widths; 0 = a pruned output channel (MCUs only)"
+    )
 
     @model_validator(mode="after")
     def _check(self) -> BitsSchema:
@@ -81,7 +85,7 @@ class HardwareSchema(StrictModel):
     """The fields every hardware file has: the format version, a name, a description and the
     clock; each family's schema adds its own (and its `family` literal)."""
 
-    version: Literal[1]
-    name: str = Field(min_length=1)
-    description: str = ""
-    clock_hz: ClockHz  # type: ignore[valid-type]
+    version: Literal[1] = Field(description="hardware file format version")
+    name: str = Field(min_length=1, description="the chip's name, as reports show it")
+    description: str = Field("", description="free text")
+    clock_hz: ClockHz = Field(description="clock frequency in Hz")  # type: ignore[valid-type]

@@ -77,6 +77,52 @@ def _value(c: Candidate, key: str) -> float:
     return float(getattr(c, key))
 
 
+FLAT = 0.01  # a colour scale over values within 1 % of each other shows noise, not a trade-off
+
+
+def is_flat(values: list[float]) -> bool:
+    """True when `values` (finite ones) span less than `FLAT` of their largest magnitude, so a
+    colour scale over them would only show rounding (e.g. every point at 3869 kB)."""
+    v = np.asarray([x for x in values if x is not None and np.isfinite(x)], dtype=np.float64)
+    if len(v) < 2:
+        return True
+    span, top = float(v.max() - v.min()), float(np.abs(v).max())
+    return span <= FLAT * top or span == 0.0
+
+
+def fmt_kb(kb: float) -> str:
+    """A memory size given in kB (1,000 bytes) in the unit that reads best: '524 kB',
+    '3.87 MB', '1.07 GB'."""
+    if kb >= 1e6:
+        return f"{kb / 1e6:.3g} GB"
+    if kb >= 1e4:
+        return f"{kb / 1e3:.3g} MB"
+    return f"{kb:.3g} kB" if kb < 100 else f"{kb:.0f} kB"
+
+
+def _peak_marker(cands: list[Candidate]) -> dict[str, Any]:
+    """The front's markers: coloured by peak memory, unless every point has (about) the same
+    peak, which a colour scale would stretch into noise; then one colour."""
+    peaks = [c.peak_kb for c in cands]
+    if is_flat(peaks):
+        return {"size": 9, "color": OKABE_ITO[0]}
+    return {
+        "size": 9,
+        "color": peaks,
+        "colorscale": "Viridis",
+        "colorbar": {"title": "peak kB"},
+        "showscale": True,
+    }
+
+
+def _front_name(cands: list[Candidate]) -> str:
+    name = "Pareto front (estimate; the front spans every objective, not just these axes)"
+    peaks = [c.peak_kb for c in cands]
+    if cands and is_flat(peaks):
+        name += f"; peak memory {fmt_kb(max(peaks))} at every point"
+    return name
+
+
 def build_figure(front: Front, points: dict[str, Any]) -> go.Figure:
     """The Pareto figure: every feasible evaluated candidate (`points`, as
     `RunDir.evaluated_points` returns them), the front, and fine-tuned re-scores."""
@@ -113,17 +159,11 @@ def build_figure(front: Front, points: dict[str, Any]) -> go.Figure:
             x=[_value(c, x0) for c in cands],
             y=y_front,
             mode="markers",
-            name="Pareto front (estimate; the front spans every objective, not just these axes)",
+            name=_front_name(cands),
             hovertext=[_hover(front, r) for r in range(len(cands))],
             hoverinfo="text",
             customdata=list(range(len(cands))),
-            marker={
-                "size": 9,
-                "color": [c.peak_kb for c in cands],
-                "colorscale": "Viridis",
-                "colorbar": {"title": "peak kB"},
-                "showscale": True,
-            },
+            marker=_peak_marker(cands),
         )
     )
     if ft:
@@ -184,8 +224,9 @@ _UNITS = {
 }
 
 
-def _objective_columns(front: Front) -> list[tuple[str, list[float]]]:
-    """(label, value per Pareto point) of each objective, in display units."""
+def _objective_columns(front: Front, measured: bool = False) -> list[tuple[str, list[float]]]:
+    """(label, value per Pareto point) of each objective, in display units. `measured`: the
+    accuracy of a fine-tuned point is its fine-tuned one (the others keep the estimate)."""
     cols = []
     for o in front.objectives:
         label, key = _UNITS[o.value]
@@ -193,6 +234,12 @@ def _objective_columns(front: Front) -> list[tuple[str, list[float]]]:
             vals = [front.est_accuracy(c) for c in front.candidates]
             if any(v is None for v in vals):
                 continue
+            if measured and any(c.finetuned_accuracy is not None for c in front.candidates):
+                label = "accuracy (%): fine-tuned, else est."
+                vals = [
+                    c.finetuned_accuracy if c.finetuned_accuracy is not None else v
+                    for c, v in zip(front.candidates, vals)
+                ]
         else:
             vals = [_value(c, key) for c in front.candidates]
         cols.append((label, vals))
@@ -200,29 +247,47 @@ def _objective_columns(front: Front) -> list[tuple[str, list[float]]]:
 
 
 def pairs_figure(front: Front) -> go.Figure | None:
-    """Every pair of objectives at once (a scatter matrix of the front); fine-tuned points in
-    a second colour. None with fewer than two plottable objectives."""
-    cols = _objective_columns(front)
+    """Every pair of objectives at once: a scatter matrix of the front with three or more
+    objectives, one scatter with two (plotly's matrix needs three). Fine-tuned points are
+    vermilion diamonds at their fine-tuned accuracy. None with fewer than two plottable
+    objectives."""
+    cols = _objective_columns(front, measured=True)
     if len(cols) < 2:
         return None
     tuned = [c.finetuned_accuracy is not None for c in front.candidates]
-    fig = go.Figure(
-        go.Splom(
-            dimensions=[{"label": label, "values": v} for label, v in cols],
-            customdata=list(range(len(front))),
-            marker={
-                "color": [OKABE_ITO[3] if t else OKABE_ITO[0] for t in tuned],
-                "size": 7,
-                "symbol": ["diamond" if t else "circle" for t in tuned],
-            },
-            text=[f"Pareto #{r}" for r in range(len(front))],
-            diagonal_visible=False,
-            showupperhalf=False,
+    marker = {
+        "color": [OKABE_ITO[3] if t else OKABE_ITO[0] for t in tuned],
+        "size": 7,
+        "symbol": ["diamond" if t else "circle" for t in tuned],
+    }
+    text = [f"Pareto #{r}" for r in range(len(front))]
+    ranks = list(range(len(front)))
+    if len(cols) == 2:
+        (xl, xv), (yl, yv) = cols
+        fig = go.Figure(
+            go.Scatter(
+                x=xv, y=yv, mode="markers", marker=marker, text=text, customdata=ranks,
+                hovertemplate="%{text}: %{x:.4g}, %{y:.4g}<extra></extra>",
+            )
+        )  # fmt: skip
+        fig.update_layout(xaxis_title=xl, yaxis_title=yl, height=440)
+    else:
+        fig = go.Figure(
+            go.Splom(
+                dimensions=[{"label": label, "values": v} for label, v in cols],
+                customdata=ranks,
+                marker=marker,
+                text=text,
+                diagonal_visible=False,
+                showupperhalf=False,
+            )
         )
-    )
+        fig.update_layout(height=220 * len(cols) + 80)
+    what = "blue: estimate"
+    if any(tuned):
+        what += "; vermilion diamonds: fine-tuned points, at their fine-tuned accuracy"
     fig.update_layout(
-        title="Every pair of objectives (blue: estimate; vermilion diamonds: fine-tuned points)",
-        height=220 * len(cols) + 80,
+        title=f"Every pair of objectives ({what})",
         template="plotly_white",
     )
     return fig
@@ -244,9 +309,15 @@ def parallel_figure(front: Front) -> go.Figure | None:
         )
     if len(cols) < 2:
         return None
+    shade = next((v for _, v in cols[1:] if not is_flat(v)), None)
+    line = (
+        {"color": OKABE_ITO[0]}
+        if shade is None
+        else {"color": shade, "colorscale": "Viridis", "showscale": True}
+    )
     fig = go.Figure(
         go.Parcoords(
-            line={"color": cols[1][1], "colorscale": "Viridis", "showscale": True},
+            line=line,
             dimensions=[{"label": label, "values": v} for label, v in cols],
         )
     )
@@ -313,6 +384,22 @@ def _timeline(graph: Any, c: Candidate, layers: list[str], input_bits: int) -> l
     return activation_timeline(graph, act, input_bits, alive).tolist()
 
 
+def layer_labels(front: Front, graph: Any = None) -> list[str]:
+    """Each quantizable layer's axis label: its module name and, with the run's layer graph,
+    its kind ('0 conv', 'blocks.0.attn.q linear'), so that a Sequential's '0', '3', ... read
+    as names, not as positions."""
+    out = []
+    for n in front.layers:
+        kind = None
+        if graph is not None:
+            try:
+                kind = graph[n].kind.value
+            except KeyError:
+                kind = None
+        out.append(f"{n} {kind}" if kind else n)
+    return out
+
+
 def drilldown_data(
     front: Front, graph: Any = None, input_bits: int | None = None
 ) -> list[dict[str, Any]]:
@@ -320,6 +407,7 @@ def drilldown_data(
     With the run's layer `graph` it includes the memory timeline: activation bytes resident
     at each execution step (every layer, in order), by the cost model's storage rules."""
     out = []
+    labels = layer_labels(front, graph)
     wbits = sorted({b for c in front.candidates for p in c.precisions for b in p.weight_bits})
     abits = sorted({p.act_bits for c in front.candidates for p in c.precisions})
     for r, c in enumerate(front.candidates):
@@ -334,6 +422,7 @@ def drilldown_data(
                 "rank": r,
                 "title": f"Pareto #{r} (candidate {c.id}, {c.strategy})",
                 "layers": layers,
+                "labels": labels,
                 "rows": [f"w{b}" + (" (pruned)" if b == 0 else "") for b in wbits]
                 + [f"a{a}" for a in abits],
                 "bits": share + act,
@@ -345,7 +434,11 @@ def drilldown_data(
                 else [b / 1e3 for b in _timeline(graph, c, layers, input_bits or 8)],
                 "weight_kb": c.weight_kb,
                 "peak_kb": c.peak_kb,
+                "peak_label": fmt_kb(c.peak_kb),
                 "limit_kb": front.memory_limit_bytes / 1e3
+                if np.isfinite(front.memory_limit_bytes)
+                else None,
+                "limit_label": fmt_kb(front.memory_limit_bytes / 1e3)
                 if np.isfinite(front.memory_limit_bytes)
                 else None,
                 "mapping": _mapping_table(front, r),
@@ -362,13 +455,13 @@ function showPoint(r) {
   const d = CANDS[r];
   if (!d) return;
   document.getElementById('drill-title').textContent = d.title;
-  const cat = {type: 'category', title: {text: 'layer'}};
-  Plotly.newPlot('drill-bits', [{z: d.bits, x: d.layers, y: d.rows, type: 'heatmap',
+  const cat = {type: 'category', title: {text: 'layer'}, automargin: true};
+  Plotly.newPlot('drill-bits', [{z: d.bits, x: d.labels, y: d.rows, type: 'heatmap',
     colorscale: 'Viridis', zmin: 0, zmax: 1, colorbar: {title: {text: 'share'}},
     hovertemplate: '%%{x}, %%{y}: %%{z:.2f}<extra></extra>'}],
     {title: {text: 'Bits per layer: share of its channels at each weight bit-width, and its ' +
       'activation bits'}, height: 170 + 26 * d.rows.length, margin: {l: 90}, xaxis: cat});
-  const stack = d.layers.map((n, i) => ({type: 'bar', orientation: 'h', name: n,
+  const stack = d.labels.map((n, i) => ({type: 'bar', orientation: 'h', name: n,
     y: ['latency', 'energy'],
     x: [d.latency_ms[i], d.energy_uj[i]].map((v, k) => 100 * v /
        (k == 0 ? d.latency_ms : d.energy_uj).reduce((a, b) => a + b, 0)),
@@ -390,8 +483,8 @@ function showPoint(r) {
   Plotly.newPlot('drill-mem', mem, {height: 340, shapes: shapes, barmode: 'stack',
     yaxis: {title: {text: 'kB'}}, xaxis: {type: 'category', title: {text: 'execution step'}},
     title: {text: 'Memory timeline: weights + activation tensors resident at each step (peak ' +
-      d.peak_kb.toFixed(1) + ' kB' + (d.limit_kb !== null ? ' of the chip\u2019s ' +
-      d.limit_kb.toFixed(0) + ' kB' + (shapes.length ? ', dashed' : '') : '') + ')'}});
+      d.peak_label + (d.limit_kb !== null ? ' of the chip\u2019s ' + d.limit_label +
+      (shapes.length ? ', dashed' : '') : '') + ')'}});
   document.getElementById('drill-map').innerHTML = d.mapping;
   document.getElementById('drill').scrollIntoView({behavior: 'smooth'});
 }
@@ -413,17 +506,19 @@ def _f(v: float | None, d: int = 2) -> str:
 
 
 def _table(front: Front) -> str:
-    head = ["#", "est. acc %", "fine-tuned %", "error pp", "latency ms", "energy uJ", "peak kB"] + [
+    """The front as an HTML table, one row per point; no accuracy columns in a cost-only run."""
+    has_acc = front.fp_accuracy is not None
+    acc_head = ["est. acc %", "fine-tuned %", "error pp"] if has_acc else []
+    head = ["#", *acc_head, "latency ms", "energy uJ", "peak kB"] + [
         html.escape(n) for n in front.layers
     ]
     rows = []
     for r, c in enumerate(front.candidates):
         est, ft = front.est_accuracy(c), c.finetuned_accuracy
+        acc = [_f(est), _f(ft), "-" if est is None or ft is None else f"{ft - est:+.2f}"]
         cells = [
             str(r),
-            _f(est),
-            _f(ft),
-            "-" if est is None or ft is None else f"{ft - est:+.2f}",
+            *(acc if has_acc else []),
             _f(c.latency_ms, 3),
             _f(c.energy_uj),
             _f(c.peak_kb, 1),
@@ -500,6 +595,18 @@ def write_report(run_dir: str | Path) -> Path:
     )
     title = f"{html.escape(front.workload)} on {html.escape(front.hardware)}"
     strategy = html.escape(front.strategy)
+    if front.fp_accuracy is None:
+        title += " (cost only)"
+        units = (
+            "<b>Cost only:</b> this run had no data for its workload, so there is no accuracy "
+            "axis: the front trades the costs alone (give <code>--data</code> for one). "
+            "Latency in ms, energy in uJ, memory in kB"
+        )
+    else:
+        units = (
+            f"Accuracies in percent on held-out data (full precision "
+            f"{front.fp_accuracy:.2f} %); latency in ms, energy in uJ, memory in kB"
+        )
     graph, input_bits = _graph_of(rd, front)
     drill = _DRILL_JS % (
         script_json(drilldown_data(front, graph, input_bits)),
@@ -507,22 +614,23 @@ def write_report(run_dir: str | Path) -> Path:
     )
     page = f"""<!DOCTYPE html>
 <html><head><meta charset="utf-8"><title>codesign: {title}</title>
-<style>body{{font-family:sans-serif;margin:2em}} table{{border-collapse:collapse;font-size:13px}}
+<style>body{{font-family:sans-serif;margin:2em;max-width:100%}}
+table{{border-collapse:collapse;font-size:13px}} .scroll{{overflow-x:auto;max-width:100%}}
 td,th{{border:1px solid #ccc;padding:3px 6px;text-align:right}} tr[data-rank]{{cursor:pointer}}
 tr[data-rank]:hover{{background:#eef}}</style></head>
 <body><h2>{title}</h2>
 <p>Objectives: {", ".join(o.value for o in front.objectives)}. Strategy: {strategy}.
-Accuracies in percent on held-out data; latency in ms, energy in uJ, memory in kB; per-layer
-bits as w(weight)a(activation). <b>Click a point or a table row</b> for its drill-down: bits
-per layer, where latency and energy go, memory per layer against the chip's limit and, on
+{units}; per-layer bits as w(weight)a(activation).
+<b>Click a point or a table row</b> for its drill-down: bits per layer, where latency and
+energy go, memory per layer against the chip's limit and, on
 accelerators, each layer's mapping. Export a point with
 <code>codesign export {html.escape(str(run_dir))} --pick N</code>.</p>
 {body}
 <h3>Pareto front</h3>
-{_table(front)}
+<div class="scroll">{_table(front)}</div>
 <div id="drill"><h3 id="drill-title">Drill-down: click a point or a row</h3>
 <div id="drill-bits"></div><div id="drill-cost"></div><div id="drill-mem"></div>
-<div id="drill-map"></div></div>
+<div id="drill-map" class="scroll"></div></div>
 {drill}
 </body></html>
 """

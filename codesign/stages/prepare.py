@@ -19,7 +19,7 @@ from torch import nn
 
 from codesign._version import __version__
 from codesign.cache import weights_hash
-from codesign.config import ExploreConfig
+from codesign.config import ACCURACY_FIELDS, ExploreConfig
 from codesign.core.errors import CodesignError, DataError
 from codesign.core.files import save_state_atomic
 from codesign.core.types import Objective
@@ -50,14 +50,17 @@ def resolve_objectives(
 ) -> tuple[Objective, ...]:
     """The run's objectives: the config's, or accuracy loss and the family's cost objectives
     (the costs alone without data). `CodesignError` when accuracy is asked without data."""
+    if not has_data:
+        _warn_accuracy_flags(cfg, wl, console)
     if cfg.objectives is None:
         objs = family.default_objectives
         if has_data:
             return (Objective.ACCURACY_LOSS, *objs)
         console.print(
-            f"[yellow]workload '{wl.name}' has no data here (its dataset, "
-            f"{wl.dataset or 'none'}: {how_to_get(wl.dataset)}): searching the costs "
-            "only; with no accuracy axis the lowest bit-widths win[/]"
+            f"[yellow]cost-only run: workload '{wl.name}' has no data here (its dataset, "
+            f"{wl.dataset or 'none'}: {how_to_get(wl.dataset)}), so it searches "
+            f"{', '.join(o.value for o in objs)} only; with no accuracy axis the lowest "
+            "bit-widths win (give --data for an accuracy axis)[/]"
         )
         return objs
     if Objective.ACCURACY_LOSS in cfg.objectives and not has_data:
@@ -67,6 +70,24 @@ def resolve_objectives(
             "energy, memory"
         )
     return cfg.objectives
+
+
+def _warn_accuracy_flags(cfg: ExploreConfig, wl: Workload, console: Console) -> None:
+    """Name every accuracy-only field the user set (to a value other than its default) on a
+    cost-only run: they are ignored there, and saying so beats a silent no-op."""
+    given = [
+        k
+        for k in ACCURACY_FIELDS
+        if k in cfg.model_fields_set and getattr(cfg, k) != type(cfg).model_fields[k].default
+    ]
+    if given:
+        flags = ", ".join(f"--{k.replace('_', '-')} {getattr(cfg, k)}" for k in given)
+        console.print(
+            f"[yellow]cost-only run (workload '{wl.name}' has no data here): {flags} "
+            f"{'is' if len(given) == 1 else 'are'} ignored: there is no accuracy to estimate "
+            "or fine-tune; give --data package.module:function (or a dataset folder) to use "
+            f"{'it' if len(given) == 1 else 'them'}[/]"
+        )
 
 
 def check_config(cfg: ExploreConfig) -> FinetuneRecipe:

@@ -8,7 +8,7 @@ from codesign.workload.registry import register_workload
 @register_workload(
     "digits_cnn",
     input_shape=(1, 1, 8, 8),
-    description="4-layer CNN for sklearn's 8x8 digits (default; data ships with scikit-learn)",
+    description="4-layer CNN for sklearn's 8x8 digits (data ships with scikit-learn)",
     dataset="digits",
     num_classes=10,
 )

@@ -7,7 +7,8 @@ from codesign.workload.registry import register_workload
 
 @register_workload(
     "mnist1d_cnn",
-    description="5-layer 1-D CNN for MNIST-1D (data generated locally by the mnist1d extra)",
+    description="5-layer 1-D CNN for MNIST-1D (the default; data generated locally by the "
+    "mnist1d package)",
     input_shape=(1, 1, 40),
     dataset="mnist1d",
     num_classes=10,

@@ -1,8 +1,10 @@
 """The report in a real browser: headless Chromium (Debian's `chromium`) through Playwright.
 
 It fails on any console error, checks that every figure rendered (plot elements present),
-clicks a point of the front and checks that its drill-down appears, and saves a screenshot.
-Without a Chromium on the machine it is skipped with how to install one.
+that the page fits a 1,280 px screen, clicks a point of the front and checks that its
+drill-down appears with layers named on its heatmap, and saves a screenshot; for runs with 2,
+3 and 4 objectives and a cost-only run. Without a Chromium on the machine it is skipped with
+how to install one.
 """
 
 from __future__ import annotations
@@ -19,12 +21,15 @@ pytestmark = pytest.mark.skipif(
 )
 
 
+WIDTH = 1280  # the screen the report must fit
+
+
 def _open(page_url: str, shot):  # noqa: ANN001, ANN202
     sync = pytest.importorskip("playwright.sync_api", reason="pip install playwright")
     errors: list[str] = []
     with sync.sync_playwright() as p:
         browser = launch(p)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page = browser.new_page(viewport={"width": WIDTH, "height": 1000})
         page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
         page.on("pageerror", lambda e: errors.append(str(e)))
         page.goto(page_url)
@@ -54,20 +59,43 @@ def _open(page_url: str, shot):  # noqa: ANN001, ANN202
             timeout=30_000,
         )
         title = page.evaluate("document.getElementById('drill-title').textContent")
+        ticks = page.evaluate(
+            "[...document.querySelectorAll('#drill-bits .xtick text')].map(t => t.textContent)"
+        )
+        width = page.evaluate("document.documentElement.scrollWidth")
         # the drill-down itself: Playwright waits until the smooth scroll to it has settled
         # (a viewport shot taken mid-scroll under load caught a blank page)
         page.locator("#drill").screenshot(path=str(shot))
         browser.close()
-    return errors, rendered, title
+    return errors, rendered, title, ticks, width
+
+
+def _check(run_dir, tmp_path, figures: int) -> list[str]:  # noqa: ANN001
+    from codesign.report.html import write_report
+
+    page = write_report(run_dir)
+    shot = tmp_path / "report.png"
+    errors, rendered, title, ticks, width = _open(page.resolve().as_uri(), shot)
+    assert not errors, f"console errors: {errors}"
+    assert len(rendered) == figures and all(n > 0 for n in rendered), f"figures: {rendered}"
+    assert title.startswith("Pareto #")
+    assert width <= WIDTH, f"the page is {width} px wide"
+    assert shot.exists() and shot.stat().st_size > 10_000
+    return ticks
 
 
 def test_report_renders_and_drills_down_in_chromium(small_run, tmp_path):
-    from codesign.report.html import write_report
+    # front, pairs, parallel coordinates, estimator error (two points are fine-tuned)
+    ticks = _check(small_run.run_dir, tmp_path, figures=4)
+    assert any(t.endswith(" conv") for t in ticks), f"heatmap layers: {ticks}"
 
-    page = write_report(small_run.run_dir)
-    shot = tmp_path / "report.png"
-    errors, rendered, title = _open(page.resolve().as_uri(), shot)
-    assert not errors, f"console errors: {errors}"
-    assert rendered and all(n > 0 for n in rendered), f"empty figures: {rendered}"
-    assert title.startswith("Pareto #")
-    assert shot.exists() and shot.stat().st_size > 10_000
+
+@pytest.mark.parametrize("n", [2, 3, 4])
+def test_report_for_n_objectives_in_chromium(objective_runs, tmp_path, n):
+    _check(objective_runs(n).run_dir, tmp_path, figures=4)
+
+
+def test_cost_only_report_in_chromium(cost_only_run, tmp_path):
+    # two cost objectives: the front, their one scatter, parallel coordinates; no error figure
+    ticks = _check(cost_only_run.run_dir, tmp_path, figures=3)
+    assert any(t.endswith(" conv") for t in ticks), f"heatmap layers: {ticks}"
