@@ -304,15 +304,21 @@ def command(script: str, argv: Sequence[str] | None = None) -> str:
     return " ".join(["python", f"benchmarks/{script}", *map(shlex.quote, argv or ())])
 
 
-def show(con: Console, *tables: Any, reproduce: str | None = None, page: str | None = None) -> None:
+def show(
+    con: Console,
+    *tables: Any,
+    reproduce: str | None = None,
+    page: str | None = None,
+    block: str | None = None,
+) -> None:
     """Print `tables`, then the command that reproduces them; with `page`, also write them
-    into ``docs/benchmarks/<page>.md`` (`write_doc_page`)."""
+    into ``docs/benchmarks/<page>.md`` (`write_doc_page`, into its `block`)."""
     for t in tables:
         con.print(t)
     if reproduce is not None:
         print_reproduce(reproduce)
     if page is not None:
-        path = write_doc_page(page, *tables, reproduce=reproduce)
+        path = write_doc_page(page, *tables, reproduce=reproduce, block=block)
         if path is not None:
             print(f"wrote {path}", flush=True)
 
@@ -397,12 +403,15 @@ def markdown_table(table: Any) -> str:
     return "\n".join(out)
 
 
-def measured_block(*tables: Any, reproduce: str | None, when: str | None = None) -> str:
+def measured_block(
+    *tables: Any, reproduce: str | None, when: str | None = None, block: str | None = None
+) -> str:
     """The page's measured block: date, commit, machine, the command, then the tables."""
     from datetime import date
 
+    begin, end = markers(block)
     lines = [
-        MEASURED_BEGIN,
+        begin,
         f"Measured on {when or date.today().isoformat()} at commit `{commit()}` on "
         f"{machine()}" + (", by:" if reproduce else "."),
         "",
@@ -411,20 +420,33 @@ def measured_block(*tables: Any, reproduce: str | None, when: str | None = None)
         lines += ["```bash", reproduce, "```", ""]
     for t in tables:
         lines += [t if isinstance(t, str) else markdown_table(t), ""]
-    lines.append(MEASURED_END)
+    lines.append(end)
     return "\n".join(lines)
 
 
 _PENDING: dict[str, list[Any]] = {}  # a page's tables so far, until its reproduce line comes
 
 
-def write_doc_page(name: str, *tables: Any, reproduce: str | None = None) -> Path | None:
+def markers(block: str | None = None) -> tuple[str, str]:
+    """The begin and end lines of a page's measured block (one of several named `block`)."""
+    if block is None:
+        return MEASURED_BEGIN, MEASURED_END
+    return MEASURED_BEGIN.replace("begin:", f"begin {block}:"), MEASURED_END.replace(
+        "end", f"end {block}"
+    )
+
+
+def write_doc_page(
+    name: str, *tables: Any, reproduce: str | None = None, block: str | None = None
+) -> Path | None:
     """Write `tables` (rich Tables or Markdown text) with the date, commit, machine and the
     command into ``docs/benchmarks/<name>.md``: they replace the page's measured block and
     leave the prose around it; a page that does not exist yet gets a title and the block.
     A benchmark that prints its tables in several calls passes `reproduce` with the last:
-    the calls before it add their tables to the same block. Returns the page, or None when
-    ``$CODESIGN_DOC_PAGES`` is ``off`` or the block waits for its reproduce line."""
+    the calls before it add their tables to the same block. A benchmark measured several
+    ways (per workload, per granularity) names a `block` for each, so that each run
+    replaces only its own. Returns the page, or None when ``$CODESIGN_DOC_PAGES`` is ``off``
+    or the block waits for its reproduce line."""
     where = os.environ.get(DOC_PAGES_VAR)
     if where == "off":
         return None
@@ -436,13 +458,14 @@ def write_doc_page(name: str, *tables: Any, reproduce: str | None = None) -> Pat
     folder = Path(where) if where else DOC_PAGES
     folder.mkdir(parents=True, exist_ok=True)
     page = folder / f"{name}.md"
-    block = measured_block(*tables, reproduce=reproduce)
+    begin, end = markers(block)
+    measured = measured_block(*tables, reproduce=reproduce, block=block)
     text = page.read_text() if page.exists() else f"# {name.replace('_', ' ')}\n\n"
-    if MEASURED_BEGIN in text and MEASURED_END in text:
-        head, rest = text.split(MEASURED_BEGIN, 1)
-        text = head + block + rest.split(MEASURED_END, 1)[1]
+    if begin in text and end in text:
+        head, rest = text.split(begin, 1)
+        text = head + measured + rest.split(end, 1)[1]
     else:
-        text = text.rstrip("\n") + "\n\n" + block + "\n"
+        text = text.rstrip("\n") + "\n\n" + measured + "\n"
     page.write_text(text)
     return page
 

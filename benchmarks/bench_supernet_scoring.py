@@ -1,9 +1,15 @@
-"""How many configurations per second the supernet scores on digits, on one core.
+"""How many candidates per second the supernet estimator scores, on one core.
 
-Each score is one forward pass over the held-out split (359 images) at a random per-layer
-configuration of MPIC's bit-widths. Target (issue 6): at least 50 per second.
+The estimator is the one `codesign explore` builds (its supernet trained or read from the
+cache, per layer): each score is one forward pass over the validation split at a random
+per-layer configuration of MPIC's bit-widths, after re-measuring that configuration's
+batch-norm statistics on 256 training inputs (`SupernetEstimator`'s default; issue 24). The
+same configurations scored with the running statistics show what the re-measurement costs,
+and the full-precision model gives the scale. Candidates go through `loss(batch)` as the search
+sends them: one batch per generation.
 
 Reproduce:  python benchmarks/bench_supernet_scoring.py [--configs 200]
+            [--workloads mnist1d_cnn,digits_cnn]
 """
 
 from __future__ import annotations
@@ -12,49 +18,72 @@ import argparse
 import time
 
 import numpy as np
-from _common import command, console, parse, set_threads, show
+from _common import (
+    add_pipeline_args,
+    command,
+    console,
+    parse,
+    pipeline,
+    pipeline_argv,
+    pipeline_options,
+    set_threads,
+    show,
+)
 from rich.table import Table
 
-from codesign.data import load_dataset
-from codesign.hw import load_hardware
-from codesign.quant.supernet import Supernet
+from codesign.core.candidates import CandidateBatch
+from codesign.quant.estimators import SupernetEstimator
 from codesign.quant.train import evaluate
-from codesign.workload import extract, get_workload
+
+
+def rates(workload: str, n: int, args: argparse.Namespace) -> tuple[int, float, float, float]:
+    """(validation examples, candidates / s recalibrated, with running statistics, full
+    precision) for `workload`."""
+    with pipeline(
+        console(120), workload=workload, hw="mpic", anchors=0, **pipeline_options(args)
+    ) as p:
+        ctx = p.ctx
+        est = p.estimator("supernet", "layer")
+    t, layers = ctx.tables, ctx.graph.quantizable
+    rng = np.random.default_rng(0)
+    act = rng.choice(t.act_bits, (n, len(layers)))
+    wts = rng.choice([b for b in t.weight_bits if b > 0], (n, len(layers)))
+    batch = CandidateBatch.layerwise(t.layer_names, [s.K for s in layers], act, wts)
+    out = []
+    for calibration in (est.calibration, None):
+        fresh = SupernetEstimator(est.supernet, est.data, est.fp_accuracy, calibration)
+        fresh.loss(batch.take(np.arange(1)))  # step sizes initialised outside the timing
+        t0 = time.perf_counter()
+        fresh.loss(batch.take(np.arange(1, n)))
+        out.append((n - 1) / (time.perf_counter() - t0))
+    t0 = time.perf_counter()
+    for _ in range(10):
+        evaluate(ctx.model, est.data)
+    return len(est.data), out[0], out[1], 10 / (time.perf_counter() - t0)
 
 
 def main(argv: list[str] | None = None) -> None:
     """Print the scoring-rate table."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--configs", type=int, default=200)
+    ap.add_argument("--workloads", default="mnist1d_cnn,digits_cnn")
+    add_pipeline_args(ap, finetune=False)
     args, _ = parse(ap, argv)
     set_threads(1)  # one core
-    hw = load_hardware("mpic")
-    acts, wts = hw.act_bits, tuple(b for b in hw.weight_bits if b > 0)
-    data = load_dataset("digits")
-    wl = get_workload("digits_cnn")
-    model = wl.build()
-    sn = Supernet(model, extract(model, wl.example_input()), acts, wts).eval()
-    n = len(sn.layer_names)
-    rng = np.random.default_rng(0)
-    configs = [
-        (rng.choice(acts, n).tolist(), rng.choice(wts, n).tolist()) for _ in range(args.configs)
-    ]
-    sn.accuracy(*configs[0], data.val)  # initialise step sizes outside the timing
-    t0 = time.perf_counter()
-    for a, w in configs:
-        sn.accuracy(a, w, data.val)
-    sn_rate = args.configs / (time.perf_counter() - t0)
-    t0 = time.perf_counter()
-    for _ in range(20):
-        evaluate(model, data.val)
-    fp_rate = 20 / (time.perf_counter() - t0)
-    table = Table(title=f"digits_cnn, one core, {len(data.val)} held-out images per score")
-    for c in ("what", "scores / s"):
+    table = Table(title="supernet estimator, one core, random per-layer MPIC configurations")
+    cols = ("workload", "validation examples", "candidates / s", "running BN stats / s")
+    for c in (*cols, "full precision / s"):
         table.add_column(c, justify="right")
-    table.add_row("supernet, random per-layer configuration", f"{sn_rate:,.0f}")
-    table.add_row("full-precision model (for scale)", f"{fp_rate:,.0f}")
-    reproduce = command("bench_supernet_scoring.py", ["--configs", str(args.configs)])
-    show(console(None), table, reproduce=reproduce)
+    for wl in args.workloads.split(","):
+        n_val, recal, running, fp = rates(wl, args.configs, args)
+        table.add_row(wl, f"{n_val:,}", f"{recal:,.1f}", f"{running:,.1f}", f"{fp:,.1f}")
+    reproduce = ["--configs", str(args.configs), "--workloads", args.workloads]
+    show(
+        console(None),
+        table,
+        reproduce=command("bench_supernet_scoring.py", [*reproduce, *pipeline_argv(args)]),
+        page="supernet_scoring",
+    )
 
 
 if __name__ == "__main__":

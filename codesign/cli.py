@@ -161,7 +161,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     st.add_argument("--hw", required=True, help="hardware YAML or bundled name")
     st.add_argument("--workload", default="mnist1d_cnn", help="workload name or module:function")
-    st.add_argument("--steps", type=int, default=2000, help="training steps")
+    st.add_argument(
+        "--steps",
+        type=int,
+        default=None,
+        help="training steps (default: 2000 per layer, 4000 per channel or group)",
+    )
     st.add_argument("--seed", type=int, default=0)
     st.add_argument(
         "--data",

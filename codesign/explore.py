@@ -247,7 +247,7 @@ def supernet_train(
     hw: str | Path,
     workload: str = "mnist1d_cnn",
     *,
-    steps: int = 2000,
+    steps: int | None = None,
     seed: int = 0,
     data: str | Path | None = None,
     weights: str | Path | None = None,

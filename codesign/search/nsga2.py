@@ -132,8 +132,13 @@ class NSGA2Strategy:
         """The next generation's genomes (None after the last generation)."""
         if self._gen >= self.generations or not self._algo.has_next():
             return None
-        self._pending = self._algo.ask()
-        return np.asarray(self._pending.get("X"), dtype=np.float64)
+        pending = self._algo.ask()
+        if pending is None or len(pending) == 0:
+            # every offspring was a duplicate: a space this small (one quantizable layer has
+            # nine genomes on MPIC) has been searched exhaustively, so the search is done
+            return None
+        self._pending = pending
+        return np.asarray(pending.get("X"), dtype=np.float64)
 
     def tell(self, X: np.ndarray, F: np.ndarray, G: np.ndarray) -> None:
         """Scores of the genomes from the last `ask`: ``F[P, M]``, ``G[P]`` (<= 0 feasible)."""

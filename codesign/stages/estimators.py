@@ -138,7 +138,7 @@ def load_or_train(ctx: Context, prog: Progress) -> tuple[Supernet, Path, bool]:
     sample, sampling = None, "layer"
     if ctx.config.granularity != "layer":
         sample, sampling = _space_sampler(ctx)
-    schedule = SupernetSchedule(steps=ctx.config.supernet_steps, sampling=sampling)
+    schedule = SupernetSchedule(steps=ctx.config.supernet_step_count, sampling=sampling)
     sn, path, cached = load_or_train_supernet(
         ctx.model,
         ctx.graph,

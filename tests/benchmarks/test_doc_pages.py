@@ -16,8 +16,7 @@ sys.path.insert(0, str(BENCH))
 _common = importlib.import_module("_common")
 
 # the benchmarks whose pages another issue wires (issue 24's estimator work)
-NOT_WIRED = {"bench_estimator_fidelity", "bench_channelwise", "bench_supernet_scoring",
-             "bench_finetune_recipes"}  # fmt: skip
+NOT_WIRED = {"bench_channelwise", "bench_finetune_recipes"}
 
 
 def _table(value: str) -> Table:
@@ -48,6 +47,16 @@ def test_tables_of_several_calls_share_one_block(doc_pages):
     page = _common.write_doc_page("multi", _table("2"), reproduce="python benchmarks/multi.py")
     text = page.read_text()
     assert "| digits_cnn | 1 |" in text and "| digits_cnn | 2 |" in text
+
+
+def test_named_blocks_are_replaced_one_at_a_time(doc_pages):
+    for block, value in (("layer", "1"), ("channel", "2"), ("layer", "3")):
+        page = _common.write_doc_page("fid", _table(value), reproduce=f"r {block}", block=block)
+    text = page.read_text()
+    # each run replaces its own block and leaves the other one
+    assert "| digits_cnn | 3 |" in text and "| digits_cnn | 2 |" in text
+    assert "| digits_cnn | 1 |" not in text
+    assert text.count("measured:begin layer:") == 1 and text.count("measured:end channel") == 1
 
 
 def test_off_writes_nothing(doc_pages, monkeypatch):

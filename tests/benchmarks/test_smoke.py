@@ -172,9 +172,9 @@ CASES: dict[str, list[tuple[str, list[str], str, str]]] = {
     "bench_supernet_scoring": [
         (
             "",
-            ["--configs", "3"],
-            "held-out images per score",
-            rf"{ROW}\s+supernet, random per-layer configuration {ROW}\s+[\d,]+ {ROW}",
+            ["--configs", "3", "--workloads", "digits_cnn", *PIPE, *SN],
+            "supernet estimator, one core",
+            rf"{ROW} digits_cnn {ROW}\s+[\d,]+ {ROW}\s+{N} {ROW}\s+{N} {ROW}\s+{N} {ROW}",
         )
     ],
     "bench_zigzag": [

@@ -15,6 +15,7 @@ from codesign.families import build_tables
 from codesign.search import STRATEGIES, Archive, LayerwiseSpace, run_search
 from codesign.search.checkpoint import rng_state
 from codesign.search.loop import scorer
+from codesign.search.nsga2 import NSGA2Strategy
 
 from ..conftest import MPIC
 
@@ -178,3 +179,26 @@ def test_impossible_memory_is_one_error(results_dir, tmp_path, run_explore):
             finetune_top=0,
             out=tmp_path / "r",
         )
+
+
+class _NineGenomes:
+    """The space of one quantizable layer on MPIC: 3 weight x 3 activation bit-widths."""
+
+    n_var = 2
+    xl = np.zeros(2)
+    xu = np.array([2.0, 2.0])
+    choice = np.zeros(2, dtype=bool)
+
+    def seeds(self) -> np.ndarray:
+        return np.array([[i, i] for i in range(3)], dtype=np.float64)
+
+
+def test_a_space_smaller_than_the_population_ends_the_search_instead_of_failing():
+    s = NSGA2Strategy(pop_size=16, generations=6)
+    s.setup(_NineGenomes(), 2, seed=0)
+    seen: set[tuple[float, ...]] = set()
+    while (X := s.ask()) is not None:
+        seen |= {tuple(x) for x in X}
+        s.tell(X, np.c_[X.sum(1), -X[:, 0]], np.zeros(len(X)))
+    # every genome was visited once duplicates left nothing new to ask
+    assert len(seen) == 9 and s.generation < 6
