@@ -101,6 +101,7 @@ def main(argv: list[str] | None = None) -> None:
         data=args.data,
         granularity=args.granularity,
         anchors=args.anchors,
+        finetune_steps=args.steps,  # anchors fine-tuned as long as the reference
         **opts,
     ) as p:
         ctx = p.ctx

@@ -43,7 +43,7 @@ def test_the_catalogue_is_the_registry():
     built = [registry[n] for n, *_ in listed]
     assert listed == [(w.name, w.input_shape, w.description, w.dataset) for w in built]
     source = "".join(p.read_text() for p in (ROOT / "codesign" / "workloads").glob("*.py"))
-    assert len(listed) == source.count("@register_workload(") == 11
+    assert len(listed) == source.count("@register_workload(") > 0
 
 
 def test_runs_prints_the_whole_run_id(tmp_path, capsys, monkeypatch):

@@ -78,16 +78,17 @@ CASES: dict[str, list[tuple[str, list[str], str, str]]] = {
     "bench_estimator_fidelity": [
         (
             "",
-            ["--configs", "3", "--steps", "1", "--workers", "1", *PIPE, *SN],
+            ["--configs", "3", "--steps", "1", "--anchors", "2", "--workers", "1", *PIPE, *SN],
             "random MPIC configurations of digits_cnn",
-            rf"{ROW} proxy \(PTQ sensitivity, summed\)\s+{ROW}\s+\S+ {ROW}\s+{N} {ROW}\s+{N}",
+            rf"{ROW} proxy \+ 2 fine-tuned anchors\s+{ROW}\s+\S+ {ROW}\s+{N} {ROW}\s+{N}",
         ),
         (
             "channel",
             ["--granularity", "channel", "--configs", "3", "--steps", "1", "--workers", "1"]
-            + [*PIPE, *SN],
+            + ["--anchors", "0", *PIPE, *SN],
             "of digits_cnn, per channel",
-            rf"{ROW} supernet \(one forward pass\)\s+{ROW}\s+\S+ {ROW}\s+{N} {ROW}\s+{N}",
+            rf"{ROW} supernet, BN re-measured per config \(256 train inputs\)\s+{ROW}\s+\S+ "
+            rf"{ROW}\s+{N} {ROW}\s+{N}",
         ),
     ],
     "bench_export_zigzag": [
