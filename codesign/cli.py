@@ -165,7 +165,7 @@ def _parser() -> argparse.ArgumentParser:
         "--steps",
         type=int,
         default=None,
-        help="training steps (default: 2000 per layer, 4000 per channel or group)",
+        help="training steps (default: 2000 per layer, 8000 per channel or group)",
     )
     st.add_argument("--seed", type=int, default=0)
     st.add_argument(
