@@ -127,23 +127,37 @@ class FinetuneRecipe:
             )
             if on
         ]
+        if self.lr != FinetuneRecipe.lr:
+            parts.append(f"lr={self.lr:g}")
         return "+".join(parts) or "qat"
 
     @classmethod
     def parse(cls, spec: str, steps: int = 300) -> FinetuneRecipe:
-        """Recipe from 'qat', 'kd', 'kd+progressive', 'progressive+stochastic', ...
+        """Recipe from 'qat', 'kd', 'kd+progressive', 'progressive+stochastic', ..., each
+        optionally with a learning rate, 'lr=3e-3' (default 1e-3): 'kd+lr=3e-3'.
 
-        Raises `ValueError` naming an unknown part.
+        Raises `ValueError` naming an unknown part or an impossible learning rate.
         """
         parts = {p.strip() for p in spec.split("+") if p.strip()}
+        lr = cls.lr
+        for p in [p for p in parts if p.startswith("lr=")]:
+            parts.discard(p)
+            try:
+                lr = float(p[3:])
+            except ValueError:
+                raise ValueError(f"recipe part {p!r}: the learning rate is not a number") from None
+            if not (np.isfinite(lr) and 0 < lr < 1):
+                raise ValueError(f"recipe part {p!r}: the learning rate must be in (0, 1)")
         known = {"qat", "kd", "progressive", "stochastic"}
         bad = parts - known
-        if bad or not parts:
+        if bad or (not parts and lr == cls.lr):
             raise ValueError(
-                f"unknown recipe part(s) {sorted(bad)}; combine {sorted(known)} with +"
+                f"unknown recipe part(s) {sorted(bad)}; combine {sorted(known)} with + "
+                "(and optionally lr=<rate>)"
             )
         return cls(
             steps=steps,
+            lr=lr,
             distill="kd" in parts,
             progressive="progressive" in parts,
             stochastic=0.5 if "stochastic" in parts else 0.0,

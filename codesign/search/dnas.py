@@ -138,6 +138,7 @@ class DnasLayer(nn.Module):
         self.register_buffer("ready", torch.zeros((), dtype=torch.bool))
         self.register_buffer("signed", torch.zeros((), dtype=torch.bool))
         self.current_keep: Tensor | None = None
+        self._grid: tuple | None = None
 
     def probs(self) -> tuple[Tensor, Tensor]:
         """(activation probabilities [A], weight probabilities per channel [K, levels])."""
@@ -154,7 +155,11 @@ class DnasLayer(nn.Module):
         return 0.0, float(2**a - 1)
 
     def forward(self, x: Tensor) -> Tensor:
-        """The probability-weighted mixture of quantized inputs and weights."""
+        """The probability-weighted mixture of quantized inputs and weights.
+
+        Every bit-width is fake-quantized in one broadcast call (bit-widths on a leading axis),
+        then weighted by the draw: the same values and straight-through gradients as a loop
+        over the bit-widths, in fewer, larger kernels."""
         if not bool(self.ready):
             with torch.no_grad():
                 self.signed.fill_(bool((x < 0).any()))
@@ -162,28 +167,46 @@ class DnasLayer(nn.Module):
                     lo, hi = self._arange(a)
                     self.a_steps[str(a)].copy_(mse_step(x, lo, hi, dim=None)[0].clamp(min=1e-8))
                 self.ready.fill_(True)
+        lo_a, hi_a, his, nz, qmin, qmax, g_w = self._grids()
         pa, pw = self.sample()
         self.current_keep = 1.0 - pw[:, 0] if self.levels[0] == 0 else None
-        xs = 0.0
-        for i, a in enumerate(self.act_set):
-            lo, hi = self._arange(a)
-            g = 1.0 / float(x[0].numel() * hi) ** 0.5
-            step = _grad_scale(self.a_steps[str(a)], g).abs().clamp(min=1e-8)
-            xs = xs + pa[i] * fake_quant(x, step, lo, hi)
+        g_a = [1.0 / float(x[0].numel() * hi) ** 0.5 for hi in his]
+        xview = (-1,) + (1,) * x.dim()
+        a_steps = torch.stack(
+            [_grad_scale(self.a_steps[str(a)], g) for a, g in zip(self.act_set, g_a)]
+        )
+        a_steps = a_steps.abs().clamp(min=1e-8).reshape(xview)
+        xq = fake_quant(x.unsqueeze(0), a_steps, lo_a.reshape(xview), hi_a.reshape(xview))
+        xs = (pa.reshape(xview) * xq).sum(0)
         w = self.inner.weight
-        view = (-1,) + (1,) * (w.dim() - 1)
-        wq = 0.0
-        for j, b in enumerate(self.levels):
-            if b == 0:
-                continue
-            qmin, qmax = weight_range(torch.tensor([b]))
-            g = 1.0 / float(w[0].numel() * max(1.0, float(qmax))) ** 0.5
-            step = _grad_scale(self.w_steps[str(b)], g).abs().clamp(min=1e-8).reshape(view)
-            wq = wq + pw[:, j].reshape(view) * fake_quant(w, step, float(qmin), float(qmax))
+        wview = (len(nz), -1) + (1,) * (w.dim() - 1)
+        w_steps = torch.stack(
+            [_grad_scale(self.w_steps[str(self.levels[j])], g) for j, g in zip(nz, g_w)]
+        )
+        w_steps = w_steps.abs().clamp(min=1e-8).reshape(wview)
+        bview = (len(nz),) + (1,) * w.dim()
+        wq_all = fake_quant(w.unsqueeze(0), w_steps, qmin.reshape(bview), qmax.reshape(bview))
+        wq = (pw[:, nz].T.reshape(wview) * wq_all).sum(0)
         bias = self.inner.bias
         if bias is not None and self.current_keep is not None:
             bias = bias * self.current_keep
         return conv_or_linear(self.inner, xs, wq, bias)
+
+    def _grids(self) -> tuple:
+        """The integer ranges and LSQ gradient scales of every weight bit-width, and the
+        integer ranges of every activation bit-width: computed once (after the first batch
+        has fixed whether the inputs are signed, or a restore has loaded it)."""
+        key = bool(self.signed)
+        if self._grid is None or self._grid[0] != key:
+            w = self.inner.weight
+            ranges = [self._arange(a) for a in self.act_set]
+            lo_a = torch.tensor([lo for lo, _ in ranges])
+            hi_a = torch.tensor([hi for _, hi in ranges])
+            nz = [j for j, b in enumerate(self.levels) if b > 0]
+            qmin, qmax = weight_range(torch.tensor([self.levels[j] for j in nz]))
+            g_w = [1.0 / float(w[0].numel() * max(1.0, float(q))) ** 0.5 for q in qmax]
+            self._grid = (key, lo_a, hi_a, [hi for _, hi in ranges], nz, qmin, qmax, g_w)
+        return self._grid[1:]
 
     def sample(self) -> tuple[Tensor, Tensor]:
         """The precisions this forward pass runs: in training a hard Gumbel-softmax draw per
@@ -258,27 +281,45 @@ def _input_layers(tables: CostTables) -> list[int | None]:
     return out
 
 
+def cost_terms(layers: list[DnasLayer], tables: CostTables, objective: Objective) -> list:
+    """Per layer, what `expected_cost` reads of the cost tables: the nonzero weight levels and
+    either their bits (memory) or the table slice [activation bits, nonzero weight bits]
+    (latency, energy), as tensors; gathered once per search, not at every step."""
+    out = []
+    for li, layer in enumerate(layers):
+        nz = [j for j, b in enumerate(layer.levels) if b > 0]
+        if objective == Objective.MEMORY:
+            bits = torch.tensor([float(layer.levels[j]) for j in nz])
+            out.append((nz, bits, float(tables.weights_per_channel[li])))
+            continue
+        widx = [tables.weight_bits.index(layer.levels[j]) for j in nz]
+        table = tables.energy_j if objective == Objective.ENERGY else tables.cycles
+        out.append((nz, torch.as_tensor(table[li][:, widx, 0], dtype=torch.float32), None))
+    return out
+
+
 def expected_cost(
-    layers: list[DnasLayer], tables: CostTables, objective: Objective, inputs: list[int | None]
+    layers: list[DnasLayer],
+    tables: CostTables,
+    objective: Objective,
+    inputs: list[int | None],
+    terms: list | None = None,
 ) -> Tensor:
-    """The expected cost of the mixture (see the module docstring), differentiable."""
+    """The expected cost of the mixture (see the module docstring), differentiable; `terms`
+    are `cost_terms` of the same layers, tables and objective (gathered here when None)."""
+    terms = cost_terms(layers, tables, objective) if terms is None else terms
     total = torch.zeros(())
     keeps = [layer.keep() for layer in layers]
     for li, layer in enumerate(layers):
         pa, pw = layer.probs()
         K = pw.shape[0]
         frac = keeps[inputs[li]].mean() if inputs[li] is not None else torch.ones(())
-        nz = [j for j, b in enumerate(layer.levels) if b > 0]
-        widx = [tables.weight_bits.index(layer.levels[j]) for j in nz]
+        nz, t, wpc = terms[li]
         pnz = pw[:, nz]  # [K, W']
-        if objective == Objective.MEMORY:
-            bits = torch.tensor([float(layer.levels[j]) for j in nz])
-            wpc = float(tables.weights_per_channel[li])
-            per_ch = (pnz * (wpc * frac * bits + CHANNEL_PARAM_BITS)).sum(1) / 8.0
+        if wpc is not None:  # memory: t holds the bits of the nonzero levels
+            per_ch = (pnz * (wpc * frac * t + CHANNEL_PARAM_BITS)).sum(1) / 8.0
             total = total + per_ch.sum()
             continue
-        table = tables.energy_j if objective == Objective.ENERGY else tables.cycles
-        t = torch.as_tensor(table[li][:, widx, 0], dtype=torch.float32)  # [A, W']
         total = total + frac * (pa[:, None] * (pnz.sum(0)[None, :] / K) * t).sum()
     return total
 
@@ -333,6 +374,7 @@ class DnasStrategy:
         torch.manual_seed(seed)
         self.model, self.layers = build_dnas_model(self.problem, self.layout)
         self.inputs = _input_layers(self.problem.tables)
+        self.terms = cost_terms(self.layers, self.problem.tables, self.problem.objective)
         alphas = [
             p for n, p in self.model.named_parameters() if n.rsplit(".", 1)[-1].startswith("alpha_")
         ]
@@ -357,7 +399,7 @@ class DnasStrategy:
         for _ in range(self.steps):
             x, y = next(batches)
             cost = expected_cost(
-                self.layers, self.problem.tables, self.problem.objective, self.inputs
+                self.layers, self.problem.tables, self.problem.objective, self.inputs, self.terms
             )
             loss = F.cross_entropy(self.model(x), y) + lam * cost / max(self.norm, 1e-30)
             self.opt.zero_grad(set_to_none=True)

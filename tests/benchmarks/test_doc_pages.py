@@ -16,7 +16,7 @@ sys.path.insert(0, str(BENCH))
 _common = importlib.import_module("_common")
 
 # the benchmarks whose pages another issue wires (issue 24's estimator work)
-NOT_WIRED = {"bench_channelwise", "bench_finetune_recipes"}
+NOT_WIRED = {"bench_channelwise"}
 
 
 def _table(value: str) -> Table:

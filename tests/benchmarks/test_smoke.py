@@ -102,9 +102,21 @@ CASES: dict[str, list[tuple[str, list[str], str, str]]] = {
     "bench_finetune_recipes": [
         (
             "",
-            ["--steps", "1", "--seeds", "0", "--recipes", "qat", *PIPE],
+            [
+                "--workload",
+                "digits_cnn",
+                "--steps",
+                "1",
+                "--seeds",
+                "0",
+                "--recipes",
+                "qat,lr=3e-3",
+                "--channel-points",
+                "1",
+                *PIPE,
+            ],  # fmt: skip
             "digits_cnn fine-tuned held-out accuracy",
-            rf"{ROW} qat\s+{ROW}\s+{N} \([+-]{N}\) {ROW}",
+            rf"{ROW} lr=3e-3\s+{ROW}\s+{N} \({N}\) {ROW}.*{N}\s+{ROW}",
         )
     ],
     "bench_hypervolume": [

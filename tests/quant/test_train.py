@@ -33,6 +33,16 @@ def test_recipe_parsing():
         FinetuneRecipe.parse("kd+distil")
 
 
+def test_a_recipe_names_its_learning_rate():
+    r = FinetuneRecipe.parse("kd+lr=3e-3", steps=50)
+    assert r.distill and r.lr == 3e-3 and r.name == "kd+lr=0.003"
+    assert FinetuneRecipe.parse("lr=0.01").name == "lr=0.01"
+    assert FinetuneRecipe.parse(FinetuneRecipe.parse("kd+lr=3e-3").name).lr == 3e-3
+    for bad, match in (("kd+lr=fast", "not a number"), ("lr=0", r"\(0, 1\)"), ("lr=nan", "1")):
+        with pytest.raises(ValueError, match=match):
+            FinetuneRecipe.parse(bad)
+
+
 def test_progressive_phases_lower_bits_stepwise(trained):
     _, g, _ = trained
     cfg = _uniform(g, 2, 2)
