@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import resource
 import time
 from pathlib import Path
 
@@ -56,10 +57,10 @@ STRATEGIES = "nsga2,random,dnas,csq,inloop"
 
 def run_one(out: Path, name: str, seed: int, args, **options) -> Path:  # noqa: ANN001
     """The run directory of (name, seed): cached, or explored now (its wall time saved)."""
-    d = out / f"{name}-s{seed}"
+    d = out / f"{args.workload}-{args.granularity}-{name}-s{seed}"
     if (d / "pareto.json").exists() and effective_status(RunDir(d).read_info()) == "complete":
         return d
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), _cpu_s()
     explore(
         hw="mpic",
         workload=args.workload,
@@ -67,13 +68,25 @@ def run_one(out: Path, name: str, seed: int, args, **options) -> Path:  # noqa: 
         objectives="accuracy_loss,latency",
         pop_size=args.pop_size,
         threads=args.threads,
+        granularity=args.granularity,
         out=str(d),
         resume=d if (d / "run.json").exists() else None,
         **pipeline_options(args),
         **{"generations": args.generations, "finetune_top": args.finetune_top, **options},
     )
-    (d / "bench.json").write_text(json.dumps({"wall_s": time.perf_counter() - t0}))
+    wall, cpu = time.perf_counter() - t0, _cpu_s() - cpu0
+    (d / "bench.json").write_text(json.dumps({"wall_s": wall, "cpu_s": cpu}))
     return d
+
+
+def _cpu_s() -> float:
+    """CPU seconds (user + system) of this process and of its children that have ended (the
+    fine-tunes' Dask workers, when a run starts any)."""
+    own, kids = (
+        resource.getrusage(resource.RUSAGE_SELF),
+        resource.getrusage(resource.RUSAGE_CHILDREN),
+    )
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
 
 
 def strategy_runs(name: str, out: Path, seed: int, args) -> dict[str, Path]:  # noqa: ANN001
@@ -118,6 +131,7 @@ def measured(d: Path) -> dict:
         "evaluated": front.evaluated,
         "finetunes": tunes,
         "wall_s": bench.get("wall_s", float("nan")),
+        "cpu_s": bench.get("cpu_s", float("nan")),
     }
 
 
@@ -163,6 +177,9 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--workload", default="mnist1d_cnn")
     ap.add_argument("--seeds", default="0")
+    ap.add_argument(
+        "--granularity", default="layer", help="layer, channel or group:G (as explore's flag)"
+    )
     ap.add_argument("--k", type=int, default=2, help="--rescore-per-gen of the in-loop run")
     ap.add_argument("--generations", type=int, default=20)
     ap.add_argument("--gradient-generations", type=int, default=12, help="dnas / csq sweeps")
@@ -191,8 +208,8 @@ def main(argv: list[str] | None = None) -> None:
             results.setdefault(name, []).append(measured(d))
     every = np.vstack([r["points"] for rs in results.values() for r in rs if len(r["points"])])
     title = (
-        f"{args.workload} on MPIC, per layer, seeds {args.seeds}: nsga2/random {args.pop_size} x "
-        f"{args.generations}, dnas/csq {args.gradient_generations}"
+        f"{args.workload} on MPIC, {_per(args.granularity)}, seeds {args.seeds}: "
+        f"nsga2/random {args.pop_size} x {args.generations}, dnas/csq {args.gradient_generations}"
     )
     table = Table(title=title)
     for col in (
@@ -201,6 +218,7 @@ def main(argv: list[str] | None = None) -> None:
         "evaluations",
         "fine-tunes",
         "wall s",
+        "CPU s",
         "best acc %",
         "fastest within 2 pp, ms",
     ):
@@ -219,15 +237,21 @@ def main(argv: list[str] | None = None) -> None:
             f"{np.mean([r['evaluated'] for r in rs]):.0f}",
             f"{np.mean([r['finetunes'] for r in rs]):.0f}",
             f"{np.nanmean([r['wall_s'] for r in rs]):.0f}",
+            f"{np.nanmean([r['cpu_s'] for r in rs]):.0f}",
             f"{np.mean(best):.2f}" if best else "-",
             f"{np.mean(fast):.3f}" if fast else "-",
         )
-    show(con, table, page="strategies")
+    # the per-layer MNIST-1D table is the page's first block; other instances get their own
+    block = None
+    if (args.workload, args.granularity) != ("mnist1d_cnn", "layer"):
+        block = f"{args.workload}-{args.granularity}"
+    show(con, table, page="strategies", block=block)
     png = out / "strategies.png"
     if plot(results, png, title):
         con.print(f"plot: {png}")
     reproduce = [
         *(["--workload", args.workload] if args.workload != "mnist1d_cnn" else []),
+        *(["--granularity", args.granularity] if args.granularity != "layer" else []),
         *(["--strategies", args.strategies] if args.strategies != STRATEGIES else []),
         *("--seeds", args.seeds, "--k", str(args.k), "--generations", str(args.generations)),
         *("--pop-size", str(args.pop_size)),
@@ -235,7 +259,11 @@ def main(argv: list[str] | None = None) -> None:
         *("--finetune-top", str(args.finetune_top)),
         *pipeline_argv(args),
     ]
-    show(con, reproduce=command("bench_strategies.py", reproduce), page="strategies")
+    show(con, reproduce=command("bench_strategies.py", reproduce), page="strategies", block=block)
+
+
+def _per(granularity: str) -> str:
+    return {"layer": "per layer", "channel": "per channel"}.get(granularity, granularity)
 
 
 if __name__ == "__main__":

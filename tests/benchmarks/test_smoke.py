@@ -179,8 +179,17 @@ CASES: dict[str, list[tuple[str, list[str], str, str]]] = {
             + ["--strategies", "nsga2,random,csq,inloop"]
             + ["--threads", "1", "--out", "{tmp}/out", *PIPE, *SN, "--finetune-steps", "1"],
             "digits_cnn on MPIC, per layer",
-            rf"{ROW}\s+nsga2 {ROW}\s+{N} {ROW}\s+\d+ {ROW}\s+\d+ {ROW}",
-        )
+            rf"{ROW}\s+nsga2 {ROW}\s+{N} {ROW}\s+\d+ {ROW}\s+\d+ {ROW}\s+\d+ {ROW}\s+\d+ {ROW}",
+        ),
+        (
+            "channel",
+            ["--workload", "digits_cnn", "--granularity", "channel", "--seeds", "0"]
+            + ["--generations", "1", "--pop-size", "8", "--finetune-top", "1"]
+            + ["--strategies", "random", "--threads", "1", "--out", "{tmp}/out", *PIPE, *SN]
+            + ["--finetune-steps", "1"],
+            "digits_cnn on MPIC, per channel",
+            rf"{ROW}\s+random {ROW}\s+{N} {ROW}",
+        ),
     ],
     "bench_supernet_scoring": [
         (
