@@ -130,7 +130,7 @@ def main(argv: list[str] | None = None) -> None:
                 ([int(a) for a in b.act_bits[0]], [p.weight_bits for p in b.precisions(0)])
             )
     base = ctx.base
-    recipe = FinetuneRecipe(steps=args.steps)
+    recipe = FinetuneRecipe.parse(ctx.config.recipe, args.steps)  # explore's own recipe
     ho = heldout(data, args.heldout)
     fp_ho = evaluate(model, ho)
     r = args.ref_seeds

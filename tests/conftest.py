@@ -62,6 +62,7 @@ def run_explore(results_dir):
         kwargs.setdefault("workload", "digits_cnn")  # fast; the CLI's default is mnist1d_cnn
         kwargs.setdefault("results_dir", results_dir)
         kwargs.setdefault("anchors", 0)  # anchor fine-tunes where a test asks for them
+        kwargs.setdefault("baselines", False)  # the baselines' fine-tunes likewise
         kwargs.setdefault("console", Console(quiet=True))
         return explore(**kwargs)
 

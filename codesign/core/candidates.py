@@ -262,6 +262,15 @@ class Candidate:
         """This candidate as a `Configuration` over `layers` (the front's layer names)."""
         return Configuration.over(layers, self.precisions, self.mapping)
 
+    @property
+    def uniform_bits(self) -> int | None:
+        """b when every layer's input and every channel's weights are at b bits (the uniform
+        baseline wbab a user compares against), else None."""
+        bits = {p.act_bits for p in self.precisions}
+        for p in self.precisions:
+            bits.update(p.weight_bits)
+        return next(iter(bits)) if len(bits) == 1 else None
+
     def with_rescore(self, r: Rescore) -> Candidate:
         """A copy with `r` added."""
         return replace(self, rescores=(*self.rescores, r))

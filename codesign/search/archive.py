@@ -152,6 +152,10 @@ class Archive:
         """The generation that first evaluated candidate i."""
         return int(self._all()["generation"][i])
 
+    def id_of(self, key: bytes) -> int | None:
+        """The id of the candidate with `key` (`CandidateBatch.keys`), None when unseen."""
+        return self._seen.get(key)
+
     def strategy(self, i: int) -> str:
         """The strategy that proposed candidate i."""
         return self._all()["strategy"][i]

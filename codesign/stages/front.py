@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from codesign.core.candidates import Candidate, Front
@@ -10,13 +12,38 @@ from codesign.core.pareto import pareto_mask
 from codesign.core.types import Configuration, Objective
 from codesign.families import price_network
 from codesign.search.archive import pareto_order
+from codesign.search.space import make_space
 from codesign.stages.context import Context
 from codesign.stages.search import SearchResult
 
 
+def baseline_ids(ctx: Context, archive: Any, F: np.ndarray, feasible: np.ndarray) -> np.ndarray:
+    """Archive ids of the uniform baselines (every layer and channel at b bits, for each b the
+    hardware offers for both weights and activations) the search evaluated: per b, the
+    feasible ones no other of that b dominates (one per mapping at most)."""
+    space = make_space(
+        ctx.tables, [s.K for s in ctx.graph.quantizable], ctx.config.granularity, ctx.ranking
+    )
+    seeds = space.decode(space.seeds())
+    by_bits: dict[int, list[int]] = {}
+    for j, key in enumerate(seeds.keys()):
+        cid = archive.id_of(key)
+        precisions = seeds.precisions(j)
+        bits = {p.act_bits for p in precisions} | {b for p in precisions for b in p.weight_bits}
+        if cid is not None and feasible[cid] and len(bits) == 1:
+            by_bits.setdefault(bits.pop(), []).append(cid)
+    out: list[int] = []
+    for cids in by_bits.values():
+        ids = np.asarray(sorted(set(cids)))
+        out += ids[pareto_mask(F[ids], np.ones(len(ids), dtype=bool))].tolist()
+    return np.asarray(sorted(out), dtype=np.int64)
+
+
 def select_front(ctx: Context, result: SearchResult) -> Front:
     """The feasible non-dominated candidates of the search's archive (of its fine-tuned ones
-    under `--rescore-per-gen`), priced exactly per layer, sorted by the first cost objective.
+    under `--rescore-per-gen`), priced exactly per layer, sorted by the first cost objective;
+    with `baselines` (and an accuracy axis), the uniform baselines the search evaluated are
+    added (`baseline_ids`), for `rescore` to fine-tune beside the front.
     `CodesignError` when no candidate fits the memory."""
     archive, has_estimate, inloop = result.archive, result.has_estimate, result.inloop
     F, feasible = archive.objectives(), archive.feasible()
@@ -35,7 +62,10 @@ def select_front(ctx: Context, result: SearchResult) -> Front:
         F = inloop.current_objectives()
         ids = pareto_order(F, inloop.front_ids(), cost_cols + other)
     else:
-        ids = pareto_order(F, np.flatnonzero(pareto_mask(F, feasible)), cost_cols + other)
+        front_ids = np.flatnonzero(pareto_mask(F, feasible))
+        if ctx.config.baselines and has_estimate and ctx.config.finetune_top > 0:
+            front_ids = np.union1d(front_ids, baseline_ids(ctx, archive, F, feasible))
+        ids = pareto_order(F, front_ids, cost_cols + other)
     batch = archive.batch(ids)
     loss = archive.metric("est_accuracy_loss_pp")
     cands = []

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 from rich.progress import Progress
 
-from codesign.core.candidates import Front, Rescore
-from codesign.core.pareto import spread
+from codesign.core.candidates import Candidate, Front, Rescore
+from codesign.core.pareto import pareto_mask, spread
+from codesign.core.types import Objective
 from codesign.distributed import DaskEvaluator
 from codesign.quant.evaluate import FinetuneTask
 from codesign.stages.context import Context
@@ -36,14 +38,19 @@ def rescore(ctx: Context, front: Front, ev: DaskEvaluator, progress: Progress) -
     so a run killed here and resumed redoes no fine-tune that had finished.
     """
     cfg = ctx.config
-    picks = spread(len(front), cfg.finetune_top)
+    cands = list(front.candidates)
+    uniform = [i for i, c in enumerate(cands) if c.uniform_bits is not None]
+    if cfg.baselines and cfg.finetune_top > 0:  # the spread over the others, and every baseline
+        others = [i for i in range(len(cands)) if i not in set(uniform)]
+        picks = sorted({others[j] for j in spread(len(others), cfg.finetune_top)} | set(uniform))
+    else:
+        picks = spread(len(front), cfg.finetune_top)
     tasks: list[FinetuneTask] = []
     rank_of: dict[str, int] = {}
     for r in picks:
         t = finetune_task(ctx, front.candidates[r].precisions, "test", keep=True)
         tasks.append(t)
         rank_of[t.key] = r
-    cands = list(front.candidates)
     ctx.run.rewrite_rows("finetune.csv", FINETUNE_HEADER, [])
     bar = progress.add_task(
         f"fine-tuning {len(picks)} Pareto points ({ctx.recipe.name})", total=len(picks)
@@ -90,6 +97,9 @@ def rescore(ctx: Context, front: Front, ev: DaskEvaluator, progress: Progress) -
     ev.run(tasks, done)
     hits, computed, failed = ev.cache_hits - hits0, ev.computed - computed0, ev.failed - failed0
     cache_path = ev.cache.path if ev.cache is not None else None
+    n = len(cands)
+    if cfg.baselines:
+        cands = drop_dominated_baselines(front, cands)
     ctx.run.note(
         finetune={
             "recipe": ctx.recipe.name,
@@ -98,6 +108,9 @@ def rescore(ctx: Context, front: Front, ev: DaskEvaluator, progress: Progress) -
             "from_cache": hits,
             "computed": computed,
             "failed": failed,
+            # the uniform baselines fine-tuned, and those a fine-tuned point dominated
+            "baselines": len(uniform) if cfg.baselines else 0,
+            "baselines_dropped": n - len(cands),
             "executor": ev.describe(),
             "cache": str(cache_path),
         }
@@ -112,3 +125,22 @@ def rescore(ctx: Context, front: Front, ev: DaskEvaluator, progress: Progress) -
             f"{hits} from the cache {cache_path}"
         )
     return front.with_candidates(cands)
+
+
+def drop_dominated_baselines(front: Front, cands: list[Candidate]) -> list[Candidate]:
+    """`cands` without the uniform baselines that another fine-tuned point dominates on
+    measured accuracy and exact cost (a baseline the search's front did not hold is there to
+    be measured, not to be shown when something found does better)."""
+    tuned = [i for i, c in enumerate(cands) if c.finetuned_accuracy is not None]
+    if not tuned or front.fp_accuracy is None:
+        return cands
+    cols = {
+        Objective.ACCURACY_LOSS: lambda c: front.fp_accuracy - c.finetuned_accuracy,
+        Objective.LATENCY: lambda c: c.latency_ms,
+        Objective.ENERGY: lambda c: c.energy_uj,
+        Objective.MEMORY: lambda c: c.peak_kb,
+    }
+    F = np.array([[cols[o](cands[i]) for o in front.objectives] for i in tuned])
+    keep = pareto_mask(F, np.ones(len(tuned), dtype=bool))
+    dropped = {i for i, k in zip(tuned, keep) if not k and cands[i].uniform_bits is not None}
+    return [c for i, c in enumerate(cands) if i not in dropped]
