@@ -14,12 +14,12 @@ loss and latency, supernet estimator:
   fine-tunes spread along its final estimated front as the in-loop run spent in all.
 
 Every run fine-tunes its final points with the same recipe (explore's default, 300 steps) and
-scores them on the held-out test split. Each run's *measured front* is the set of its
-fine-tuned points; its hypervolume (pymoo; test accuracy loss and latency, normalised over every run's points,
-reference 1.1) is the figure of merit, beside evaluations (distinct candidates scored),
-fine-tunes and wall time. The plot shows every run's fine-tuned points and its non-dominated
-staircase. Runs are cached in --out: a finished run is read back, not redone (its wall time
-with it).
+scores them on the held-out test split. Each run's *measured front* is the set of its fine-
+tuned points; its hypervolume (pymoo; test accuracy loss and latency, normalised over every
+run's points, reference 1.1) is the figure of merit, beside evaluations (distinct candidates
+scored), fine-tunes and wall time. The plot shows every run's fine-tuned points and its non-
+dominated staircase. Runs are cached in --out: a finished run is read back, not redone (its
+wall time with it).
 
 Reproduce:  python benchmarks/bench_strategies.py [--seeds 0] [--k 2] [--generations 20]
             [--pop-size 32] [--gradient-generations 12] [--finetune-top 8]
