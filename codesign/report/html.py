@@ -221,6 +221,7 @@ _UNITS = {
     "latency": ("latency (ms)", "latency_ms"),
     "energy": ("energy (uJ)", "energy_uj"),
     "memory": ("peak memory (kB)", "peak_kb"),
+    "area": ("area (mm2)", "area_mm2"),
 }
 
 
