@@ -5,7 +5,8 @@ Only this module reads and writes run files. Layout of ``results/<run-id>/``::
     run.json         format codesign.run v2: status (running / complete / failed /
                      interrupted), pid and host of the process, the `ExploreConfig` it ran
                      with, fingerprints of hardware, workload and weights, package versions
-    hw.yaml          a copy of the hardware file the run priced against
+    hw.yaml          a copy of the hardware file the run priced against (the base one
+                     of a sizing run, whose space file is copied as hw_space.yaml)
     layers.json      the extracted layer graph
     checkpoint.pkl   strategy, RNG and archive after the last finished generation
     candidates.csv   every evaluated candidate (appended per generation)

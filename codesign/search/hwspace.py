@@ -100,8 +100,10 @@ class SizedTables:
 
 class SizedSpace:
     """A layer-wise genome (`LayerwiseSpace`) followed by one ordered gene per hardware-space
-    parameter: ``[w.., a.., m.., h_0 .. h_{H-1}]``, h_i indexing the i-th parameter's sorted
-    values (neighbouring values are neighbouring genes, as SBX wants)."""
+    parameter with more than one value: ``[w.., a.., m.., h..]``, each h indexing its
+    parameter's sorted values (neighbouring values are neighbouring genes, as SBX wants). A
+    parameter with one value is no gene: a space whose parameters all have one value has the
+    plain genome, so its search is the plain run's, draw for draw."""
 
     name = "layer"
 
@@ -113,7 +115,8 @@ class SizedSpace:
         self.tables = inner.tables
         self.channels = inner.channels
         self.offset = inner.n_var
-        hu = np.array([len(v) - 1 for v in space.values], dtype=np.int64)
+        self.free = np.array([i for i, v in enumerate(space.values) if len(v) > 1], np.intp)
+        hu = np.array([len(space.values[i]) - 1 for i in self.free], dtype=np.int64)
         self.xu = np.concatenate([inner.xu, hu])
         self.xl = np.zeros_like(self.xu)
         self.choice = np.concatenate([inner.choice, np.zeros(len(hu), dtype=bool)])
@@ -123,8 +126,10 @@ class SizedSpace:
         """Candidates (with their hardware points) from genomes ``X[P, n_var]``."""
         X = np.rint(np.asarray(X, dtype=np.float64)).astype(np.int64)
         b = self.inner.decode(X[:, : self.offset])
+        hw = np.zeros((len(X), len(self.space.names)), dtype=np.int64)
+        hw[:, self.free] = X[:, self.offset :]
         return CandidateBatch(
-            b.layer_names, b.act_bits, b.weight_bits, b.group_sizes, b.mapping, X[:, self.offset :]
+            b.layer_names, b.act_bits, b.weight_bits, b.group_sizes, b.mapping, hw
         )
 
     def seeds(self) -> np.ndarray:
@@ -133,8 +138,8 @@ class SizedSpace:
         space, so the first generation already spreads over the hardware."""
         s = self.inner.seeds()
         rng = np.random.default_rng(len(s))
-        hw = rng.integers(0, self.xu[self.offset :] + 1, size=(len(s), len(self.space.names)))
-        hw[0] = self.space.base_point
+        hw = rng.integers(0, self.xu[self.offset :] + 1, size=(len(s), len(self.free)))
+        hw[0] = np.asarray(self.space.base_point)[self.free]
         return np.hstack([s, hw.astype(np.float64)])
 
     def random(self, n: int, rng: np.random.Generator) -> np.ndarray:
