@@ -107,6 +107,16 @@ CASES: dict[str, list[tuple[str, list[str], str, str]]] = {
             rf"{ROW} qat\s+{ROW}\s+{N} \([+-]{N}\) {ROW}",
         )
     ],
+    "bench_hw_sizing": [
+        (
+            "",
+            ["--workloads", "digits_cnn", "--data-workload", "digits_cnn", "--pop-size", "8"]
+            + ["--generations", "1", "--mapper-samples", "20", "--mapper-refine-rounds", "0"]
+            + ["--finetune-top", "1", "--finetune-steps", "1", *PIPE, *SN],
+            "Best EDP on the Eyeriss space",
+            rf"{ROW} digits_cnn {ROW} \(a\) sizing only\s+{ROW}\s+[\d.e+-]+ {ROW}\s+{N} {ROW}",
+        )
+    ],
     "bench_hypervolume": [
         (
             "",

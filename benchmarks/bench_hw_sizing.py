@@ -1,0 +1,277 @@
+"""Sizing the accelerator with the search: EDP of the best searched Eyeriss-like hardware at
+the area of eyeriss.yaml, against eyeriss.yaml at w8a8 with its best mapping (NAAS's claim).
+
+Per workload, every variant searches the Eyeriss space (hw_models/spaces/eyeriss_space.yaml)
+under ``--max-area`` = the area of eyeriss.yaml itself, priced by the same component table
+(CACTI 7 / Aladdin at 45 nm), and keeps its feasible candidate of least energy-delay product:
+
+- reference: eyeriss.yaml at w8a8, its mapping searched (the per-layer mapping genes alone);
+- (a) sizing only, w8a8: hardware genes; each layer runs the mapper's min-EDP pick on each
+  hardware point (the mapping is not searched with the sizing);
+- (b) sizing and mapping, w8a8: hardware genes and the per-layer mapping genes;
+- (c) sizing, mapping and mixed precision at iso-accuracy (workloads with data only): a full
+  `codesign explore --hw-space` run (accuracy, energy, latency; supernet estimate, fine-tuned
+  front), its least-EDP point among those fine-tuned to within ``--iso-pp`` of the
+  full-precision accuracy.
+
+NAAS (Lin, Yang, Han, DAC 2021) is the bar: searching connectivity and mapping with the
+sizing gave 1.4-3.5x lower EDP than sizing alone ((b) against (a)), and with its network
+search 4.4x against Eyeriss. Every search is NSGA-II with the same population and
+generations; the mapper's settings are the flags'.
+
+Reproduce:  python benchmarks/bench_hw_sizing.py --threads 1 --results-dir /tmp/h27res
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+from _common import command, console, parse, set_threads, show
+from rich.table import Table
+
+from codesign.core.types import MapperSettings, Objective
+from codesign.families import build_tables
+from codesign.hw.space import load_hw_space
+from codesign.search.archive import Archive
+from codesign.search.hwspace import SizedSpace, SizedTables
+from codesign.search.loop import run_search, scorer
+from codesign.search.nsga2 import NSGA2Strategy
+from codesign.search.space import LayerwiseSpace
+from codesign.workload import extract, get_workload
+
+MIN_EDP = 2  # the mapper's kept "min EDP" pick (`codesign.mapping.mapper.KEEP`)
+
+
+def w8a8(hw):  # noqa: ANN001, ANN201
+    """`hw` supporting 8-bit activations and weights only (its own 8x8 MAC figures)."""
+    a, w = hw.act_bits.index(8), hw.weight_bits.index(8)
+    return replace(
+        hw,
+        act_bits=(8,),
+        weight_bits=(8,),
+        mac_energy_pj=((hw.mac_energy_pj[a][w],),),
+        macs_per_pe_per_cycle=((hw.macs_per_pe_per_cycle[a][w],),),
+    )
+
+
+def min_edp_only(t):  # noqa: ANN001, ANN201
+    """Cost tables whose mapping axis keeps only the mapper's min-EDP pick per layer."""
+    return replace(
+        t,
+        cycles=t.cycles[..., MIN_EDP : MIN_EDP + 1],
+        energy_j=t.energy_j[..., MIN_EDP : MIN_EDP + 1],
+        mapping_names=("min EDP",),
+    )
+
+
+class FixedMapping(SizedTables):
+    """`SizedTables` with every point's mapping fixed to the min-EDP pick (no mapping gene)."""
+
+    def tables(self, point):  # noqa: ANN001, ANN201
+        point = tuple(int(p) for p in point)
+        if point not in self._tables:
+            hw = self.space.hardware(point)
+            self._tables[point] = min_edp_only(
+                build_tables(self.graph, hw, self.mapper, self.cache_dir)
+            )
+        return self._tables[point]
+
+
+def search(space, graph, *, fixed_mapping, sizing, mapper, cache, pop, gens, seed, max_area):  # noqa: ANN001, ANN201
+    """Best-EDP feasible candidate of one NSGA-II search (energy, latency; area bounded)."""
+    base_tables = build_tables(graph, space.base, mapper, cache)
+    if fixed_mapping:
+        base_tables = min_edp_only(base_tables)
+    cls = FixedMapping if fixed_mapping else SizedTables
+    if not sizing:  # the base hardware alone: a space of one point
+        space = replace(space, names=(), values=(), _points={})
+    tables = cls(space, graph, base_tables, mapper, cache)
+    channels = tuple(s.K for s in graph.quantizable)
+    genome = SizedSpace(LayerwiseSpace(base_tables, channels), space)
+    archive = Archive(base_tables.layer_names, genome.has_mapping)
+    objs = (Objective.ENERGY, Objective.LATENCY)
+    t0 = time.perf_counter()
+    run_search(
+        genome,
+        NSGA2Strategy(pop_size=pop, generations=gens),
+        scorer(tables, objs, None, max_area),
+        archive,
+        2,
+        seed,
+    )
+    wall = time.perf_counter() - t0
+    edp = archive.metric("energy_uj") * archive.metric("latency_ms")
+    edp = np.where(archive.feasible(), edp, np.inf)
+    best = int(np.argmin(edp))
+    point = archive.batch([best]).hardware_of(0)
+    return {
+        "edp": float(edp[best]),
+        "area": tables.area_mm2(point),
+        "hardware": space.point_values(point) if space.names else {},
+        "bits": "w8a8",
+        "evaluated": len(archive),
+        "points": tables.points_built,
+        "wall": wall,
+    }
+
+
+def iso_accuracy_run(args, space_path, max_area):  # noqa: ANN001, ANN201
+    """(c): a full sizing explore with an accuracy axis; its least-EDP fine-tuned point
+    within `--iso-pp` of full precision (None when no fine-tuned point is)."""
+    from rich.console import Console
+
+    from codesign.explore import explore
+
+    t0 = time.perf_counter()
+    res = explore(
+        hw_space=str(space_path),
+        workload=args.data_workload,
+        objectives="accuracy_loss,energy,latency",
+        max_area=max_area,
+        pop_size=args.pop_size,
+        generations=args.generations,
+        seed=args.seed,
+        finetune_top=args.finetune_top,
+        finetune_steps=args.finetune_steps,
+        supernet_steps=args.supernet_steps,
+        mapper_samples=args.mapper_samples,
+        mapper_refine_rounds=args.mapper_refine_rounds,
+        threads=args.threads,
+        results_dir=args.results_dir,
+        weights=args.weights,
+        console=Console(quiet=True),
+    )
+    wall = time.perf_counter() - t0
+    front = res.front
+    ok = [
+        c
+        for c in front.candidates
+        if c.finetuned_accuracy is not None
+        and c.finetuned_accuracy >= front.fp_accuracy - args.iso_pp
+    ]
+    if not ok:
+        return None, res, wall
+    c = min(ok, key=lambda c: c.energy_uj * c.latency_ms)
+    bits = "".join(str(b) for b in c.weight_bits) + " / " + "".join(map(str, c.act_bits))
+    return (
+        {
+            "edp": c.energy_uj * c.latency_ms,
+            "area": c.area_mm2,
+            "hardware": dict(c.hardware or ()),
+            "bits": f"w/a {bits}, {c.finetuned_accuracy:.2f} % (fp {front.fp_accuracy:.2f})",
+            "evaluated": front.evaluated,
+            "points": _points(res.run_dir),
+            "wall": wall,
+        },
+        res,
+        wall,
+    )
+
+
+def _points(run_dir: Path) -> int:
+    import json
+
+    info = json.loads((Path(run_dir) / "run.json").read_text())
+    return int(info.get("progress", {}).get("hardware_points", 0))
+
+
+def _hw(values: dict[str, float]) -> str:
+    short = {"pe_rows": "", "pe_cols": "x", "rf_W_bits": " RF ", "rf_I_bits": "/"}
+    short |= {"rf_O_bits": "/", "glb_bits": " GLB ", "glb_bandwidth": " bw ", "dram_bandwidth": "/"}
+    out = ""
+    for k, v in values.items():
+        v = f"{int(v) // 8192}KB" if k == "glb_bits" else f"{v:g}"
+        out += short.get(k, f" {k}=") + v
+    return out.strip() or "eyeriss.yaml"
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Print the table (and write docs/benchmarks/hw_sizing.md)."""
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--workloads", default="resnet18,mobilenet_v2,mnist1d_cnn")
+    ap.add_argument("--data-workload", default="mnist1d_cnn", help="(c) runs on it ('' : none)")
+    ap.add_argument("--space", default="codesign/hw_models/spaces/eyeriss_space.yaml")
+    ap.add_argument("--pop-size", type=int, default=32)
+    ap.add_argument("--generations", type=int, default=12)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--mapper-samples", type=int, default=200)
+    ap.add_argument("--mapper-refine-rounds", type=int, default=1)
+    ap.add_argument("--finetune-top", type=int, default=6)
+    ap.add_argument("--finetune-steps", type=int, default=300)
+    ap.add_argument("--supernet-steps", type=int, default=None)
+    ap.add_argument("--iso-pp", type=float, default=0.5, help="iso-accuracy tolerance, pp")
+    ap.add_argument("--weights", default=None, help="(c): base weights instead of training")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--results-dir", default="/tmp/codesign-hw-sizing")
+    args, argv = parse(ap, argv)
+    set_threads(args.threads)
+    root = Path(__file__).resolve().parents[1]
+    space_path = Path(args.space) if Path(args.space).is_absolute() else root / args.space
+    space = load_hw_space(space_path)
+    max_area = space.base_area_mm2
+    space8 = replace(space, base=w8a8(space.base), _points={})
+    mapper = MapperSettings(samples=args.mapper_samples, refine_rounds=args.mapper_refine_rounds)
+    cache = Path(args.results_dir) / "cache"
+    table = Table(
+        title=f"Best EDP on the Eyeriss space at <= {max_area:.3f} mm2 (eyeriss.yaml's area), "
+        "against eyeriss.yaml at w8a8 with its best mapping"
+    )
+    for col in ("workload", "variant", "EDP uJ*ms", "x vs eyeriss", "hardware", "area mm2"):
+        left = col in ("workload", "variant", "hardware")
+        table.add_column(col, justify="left" if left else "right", no_wrap=col != "hardware")
+    for col in ("bits", "evaluated", "hw points", "wall s", "evals/s"):
+        table.add_column(col, justify="left" if col == "bits" else "right")
+    common = dict(
+        mapper=mapper,
+        cache=cache,
+        pop=args.pop_size,
+        gens=args.generations,
+        seed=args.seed,
+        max_area=max_area,
+    )
+    for name in [w for w in args.workloads.split(",") if w]:
+        wl = get_workload(name)
+        graph = extract(wl.build(), wl.example_input(), name)
+        rows = {
+            "eyeriss.yaml, mapping searched": search(
+                space8, graph, fixed_mapping=False, sizing=False, **common
+            ),
+            "(a) sizing only": search(space8, graph, fixed_mapping=True, sizing=True, **common),
+            "(b) sizing + mapping": search(
+                space8, graph, fixed_mapping=False, sizing=True, **common
+            ),
+        }
+        if name == args.data_workload:
+            row, _, _ = iso_accuracy_run(args, space_path, max_area)
+            if row is not None:
+                rows["(c) + mixed precision, iso-acc."] = row
+        ref = rows["eyeriss.yaml, mapping searched"]["edp"]
+        for variant, r in rows.items():
+            table.add_row(
+                name,
+                variant,
+                f"{r['edp']:.4g}",
+                f"{ref / r['edp']:.2f}",
+                _hw(r["hardware"]),
+                f"{r['area']:.3f}",
+                r["bits"],
+                str(r["evaluated"]),
+                str(r["points"]),
+                f"{r['wall']:.1f}",
+                f"{r['evaluated'] / max(r['wall'], 1e-9):.1f}",
+            )
+    table.caption = (
+        f"NSGA-II, {args.pop_size} x {args.generations} generations, seed {args.seed}; mapper "
+        f"{args.mapper_samples} samples, {args.mapper_refine_rounds} refine rounds; area from "
+        f"{space.components.name}; x = reference EDP / variant EDP (NAAS: (b) 1.4-3.5x (a), "
+        "4.4x Eyeriss)"
+    )
+    show(console(), table, reproduce=command("bench_hw_sizing.py", argv), page="hw_sizing")
+
+
+if __name__ == "__main__":
+    main()
