@@ -201,18 +201,7 @@ def hardware_page() -> str:
         fam = FAMILIES.get(name)
         schema = fam.schema
         lines += [f"## Family `{name}`", "", _md(inspect.getdoc(schema) or ""), ""]
-        lines += ["| field | type | required / default | constraints | meaning |"]
-        lines += ["| --- | --- | --- | --- | --- |"]
-        for path, f, _holder in schema_fields(schema):
-            default = None if f.is_required() else f.get_default(call_default_factory=True)
-            req = "required" if f.is_required() else f"default `{_md(repr(default))}`"
-            inner = _model_of(f.annotation)
-            meaning = f.description or (inspect.getdoc(inner) if inner is not None else "")
-            lines.append(
-                f"| `{path}` | {_md(_type_name(f.annotation))} | {req} | "
-                f"{_md(_constraints(f))} | {_md(meaning or '')} |"
-            )
-        lines.append("")
+        lines += _schema_table(schema)
         if name in examples:
             file, text = examples[name]
             lines += [f"A bundled `{name}` file, `hw_models/{file}`:", "", "```yaml", text, "```"]
