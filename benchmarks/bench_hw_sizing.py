@@ -213,7 +213,15 @@ def main(argv: list[str] | None = None) -> None:
     space_path = Path(args.space) if Path(args.space).is_absolute() else root / args.space
     space = load_hw_space(space_path)
     max_area = space.base_area_mm2
-    space8 = replace(space, base=w8a8(space.base), _points={})
+    # w8a8 variants: the datapath stays 8 bits wide (a max_bits gene would offer nothing)
+    kept = [i for i, n in enumerate(space.names) if n != "max_bits"]
+    space8 = replace(
+        space,
+        base=w8a8(space.base),
+        names=tuple(space.names[i] for i in kept),
+        values=tuple(space.values[i] for i in kept),
+        _points={},
+    )
     mapper = MapperSettings(samples=args.mapper_samples, refine_rounds=args.mapper_refine_rounds)
     cache = Path(args.results_dir) / "cache"
     table = Table(

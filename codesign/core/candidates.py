@@ -133,7 +133,9 @@ class NetworkScores:
     tensors resident at once, `peak_bytes` = weights + peak activations. ``severed[P]`` (None
     where no candidate prunes) is True where pruning left some layer no channel: the network
     is cut, so the candidate is infeasible. ``area_mm2[P]`` (None on one fixed hardware) is
-    the area of each candidate's hardware point (`--hw-space`).
+    the area of each candidate's hardware point (`--hw-space`); ``unsupported[P]`` (None where
+    every point runs every bit-width) is True where the point's PEs do not run some layer's
+    bits (its costs are then those at the widest bits it runs; the candidate is infeasible).
     """
 
     cycles: np.ndarray
@@ -143,6 +145,7 @@ class NetworkScores:
     peak_act_bytes: np.ndarray
     severed: np.ndarray | None = None
     area_mm2: np.ndarray | None = None
+    unsupported: np.ndarray | None = None
 
     @property
     def peak_bytes(self) -> np.ndarray:

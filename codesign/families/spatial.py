@@ -475,6 +475,9 @@ PARAMETERS = {
     "glb_bits": "global buffer capacity (shared by every operand), bits",
     "glb_bandwidth": "global buffer bandwidth, bits per cycle (one 64-bit bank per 64 bits)",
     "dram_bandwidth": "off-chip bandwidth, bits per cycle",
+    "max_bits": "widest activation and weight bits the PEs support (the base's narrower "
+    "bit-widths stay); a narrower multiplier costs less area, and on a fixed-datapath array "
+    "(one MAC per PE per cycle) less energy per MAC",
 }
 RF_WORD_BITS = 16  # a register file is modelled as an SRAM read one 16-bit word at a time
 GLB_BANK_BITS = 64  # the global buffer as banks with 64-bit ports, one per 64 bits per cycle
@@ -494,6 +497,7 @@ def sizes(hw: SpatialHardware) -> dict[str, float]:
         "glb_bits": glb.capacity_bits[0] if glb.shared else nan,
         "glb_bandwidth": glb.bandwidth_bits_per_cycle,
         "dram_bandwidth": dram.bandwidth_bits_per_cycle,
+        "max_bits": max(max(hw.act_bits), max(hw.weight_bits)),
     }
 
 
@@ -527,6 +531,14 @@ def vary(hw: SpatialHardware, values: dict[str, float], comps: Any) -> SpatialHa
             raise ConfigError(f"'{k}': {hw.name} has no such memory (see hw_models/README.md)")
         if float(v) != float(cur[k]):
             changed[k] = float(v)
+    if "max_bits" in changed and changed["max_bits"] > cur["max_bits"]:
+        raise ConfigError(
+            f"'max_bits': {_show(changed['max_bits'])} is wider than {hw.name}'s widest "
+            f"bit-width ({_show(cur['max_bits'])}); its MAC tables have no such entry"
+        )
+    top = changed.get("max_bits")
+    if top is not None and (min(hw.act_bits) > top or min(hw.weight_bits) > top):
+        raise ConfigError(f"'max_bits': {hw.name} supports no bit-width <= {_show(top)}")
     if not changed:
         return hw
     new = {**cur, **changed}
@@ -555,6 +567,9 @@ def vary(hw: SpatialHardware, values: dict[str, float], comps: Any) -> SpatialHa
         )
     if "dram_bandwidth" in changed:
         dram = replace(dram, bandwidth_bits_per_cycle=new["dram_bandwidth"])
+    bits = {}
+    if "max_bits" in changed:
+        bits = _narrower(hw, int(new["max_bits"]), comps)
     rows, cols = int(new["pe_rows"]), int(new["pe_cols"])
     other = hw.other_ops_per_cycle
     if rows * cols != hw.num_pes:
@@ -568,7 +583,29 @@ def vary(hw: SpatialHardware, values: dict[str, float], comps: Any) -> SpatialHa
         memories=(rf, glb, dram),
         # pooling / elementwise throughput scales with the array (one op per PE per cycle)
         other_ops_per_cycle=other,
+        **bits,
     )
+
+
+def _narrower(hw: SpatialHardware, top: int, comps: Any) -> dict[str, Any]:
+    """The bit-width fields of `hw` with only the bit-widths up to `top`; on a fixed-datapath
+    array (one MAC per PE per cycle at every precision) each MAC energy is scaled by the
+    table's ratio of a `top`-bit MAC to the base's widest one."""
+    ai = [i for i, b in enumerate(hw.act_bits) if b <= top]
+    wi = [j for j, b in enumerate(hw.weight_bits) if b <= top]
+    fixed = all(v == 1.0 for row in hw.macs_per_pe_per_cycle for v in row)
+    scale = 1.0
+    if fixed:
+        widest = max(max(hw.act_bits), max(hw.weight_bits))
+        scale = comps.mac(top, top, hw.psum_bits)[0] / comps.mac(widest, widest, hw.psum_bits)[0]
+    return {
+        "act_bits": tuple(hw.act_bits[i] for i in ai),
+        "weight_bits": tuple(hw.weight_bits[j] for j in wi),
+        "mac_energy_pj": tuple(tuple(hw.mac_energy_pj[i][j] * scale for j in wi) for i in ai),
+        "macs_per_pe_per_cycle": tuple(
+            tuple(hw.macs_per_pe_per_cycle[i][j] for j in wi) for i in ai
+        ),
+    }
 
 
 def _show(v: float) -> str:

@@ -12,6 +12,7 @@ point's area.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -88,14 +89,41 @@ class SizedTables:
         fields = ("cycles", "latency_s", "energy_j", "weight_bytes", "peak_act_bytes")
         out = {f: np.zeros(P) for f in fields}
         area = np.zeros(P)
+        unsupported = np.zeros(P, dtype=bool)
         for k, pt in enumerate(points):
             rows = np.flatnonzero(inverse == k)
             key = tuple(int(v) for v in pt)
-            s = self.tables(key).score(batch.take(rows))
+            t = self.tables(key)
+            sub, bad = _supported(batch.take(rows), t.act_bits, t.weight_bits)
+            s = t.score(sub)
             for f in fields:
                 out[f][rows] = getattr(s, f)
             area[rows] = self.area_mm2(key)
-        return NetworkScores(**out, area_mm2=area)
+            unsupported[rows] = bad
+        return NetworkScores(**out, area_mm2=area, unsupported=unsupported)
+
+
+def _clip(bits: np.ndarray, allowed: tuple[int, ...]) -> np.ndarray:
+    """`bits` with every value not in `allowed` replaced by the widest allowed one."""
+    return np.where(np.isin(bits, allowed), bits, max(allowed))
+
+
+def _supported(
+    batch: CandidateBatch, act: tuple[int, ...], weight: tuple[int, ...]
+) -> tuple[CandidateBatch, np.ndarray]:
+    """(`batch` with bits a point does not run replaced by its widest ones, True per candidate
+    where some were): a point of narrower PEs (`max_bits`) runs fewer bit-widths."""
+    bad = ~np.isin(batch.act_bits, act).all(axis=1)
+    for w in batch.weight_bits:
+        bad |= ~np.isin(w, weight).all(axis=1)
+    if not bad.any():
+        return batch, bad
+    clipped = replace(
+        batch,
+        act_bits=_clip(batch.act_bits, act),
+        weight_bits=tuple(_clip(w, weight) for w in batch.weight_bits),
+    )
+    return clipped, bad
 
 
 class SizedSpace:

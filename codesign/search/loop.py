@@ -40,6 +40,8 @@ def scorer(
         violation = costs.peak_bytes - tables.memory_limit_bytes
         if costs.severed is not None:  # a layer with no channel left: never feasible
             violation = np.where(costs.severed, np.maximum(violation, 0) + SEVERED, violation)
+        if costs.unsupported is not None:  # bits the hardware point's PEs do not run
+            violation = np.where(costs.unsupported, np.maximum(violation, 0) + SEVERED, violation)
         if max_area_mm2 is not None and costs.area_mm2 is not None:
             violation = np.maximum(violation, (costs.area_mm2 - max_area_mm2) * 1e6)
         return Scores(F, violation, costs, loss)

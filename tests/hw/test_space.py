@@ -49,6 +49,7 @@ def test_bundled_space_by_name():
         ("parameters: {glb_bits: [-3]}\n", "parameters.glb_bits", "greater than"),
         ("parameters: {}\n", "parameters", "at least 1"),
         ("parameters: {pe_rows: [8]}\ncomponents: nowhere.yaml\n", "components", "no such"),
+        ("parameters: {max_bits: [16]}\n", "parameters.max_bits", "wider than"),
     ],
 )
 def test_space_errors_name_the_file_and_the_field(tmp_path, body, field, words):
@@ -139,3 +140,37 @@ def test_table_against_published_eyeriss_energies():
     assert 6 / 2 <= glb / rf <= 6 * 2
     assert 1 / 2 <= rf / mac <= 2
     assert t.technology_nm == 45 and "CACTI" in t.sram_tool and "hwcomponents" in t.sram_tool
+
+
+def test_a_narrower_datapath_runs_fewer_bits_for_less_area_and_mac_energy(tmp_path):
+    from dataclasses import replace
+
+    import numpy as np
+
+    from codesign.core.candidates import CandidateBatch
+    from codesign.core.types import MapperSettings
+    from codesign.families import build_tables
+    from codesign.search.hwspace import SizedTables
+    from codesign.workload import extract, get_workload
+
+    s = load_hw_space(_space(tmp_path, "parameters: {max_bits: [4, 8]}\n"))
+    four = s.hardware((0,))
+    assert four.act_bits == (2, 4) and four.weight_bits == (2, 4)
+    assert four.mac_energy_pj[0][0] < s.base.mac_energy_pj[0][0]
+    assert s.area_mm2((0,)) < s.area_mm2((1,))
+    wl = get_workload("resnet8")
+    graph = extract(wl.build(), wl.example_input(), wl.name)
+    ms = MapperSettings(samples=20, refine_rounds=0)
+    tables = SizedTables(s, graph, build_tables(graph, s.base, ms), ms)
+    L = tables.num_layers
+    batch = CandidateBatch.layerwise(
+        tables.layer_names,
+        [sp.K for sp in graph.quantizable],
+        np.array([[4] * L, [8] * L, [4] * L]),
+        np.array([[4] * L, [4] * L, [4] * L]),
+        np.zeros((3, L), dtype=np.int64),
+    )
+    sc = tables.score(replace(batch, hardware=np.array([[0], [0], [1]])))
+    # a8 on the 4-bit point is not run: infeasible; w4a4 costs less on the 4-bit datapath
+    assert sc.unsupported.tolist() == [False, True, False]
+    assert sc.energy_j[0] < sc.energy_j[2]

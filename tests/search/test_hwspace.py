@@ -49,6 +49,7 @@ def _space(tmp_path: Path) -> Path:
     p.write_text(
         f"version: 1\nname: small\nbase: {EYERISS}\nparameters:\n"
         "  pe_rows: [8, 12, 16]\n  glb_bits: [262144, 884736]\n  glb_bandwidth: [128, 256]\n"
+        "  max_bits: [4, 8]\n"
     )
     return p
 
