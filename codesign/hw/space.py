@@ -29,10 +29,11 @@ from typing import Any
 from pydantic import Field, ValidationError, field_validator
 
 from codesign.core.errors import CodesignError, HardwareModelError
+from codesign.core.yamlio import load_yaml as _load_yaml
 from codesign.core.yamlio import validation_message
 from codesign.hw.components import DEFAULT_COMPONENTS, ComponentTable, load_components
 from codesign.hw.family import HardwareFamily, family_of
-from codesign.hw.load import bundled_hw_dir, load_hardware, load_yaml, resolve_hw_path
+from codesign.hw.load import bundled_hw_dir, load_hardware, resolve_hw_path
 from codesign.hw.schema import StrictModel, plausible
 
 Value = plausible(1e-6, 1e18)
@@ -141,7 +142,7 @@ def load_hw_space(path: str | Path) -> HardwareSpace:
     file and the offending field (a parameter the base family does not size, a value the
     base hardware refuses)."""
     path = resolve_space_path(path)
-    data = load_yaml(path)
+    data = _load_yaml(path, HardwareModelError, "hardware space file")
     if not isinstance(data, dict):
         raise HardwareModelError(f"{path}: top level must be a mapping, got {type(data).__name__}")
     try:
