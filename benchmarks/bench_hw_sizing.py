@@ -119,6 +119,46 @@ def search(space, graph, *, fixed_mapping, sizing, mapper, cache, pop, gens, see
     }
 
 
+def one_vs_outer(space, graph, *, mapper, cache, pop, gens, seed, max_area, inner_gens):  # noqa: ANN001, ANN201
+    """Hardware genes in the search against an outer loop over hardware points, for the same
+    wall time: the one search first (energy, latency, area; area bounded); then, until as
+    much time has passed, hardware points drawn at random (seeded), each searched for its
+    mappings by its own NSGA-II of `inner_gens` generations. Returns per approach (front
+    objective rows, evaluations, hardware points, wall s)."""
+    from codesign.core.pareto import pareto_mask
+
+    objs = (Objective.ENERGY, Objective.LATENCY, Objective.AREA)
+    base_tables = build_tables(graph, space.base, mapper, cache)
+    channels = tuple(s.K for s in graph.quantizable)
+    tables = SizedTables(space, graph, base_tables, mapper, cache)
+    genome = SizedSpace(LayerwiseSpace(base_tables, channels), space)
+    archive = Archive(base_tables.layer_names, genome.has_mapping)
+    t0 = time.perf_counter()
+    run_search(genome, NSGA2Strategy(pop, gens), scorer(tables, objs, None, max_area),
+               archive, 3, seed)  # fmt: skip
+    wall = time.perf_counter() - t0
+    F, ok = archive.objectives(), archive.feasible()
+    one = (F[pareto_mask(F, ok)], len(archive), tables.points_built, wall)
+    rng = np.random.default_rng(seed)
+    rows, evaluated, points, t0 = [], 0, 0, time.perf_counter()
+    while time.perf_counter() - t0 < wall:
+        point = tuple(int(rng.integers(0, len(v))) for v in space.values)
+        fixed = replace(
+            space, values=tuple((v[i],) for v, i in zip(space.values, point)), _points={}
+        )
+        t = SizedTables(fixed, graph, base_tables, mapper, cache)
+        inner = SizedSpace(LayerwiseSpace(base_tables, channels), fixed)
+        a = Archive(base_tables.layer_names, inner.has_mapping)
+        run_search(inner, NSGA2Strategy(pop, inner_gens), scorer(t, objs, None, max_area),
+                   a, 3, seed + points)  # fmt: skip
+        rows.append(a.objectives()[a.feasible()])
+        evaluated, points = evaluated + len(a), points + 1
+    Fo = np.vstack([r for r in rows if len(r)] or [np.zeros((0, 3))])
+    outer = (Fo[pareto_mask(Fo, np.ones(len(Fo), bool))], evaluated, points,
+             time.perf_counter() - t0)  # fmt: skip
+    return one, outer
+
+
 def iso_accuracy_run(args, space_path, max_area):  # noqa: ANN001, ANN201
     """(c): a full sizing explore with an accuracy axis; its least-EDP fine-tuned point
     within `--iso-pp` of full precision (None when no fine-tuned point is)."""
@@ -205,6 +245,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--supernet-steps", type=int, default=None)
     ap.add_argument("--iso-pp", type=float, default=0.5, help="iso-accuracy tolerance, pp")
     ap.add_argument("--weights", default=None, help="(c): base weights instead of training")
+    ap.add_argument(
+        "--compare-outer",
+        default="resnet18",
+        help="workload of the one-search / outer-loop comparison ('': none)",
+    )
+    ap.add_argument("--inner-generations", type=int, default=3)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--results-dir", default="/tmp/codesign-hw-sizing")
     args, argv = parse(ap, argv)
@@ -278,7 +324,36 @@ def main(argv: list[str] | None = None) -> None:
         f"{space.components.name}; x = reference EDP / variant EDP (NAAS: (b) 1.4-3.5x (a), "
         "4.4x Eyeriss)"
     )
-    show(console(), table, reproduce=command("bench_hw_sizing.py", argv), page="hw_sizing")
+    tables = [table]
+    if args.compare_outer:
+        tables.append(_outer_table(args, space8, common))
+    show(console(), *tables, reproduce=command("bench_hw_sizing.py", argv), page="hw_sizing")
+
+
+def _outer_table(args, space8, common) -> Table:  # noqa: ANN001
+    """The one search against the outer hardware loop, on `--compare-outer`'s workload."""
+    from _common import hypervolumes
+
+    wl = get_workload(args.compare_outer)
+    graph = extract(wl.build(), wl.example_input(), wl.name)
+    one, outer = one_vs_outer(space8, graph, inner_gens=args.inner_generations, **common)
+    hv = hypervolumes([one[0], outer[0]])
+    t = Table(
+        title=f"{args.compare_outer} at w8a8: hardware genes in one search, or an outer loop "
+        "over hardware points (each its own mapping search), for the same wall time"
+    )
+    for col in ("approach", "front points", "hypervolume", "evaluated", "hw points", "wall s"):
+        t.add_column(col, justify="left" if col == "approach" else "right")
+    for name, (F, n, pts, wall), h in (
+        ("one search (hardware genes)", one, hv[0]),
+        (f"outer loop ({args.inner_generations} inner generations)", outer, hv[1]),
+    ):
+        t.add_row(name, str(len(F)), f"{h:.4f}", str(n), str(pts), f"{wall:.1f}")
+    t.caption = (
+        "energy, latency, area (<= eyeriss.yaml's); hypervolume over both fronts, each "
+        "objective scaled between their best and worst"
+    )
+    return t
 
 
 if __name__ == "__main__":
