@@ -28,8 +28,8 @@ from codesign.search.space import LayerwiseSpace
 
 class SizedTables:
     """Cost tables over a hardware space: `tables(point)` per point (built once), `score`
-    of a batch whose `hardware` holds each candidate's point. Shape attributes (layers,
-    bits, mappings, memory limit) are the base point's, which every point shares."""
+    of a batch whose `hardware` holds each candidate's point; the layers and the memory limit
+    are the base point's, which every point shares."""
 
     def __init__(
         self,
@@ -51,10 +51,15 @@ class SizedTables:
         if space.hardware(space.base_point) is space.base:
             self._tables[space.base_point] = base_tables
 
-    def __getattr__(self, name: str) -> Any:  # the shape of every point's tables
-        if name.startswith("_") or name in ("base", "space"):
-            raise AttributeError(name)
-        return getattr(self.base, name)
+    @property
+    def layer_names(self) -> tuple[str, ...]:
+        """The quantizable layers (every point's tables have the same)."""
+        return self.base.layer_names
+
+    @property
+    def memory_limit_bytes(self) -> float:
+        """The off-chip memory limit in bytes (no sizing parameter changes it)."""
+        return self.base.memory_limit_bytes
 
     @property
     def points_built(self) -> int:

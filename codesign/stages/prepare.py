@@ -263,6 +263,11 @@ def prepare(
     loaded them already. Notes the base model, the hardware and the objectives in run.json."""
     recipe = check_config(cfg)
     hardware, hw_path, wl, has_data, hw_space = inputs or load_inputs(cfg)
+    if hw_space is not None and cfg.hw != type(cfg).model_fields["hw"].default:
+        console.print(
+            f"[yellow]--hw {cfg.hw} is ignored: the hardware space's base, {hw_path}, is the "
+            "hardware a sizing run starts from[/]"
+        )
     family = family_of(hardware)
     objectives = resolve_objectives(cfg, family, wl, has_data, console)
     torch.manual_seed(cfg.seed)

@@ -162,7 +162,7 @@ def test_a_narrower_datapath_runs_fewer_bits_for_less_area_and_mac_energy(tmp_pa
     graph = extract(wl.build(), wl.example_input(), wl.name)
     ms = MapperSettings(samples=20, refine_rounds=0)
     tables = SizedTables(s, graph, build_tables(graph, s.base, ms), ms)
-    L = tables.num_layers
+    L = tables.base.num_layers
     batch = CandidateBatch.layerwise(
         tables.layer_names,
         [sp.K for sp in graph.quantizable],
