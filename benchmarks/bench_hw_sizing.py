@@ -304,6 +304,10 @@ def main(argv: list[str] | None = None) -> None:
             if row is not None:
                 rows["(c) + mixed precision, iso-acc."] = row
         ref = rows["eyeriss.yaml, mapping searched"]["edp"]
+        for variant, r in rows.items():  # as each workload ends (the table comes at the end)
+            print(f"{name}: {variant}: EDP {r['edp']:.4g} uJ*ms, x{ref / r['edp']:.2f}, "
+                  f"{r['evaluated']} evaluated, {r['points']} hw points, {r['wall']:.1f} s",
+                  flush=True)  # fmt: skip
         for variant, r in rows.items():
             table.add_row(
                 name,
@@ -324,10 +328,18 @@ def main(argv: list[str] | None = None) -> None:
         f"{space.components.name}; x = reference EDP / variant EDP (NAAS: (b) 1.4-3.5x (a), "
         "4.4x Eyeriss)"
     )
-    tables = [table]
+    tables = [table] if args.workloads else []
     if args.compare_outer:
         tables.append(_outer_table(args, space8, common))
-    show(console(), *tables, reproduce=command("bench_hw_sizing.py", argv), page="hw_sizing")
+    # the comparison alone (no --workloads) has a block of its own on the page
+    block = None if args.workloads else "outer"
+    show(
+        console(),
+        *tables,
+        reproduce=command("bench_hw_sizing.py", argv),
+        page="hw_sizing",
+        block=block,
+    )
 
 
 def _outer_table(args, space8, common) -> Table:  # noqa: ANN001
