@@ -110,7 +110,8 @@ def _parser() -> argparse.ArgumentParser:
 
     x = sub.add_parser(
         "export",
-        help="export a Pareto point of a run (config, ONNX QDQ, QONNX, Brevitas, ZigZag, Timeloop)",
+        help="export a Pareto point of a run (config, ONNX QDQ, QONNX, Brevitas, ZigZag, Timeloop, "
+        "hardware file)",
         description="Write Pareto point N of RUN_DIR as a versioned config that "
         "codesign.quant.apply_config(model, config) applies, in a deployable format, or "
         "(--format switchable) one weight set with every Pareto point as a run-time operating "
@@ -128,7 +129,8 @@ def _parser() -> argparse.ArgumentParser:
         help="config (YAML; also yaml, json), onnx-qdq (ONNX QuantizeLinear / DequantizeLinear, "
         "checked in onnxruntime), qonnx (Quant nodes, checked with qonnx), brevitas, zigzag "
         "(workload YAML), timeloop (v4 problems), switchable (one weight set, every Pareto point "
-        "a run-time mode; no --pick; needs a run with --estimator supernet)",
+        "a run-time mode; no --pick; needs a run with --estimator supernet), hw (the point's "
+        "hardware file, of a run with --hw-space)",
     )
     x.add_argument(
         "-o",
@@ -137,7 +139,7 @@ def _parser() -> argparse.ArgumentParser:
         help="output file (default, in RUN_DIR: config-N.yaml / config-N.json for config, yaml, "
         "json; point-N.onnx for onnx-qdq; point-N.qonnx.onnx; point-N.brevitas.pt; "
         "point-N.zigzag.yaml; the folder point-N.timeloop/ for timeloop; the folder switchable/ "
-        "for switchable)",
+        "for switchable; hw-N.yaml for hw)",
     )
     for flag in ("workload", "data"):  # a run folder's own module names are never imported
         x.add_argument(
@@ -238,6 +240,11 @@ def _print_front(res: Any) -> None:
         t.add_column("tuned\nacc %", **num)
     for col in ("latency\nms", "energy\nuJ", "peak\nkB"):
         t.add_column(col, **num)
+    sized = [c.hardware for c in front.candidates if c.hardware is not None]
+    params = [k for k, _ in sized[0]] if sized else []
+    if sized:
+        t.add_column("area\nmm2", **num)
+        t.add_column("hardware", no_wrap=True)
     per_channel = any(len(set(p.weight_bits)) > 1 for c in front.candidates for p in c.precisions)
     if per_channel:
         t.add_column("weights\nkB", **num)
@@ -267,6 +274,12 @@ def _print_front(res: Any) -> None:
             f"{c.energy_uj:.2f}",
             f"{c.peak_kb:.1f}",
         ]
+        if sized:
+            hp = dict(c.hardware or ())
+            row += [
+                "-" if c.area_mm2 is None else f"{c.area_mm2:.3f}",
+                " ".join(_short(hp.get(k)) for k in params),
+            ]
         if per_channel:
             bits = [b for p in c.precisions for b in p.weight_bits]
             row += [
@@ -288,10 +301,24 @@ def _print_front(res: Any) -> None:
     )
     if has_map:
         out.print(family.mapping_legend)
+    if sized:
+        out.print(
+            f"hardware: {', '.join(params)}; each point's hardware file: codesign export "
+            f"{res.run_dir} --pick N --format hw"
+        )
     if has_acc:
         out.print(f"full precision: {front.fp_accuracy:.2f}% on held-out data")
     out.print(f"report: {res.run_dir / 'pareto.html'}")
     out.print(f"export a point: codesign export {res.run_dir} --pick N")
+
+
+def _short(v: float | None) -> str:
+    """A hardware parameter value, short: 884736 -> '864K', 12 -> '12'."""
+    if v is None:
+        return "-"
+    if v >= 1024 and v % 1024 == 0:
+        return f"{int(v) // 1024}K"
+    return f"{v:g}"
 
 
 def _cmd_runs(args: argparse.Namespace, console: Console) -> int:

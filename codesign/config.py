@@ -43,6 +43,8 @@ ACCURACY_FIELDS = (
 # how fast it runs)
 _RESULT_FIELDS = (
     "hw",
+    "hw_space",
+    "max_area",
     "workload",
     "input_shape",
     "objectives",
@@ -131,6 +133,19 @@ class ExploreConfig(BaseModel):
         "mpic",
         description="hardware YAML (e.g. hw_models/mpic.yaml) or a bundled name",
     )
+    hw_space: str | None = Field(
+        None,
+        description="a hardware space YAML (e.g. hw_models/spaces/eyeriss_space.yaml) or a "
+        "bundled space name: its base hardware replaces --hw, and the search sizes the "
+        "hardware too (PE array, register files, global buffer, bandwidths), one gene per "
+        "parameter beside the bit and mapping genes; adds the area objective",
+    )
+    max_area: float | None = Field(
+        None,
+        gt=0.0,
+        description="with --hw-space: the largest area in mm2 a hardware point may take "
+        "(its modelled compute and memories, from the component table)",
+    )
     workload: str = Field(
         "mnist1d_cnn",
         description="registered workload (see `codesign workloads`) or package.module:function",
@@ -140,8 +155,9 @@ class ExploreConfig(BaseModel):
     )
     objectives: tuple[Objective, ...] | None = Field(
         None,
-        description="comma-separated, among accuracy_loss, latency, energy, memory (default: "
-        "accuracy_loss and the hardware family's costs; the costs alone without data)",
+        description="comma-separated, among accuracy_loss, latency, energy, memory, area (area "
+        "with --hw-space; default: accuracy_loss and the hardware family's costs, and area "
+        "with --hw-space; the costs alone without data)",
     )
     strategy: str = Field(
         "nsga2", description="search strategy: nsga2, random, dnas or csq (gradient sweeps)"
@@ -316,7 +332,7 @@ class ExploreConfig(BaseModel):
             )
         return v
 
-    @field_validator("hw", "data", "weights", "out", "results_dir", mode="before")
+    @field_validator("hw", "hw_space", "data", "weights", "out", "results_dir", mode="before")
     @classmethod
     def _path(cls, v: Any) -> Any:
         return str(v) if isinstance(v, Path) else v

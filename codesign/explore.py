@@ -99,8 +99,10 @@ def _check_fingerprint(run_dir: Path, stored: dict[str, str], now: dict[str, str
             f"{', '.join(what[k] for k in missing)}, so nothing shows the inputs are the run's "
             "own; rerun it without --resume"
         )
+    if "hw_space" in stored or "hw_space" in now:  # a sizing run: its space file too
+        what["hw_space"] = "the hardware space file"
     for k, label in what.items():
-        if k in stored and stored[k] != now.get(k):
+        if (k in stored or k == "hw_space") and stored.get(k) != now.get(k):
             raise RunError(
                 f"--resume {run_dir}: {label} changed since the run started "
                 f"({k} fingerprint {stored[k]} -> {now.get(k)})"
@@ -217,6 +219,8 @@ def _run(
                 _check_fingerprint(run.path, prior.get("fingerprint", {}), ctx.fingerprint)
             if not prior:
                 run.copy_in(ctx.hw_path, "hw.yaml")
+                if ctx.hw_space is not None:
+                    run.copy_in(ctx.hw_space.source, "hw_space.yaml")
             run.held = False
             run.note(fingerprint=ctx.fingerprint)
             estimator = make_estimator(ctx, ev, prog)

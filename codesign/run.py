@@ -5,7 +5,8 @@ Only this module reads and writes run files. Layout of ``results/<run-id>/``::
     run.json         format codesign.run v2: status (running / complete / failed /
                      interrupted), pid and host of the process, the `ExploreConfig` it ran
                      with, fingerprints of hardware, workload and weights, package versions
-    hw.yaml          a copy of the hardware file the run priced against
+    hw.yaml          a copy of the hardware file the run priced against (the base one
+                     of a sizing run, whose space file is copied as hw_space.yaml)
     layers.json      the extracted layer graph
     checkpoint.pkl   strategy, RNG and archive after the last finished generation
     candidates.csv   every evaluated candidate (appended per generation)
@@ -301,6 +302,13 @@ class RunDir:
             for r, c in enumerate(front.candidates)
         ]
         header = keys + [f"w:{n}" for n in names] + [f"a:{n}" for n in names]
+        sized = [c.hardware for c in front.candidates if c.hardware is not None]
+        if sized:  # a sizing run: each point's area and hardware parameters
+            params = [k for k, _ in sized[0]]
+            header += ["area_mm2"] + [f"hw:{k}" for k in params]
+            for row, c in zip(rows, front.candidates):
+                hp = dict(c.hardware or ())
+                row += [c.area_mm2] + [_whole(hp.get(k)) for k in params]
         self.rewrite_rows("pareto.csv", header, rows)
 
     def load_front(self) -> Front:
@@ -393,6 +401,10 @@ def _csv_bits(p: Precision) -> int | str:
     return int(w) if " " not in w else w
 
 
+def _whole(v: float | None) -> int | float | None:
+    return int(v) if v is not None and float(v).is_integer() else v
+
+
 def _bits(p: Precision) -> int | list[int]:
     return p.weight_bits[0] if len(set(p.weight_bits)) == 1 else list(p.weight_bits)
 
@@ -431,6 +443,10 @@ def front_to_dict(front: Front, channels: dict[str, int]) -> dict[str, Any]:
                 "per_layer": {n: layer_cost_to_dict(lc) for n, lc in cost.layers.items()},
             }
         )
+        if c.hardware is not None:  # a sizing run: the point, its area, its hardware file
+            cands[-1]["hardware_point"] = dict(c.hardware)
+            cands[-1]["area_mm2"] = c.area_mm2
+            cands[-1]["hardware_doc"] = c.hardware_doc
     return {
         "format": FRONT_FORMAT,
         "version": FRONT_VERSION,
@@ -576,6 +592,7 @@ def _candidate_from_dict(
         c["memory_limit_bytes"],
     )
     mc = p.get("mapping_choice")
+    hp = p.get("hardware_point")
     return Candidate(
         id=int(p["id"]),
         generation=int(p["generation"]),
@@ -585,4 +602,7 @@ def _candidate_from_dict(
         cost=cost,
         est_accuracy_loss=p.get("est_accuracy_loss_pp"),
         rescores=tuple(Rescore(**r) for r in p.get("rescores", [])),
+        hardware=None if hp is None else tuple((str(k), float(v)) for k, v in hp.items()),
+        area_mm2=None if p.get("area_mm2") is None else float(p["area_mm2"]),
+        hardware_doc=p.get("hardware_doc"),
     )

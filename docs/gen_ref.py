@@ -201,23 +201,65 @@ def hardware_page() -> str:
         fam = FAMILIES.get(name)
         schema = fam.schema
         lines += [f"## Family `{name}`", "", _md(inspect.getdoc(schema) or ""), ""]
-        lines += ["| field | type | required / default | constraints | meaning |"]
-        lines += ["| --- | --- | --- | --- | --- |"]
-        for path, f, _holder in schema_fields(schema):
-            default = None if f.is_required() else f.get_default(call_default_factory=True)
-            req = "required" if f.is_required() else f"default `{_md(repr(default))}`"
-            inner = _model_of(f.annotation)
-            meaning = f.description or (inspect.getdoc(inner) if inner is not None else "")
-            lines.append(
-                f"| `{path}` | {_md(_type_name(f.annotation))} | {req} | "
-                f"{_md(_constraints(f))} | {_md(meaning or '')} |"
-            )
-        lines.append("")
+        lines += _schema_table(schema)
         if name in examples:
             file, text = examples[name]
             lines += [f"A bundled `{name}` file, `hw_models/{file}`:", "", "```yaml", text, "```"]
             lines.append("")
+    lines += _sizing_sections()
     return "\n".join(lines)
+
+
+def _schema_table(schema: Any) -> list[str]:
+    """One table row per field of `schema` (nested models expanded)."""
+    lines = ["| field | type | required / default | constraints | meaning |"]
+    lines += ["| --- | --- | --- | --- | --- |"]
+    for path, f, _holder in schema_fields(schema):
+        default = None if f.is_required() else f.get_default(call_default_factory=True)
+        req = "required" if f.is_required() else f"default `{_md(repr(default))}`"
+        inner = _model_of(f.annotation)
+        meaning = f.description or (inspect.getdoc(inner) if inner is not None else "")
+        lines.append(
+            f"| `{path}` | {_md(_type_name(f.annotation))} | {req} | "
+            f"{_md(_constraints(f))} | {_md(meaning or '')} |"
+        )
+    return [*lines, ""]
+
+
+def _sizing_sections() -> list[str]:
+    """The hardware space file (`--hw-space`), its sizing parameters per family, and the
+    component table it scales costs by."""
+    from codesign.hw.components import ComponentsSchema
+    from codesign.hw.family import FAMILIES
+    from codesign.hw.space import HwSpaceSchema
+
+    lines = ["## Hardware spaces (`--hw-space`)", "", _md(inspect.getdoc(HwSpaceSchema) or ""), ""]
+    lines += [
+        "A space names a base hardware file and, per sizing parameter, its allowed values; "
+        "`codesign explore --hw-space FILE` searches them beside the bits and mappings (see "
+        "[the cost models](../explanation/cost-models.md#sizing-the-hardware)).",
+        "",
+        *_schema_table(HwSpaceSchema),
+    ]
+    for name in FAMILIES.names():
+        fam = FAMILIES.get(name)
+        if not fam.parameters:
+            continue
+        lines += [f"Sizing parameters of the `{name}` family:", ""]
+        lines += ["| parameter | meaning |", "| --- | --- |"]
+        lines += [f"| `{k}` | {_md(v)} |" for k, v in fam.parameters.items()]
+        lines.append("")
+    space = ROOT / "codesign" / "hw_models" / "spaces" / "eyeriss_space.yaml"
+    lines += ["The bundled space `hw_models/spaces/eyeriss_space.yaml`:", "", "```yaml"]
+    lines += [space.read_text(), "```", ""]
+    lines += ["## Component tables", "", _md(inspect.getdoc(ComponentsSchema) or ""), ""]
+    lines += [
+        "Written by `tools/tabulate_components.py` (CACTI 7 and Aladdin through hwcomponents, in "
+        "a virtual environment of its own); codesign reads the table, never CACTI.",
+        "",
+        *_schema_table(ComponentsSchema),
+    ]
+    return lines
 
 
 # ---- the run folder -------------------------------------------------------------------------

@@ -70,9 +70,13 @@ def venv(wheel, tmp_path_factory) -> Path:
 def test_wheel_holds_hardware_and_workloads_inside_codesign(wheel):
     names = zipfile.ZipFile(wheel).namelist()
     assert {n.split("/")[0] for n in names} == {"codesign", "codesign-0.1.0.dist-info"}
-    for yaml in sorted((ROOT / "hw_models").glob("*.yaml")):
-        # byte for byte, so the comments that cite each figure's source ship too
-        assert zipfile.ZipFile(wheel).read(f"codesign/hw_models/{yaml.name}") == yaml.read_bytes()
+    yamls = sorted((ROOT / "hw_models").glob("**/*.yaml"))
+    assert {"eyeriss_space.yaml", "cacti_45nm.yaml"} <= {y.name for y in yamls}
+    for yaml in yamls:
+        # byte for byte, so the comments that cite each figure's source ship too (hardware
+        # files, spaces, component tables)
+        rel = yaml.relative_to(ROOT / "hw_models").as_posix()
+        assert zipfile.ZipFile(wheel).read(f"codesign/hw_models/{rel}") == yaml.read_bytes()
     bundled = {p.name for p in (ROOT / "workloads").glob("*.py")}
     assert {"__init__.py", "digits.py"} <= bundled
     assert {f"codesign/workloads/{n}" for n in bundled} <= set(names)

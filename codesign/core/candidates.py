@@ -40,6 +40,8 @@ class CandidateBatch:
     ``[P, G_l]``: the weight bits of each of layer l's G_l channel groups, whose sizes (output
     channels per group) are ``group_sizes[l]``; a layer-wise search has one group per layer.
     ``mapping[P, L]``: the kept mapping each layer runs (None where the hardware has no choice).
+    ``hardware[P, H]``: under a hardware space (`--hw-space`), each candidate's index into the
+    allowed values of each of the space's H parameters (None on one fixed hardware).
     """
 
     layer_names: tuple[str, ...]
@@ -47,6 +49,7 @@ class CandidateBatch:
     weight_bits: tuple[np.ndarray, ...]
     group_sizes: tuple[tuple[int, ...], ...]
     mapping: np.ndarray | None = None
+    hardware: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(self.act_bits.shape[0])
@@ -88,6 +91,8 @@ class CandidateBatch:
         parts = [self.act_bits, *self.weight_bits]
         if self.mapping is not None:
             parts.append(self.mapping)
+        if self.hardware is not None:
+            parts.append(self.hardware)
         return [r.tobytes() for r in np.concatenate(parts, axis=1).astype(np.int16)]
 
     def precisions(self, i: int) -> tuple[Precision, ...]:
@@ -103,6 +108,10 @@ class CandidateBatch:
         """Candidate i's kept-mapping index per layer (None without a mapping gene)."""
         return None if self.mapping is None else tuple(int(m) for m in self.mapping[i])
 
+    def hardware_of(self, i: int) -> tuple[int, ...] | None:
+        """Candidate i's hardware point (value index per space parameter; None without one)."""
+        return None if self.hardware is None else tuple(int(h) for h in self.hardware[i])
+
     def take(self, idx: np.ndarray) -> CandidateBatch:
         """The candidates at `idx`."""
         return CandidateBatch(
@@ -111,6 +120,7 @@ class CandidateBatch:
             tuple(w[idx] for w in self.weight_bits),
             self.group_sizes,
             None if self.mapping is None else self.mapping[idx],
+            None if self.hardware is None else self.hardware[idx],
         )
 
 
@@ -122,7 +132,10 @@ class NetworkScores:
     packed weights + per-channel parameters, `peak_act_bytes` the largest set of activation
     tensors resident at once, `peak_bytes` = weights + peak activations. ``severed[P]`` (None
     where no candidate prunes) is True where pruning left some layer no channel: the network
-    is cut, so the candidate is infeasible.
+    is cut, so the candidate is infeasible. ``area_mm2[P]`` (None on one fixed hardware) is
+    the area of each candidate's hardware point (`--hw-space`); ``unsupported[P]`` (None where
+    every point runs every bit-width) is True where the point's PEs do not run some layer's
+    bits (its costs are then those at the widest bits it runs; the candidate is infeasible).
     """
 
     cycles: np.ndarray
@@ -131,6 +144,8 @@ class NetworkScores:
     weight_bytes: np.ndarray
     peak_act_bytes: np.ndarray
     severed: np.ndarray | None = None
+    area_mm2: np.ndarray | None = None
+    unsupported: np.ndarray | None = None
 
     @property
     def peak_bytes(self) -> np.ndarray:
@@ -141,13 +156,22 @@ class NetworkScores:
 def objective_values(
     objectives: Sequence[Objective], costs: NetworkScores, accuracy_loss: np.ndarray
 ) -> np.ndarray:
-    """Matrix [P, M] of objective values in display units (pp, ms, uJ, kB)."""
+    """Matrix [P, M] of objective values in display units (pp, ms, uJ, kB, mm2);
+    `ConfigError` for the area objective on scores without an area (one fixed hardware)."""
     cols = {
         Objective.ACCURACY_LOSS: accuracy_loss,
         Objective.LATENCY: costs.latency_s * 1e3,
         Objective.ENERGY: costs.energy_j * 1e6,
         Objective.MEMORY: costs.peak_bytes / 1e3,
     }
+    if Objective.AREA in objectives:
+        if costs.area_mm2 is None:
+            from codesign.core.errors import ConfigError
+
+            raise ConfigError(
+                "--objectives area: the area axis needs a hardware space (--hw-space)"
+            )
+        cols[Objective.AREA] = costs.area_mm2
     return np.stack([np.asarray(cols[o], dtype=np.float64) for o in objectives], axis=1)
 
 
@@ -215,6 +239,11 @@ class Candidate:
     cost: NetworkCost
     est_accuracy_loss: float | None = None
     rescores: tuple[Rescore, ...] = ()
+    # under a hardware space: the point's parameter values, its area (mm^2) and its whole
+    # hardware file as a document (what `export --format hw` writes)
+    hardware: tuple[tuple[str, float], ...] | None = None
+    area_mm2: float | None = None
+    hardware_doc: dict | None = field(default=None, compare=False)
 
     @property
     def act_bits(self) -> tuple[int, ...]:

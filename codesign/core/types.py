@@ -172,6 +172,7 @@ class Objective(str, enum.Enum):
     LATENCY = "latency"  # milliseconds per inference
     ENERGY = "energy"  # microjoules per inference
     MEMORY = "memory"  # peak bytes resident (weights + live activations)
+    AREA = "area"  # mm^2 of the hardware point's modelled compute and memories (--hw-space)
 
     @property
     def unit(self) -> str:
@@ -184,6 +185,7 @@ _UNITS = {
     Objective.LATENCY: "ms",
     Objective.ENERGY: "uJ",
     Objective.MEMORY: "kB",
+    Objective.AREA: "mm2",
 }
 
 

@@ -3,6 +3,7 @@
 from codesign.exporters import (  # noqa: F401
     brevitas,
     config,
+    hw,
     loopnest,
     onnx_qdq,
     qonnx,

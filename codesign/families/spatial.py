@@ -11,9 +11,9 @@ exactly with the mapping each layer picked.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import Field, PositiveInt, StrictBool, model_validator
@@ -464,6 +464,217 @@ def details(layer_cost: LayerCost) -> dict[str, str]:
     }
 
 
+# ---- sizing: the parameters a hardware space varies ---------------------------------------
+
+PARAMETERS = {
+    "pe_rows": "PE array rows",
+    "pe_cols": "PE array columns",
+    "rf_W_bits": "per-PE register file capacity for weights, bits",
+    "rf_I_bits": "per-PE register file capacity for input activations, bits",
+    "rf_O_bits": "per-PE register file capacity for partial sums, bits",
+    "glb_bits": "global buffer capacity (shared by every operand), bits",
+    "glb_bandwidth": "global buffer bandwidth, bits per cycle (one 64-bit bank per 64 bits)",
+    "dram_bandwidth": "off-chip bandwidth, bits per cycle",
+    "max_bits": "widest activation and weight bits the PEs support (the base's narrower "
+    "bit-widths stay); a narrower multiplier costs less area, and on a fixed-datapath array "
+    "(one MAC per PE per cycle) less energy per MAC",
+}
+RF_WORD_BITS = 16  # a register file is modelled as an SRAM read one 16-bit word at a time
+GLB_BANK_BITS = 64  # the global buffer as banks with 64-bit ports, one per 64 bits per cycle
+
+
+def sizes(hw: SpatialHardware) -> dict[str, float]:
+    """The value of every sizing parameter on `hw` (NaN where the level does not have it)."""
+    rf, glb, dram = hw.memories
+    nan = float("nan")
+    per_op = {} if rf.shared else dict(zip(("W", "I", "O"), rf.capacity_bits))
+    return {
+        "pe_rows": hw.rows,
+        "pe_cols": hw.cols,
+        "rf_W_bits": per_op.get("W", nan),
+        "rf_I_bits": per_op.get("I", nan),
+        "rf_O_bits": per_op.get("O", nan),
+        "glb_bits": glb.capacity_bits[0] if glb.shared else nan,
+        "glb_bandwidth": glb.bandwidth_bits_per_cycle,
+        "dram_bandwidth": dram.bandwidth_bits_per_cycle,
+        "max_bits": max(max(hw.act_bits), max(hw.weight_bits)),
+    }
+
+
+def _rf_pj_per_bit(caps: tuple[float, ...], comps: Any) -> float:
+    """Mean energy per bit of a per-PE level's operand stores (those with room)."""
+    e = [comps.sram_pj_per_bit(c, RF_WORD_BITS) for c in caps if c > 0]
+    return sum(e) / len(e)
+
+
+def _glb_banks(bandwidth: float) -> int:
+    return max(1, round(bandwidth / GLB_BANK_BITS))
+
+
+def _glb_pj_per_bit(cap: float, bandwidth: float, comps: Any) -> float:
+    banks = _glb_banks(bandwidth)
+    return comps.sram_pj_per_bit(cap / banks, GLB_BANK_BITS)
+
+
+def vary(hw: SpatialHardware, values: dict[str, float], comps: Any) -> SpatialHardware:
+    """`hw` with the sizing parameters `values` (names of `PARAMETERS`); `hw` itself when
+    every value is the base's. A memory whose capacity or width changes has its energy per
+    bit scaled by the component table's ratio (new / base): the base file's cited figures
+    stay, the table says how they grow. `ConfigError` for a parameter this hardware has not
+    (a per-operand RF capacity on a shared RF, ...)."""
+    cur = sizes(hw)
+    changed = {}
+    for k, v in values.items():
+        if k not in PARAMETERS:
+            raise ConfigError(f"unknown sizing parameter '{k}'; known: {', '.join(PARAMETERS)}")
+        if cur[k] != cur[k]:  # NaN: not on this hardware
+            raise ConfigError(f"'{k}': {hw.name} has no such memory (see hw_models/README.md)")
+        if float(v) != float(cur[k]):
+            changed[k] = float(v)
+    if "max_bits" in changed and changed["max_bits"] > cur["max_bits"]:
+        raise ConfigError(
+            f"'max_bits': {_show(changed['max_bits'])} is wider than {hw.name}'s widest "
+            f"bit-width ({_show(cur['max_bits'])}); its MAC tables have no such entry"
+        )
+    top = changed.get("max_bits")
+    if top is not None and (min(hw.act_bits) > top or min(hw.weight_bits) > top):
+        raise ConfigError(f"'max_bits': {hw.name} supports no bit-width <= {_show(top)}")
+    if not changed:
+        return hw
+    new = {**cur, **changed}
+    rf, glb, dram = hw.memories
+    if any(k.startswith("rf_") for k in changed):
+        caps = (new["rf_W_bits"], new["rf_I_bits"], new["rf_O_bits"])
+        # an operand the base RF has no room for keeps none
+        caps = tuple(c if b > 0 else 0.0 for c, b in zip(caps, rf.capacity_bits))
+        scale = _rf_pj_per_bit(caps, comps) / _rf_pj_per_bit(rf.capacity_bits, comps)
+        rf = replace(rf, capacity_bits=caps, access_pj_per_bit=rf.access_pj_per_bit * scale)
+    if "glb_bits" in changed or "glb_bandwidth" in changed:
+        cap, bw = new["glb_bits"], new["glb_bandwidth"]
+        base_cap = glb.capacity_bits[0]
+        scale = (
+            _glb_pj_per_bit(cap, bw, comps)
+            / _glb_pj_per_bit(base_cap, glb.bandwidth_bits_per_cycle, comps)
+            if glb.shared
+            else 1.0
+        )
+        caps = (cap,) * 3 if glb.shared else glb.capacity_bits
+        glb = replace(
+            glb,
+            capacity_bits=caps,
+            bandwidth_bits_per_cycle=bw,
+            access_pj_per_bit=glb.access_pj_per_bit * scale,
+        )
+    if "dram_bandwidth" in changed:
+        dram = replace(dram, bandwidth_bits_per_cycle=new["dram_bandwidth"])
+    bits = {}
+    if "max_bits" in changed:
+        bits = _narrower(hw, int(new["max_bits"]), comps)
+    rows, cols = int(new["pe_rows"]), int(new["pe_cols"])
+    other = hw.other_ops_per_cycle
+    if rows * cols != hw.num_pes:
+        other = other * rows * cols / hw.num_pes
+    tag = " ".join(f"{k}={_show(v)}" for k, v in changed.items())
+    return replace(
+        hw,
+        name=f"{hw.name} [{tag}]",
+        rows=rows,
+        cols=cols,
+        memories=(rf, glb, dram),
+        # pooling / elementwise throughput scales with the array (one op per PE per cycle)
+        other_ops_per_cycle=other,
+        **bits,
+    )
+
+
+def _narrower(hw: SpatialHardware, top: int, comps: Any) -> dict[str, Any]:
+    """The bit-width fields of `hw` with only the bit-widths up to `top`; on a fixed-datapath
+    array (one MAC per PE per cycle at every precision) each MAC energy is scaled by the
+    table's ratio of a `top`-bit MAC to the base's widest one."""
+    ai = [i for i, b in enumerate(hw.act_bits) if b <= top]
+    wi = [j for j, b in enumerate(hw.weight_bits) if b <= top]
+    fixed = all(v == 1.0 for row in hw.macs_per_pe_per_cycle for v in row)
+    scale = 1.0
+    if fixed:
+        widest = max(max(hw.act_bits), max(hw.weight_bits))
+        scale = comps.mac(top, top, hw.psum_bits)[0] / comps.mac(widest, widest, hw.psum_bits)[0]
+    return {
+        "act_bits": tuple(hw.act_bits[i] for i in ai),
+        "weight_bits": tuple(hw.weight_bits[j] for j in wi),
+        "mac_energy_pj": tuple(tuple(hw.mac_energy_pj[i][j] * scale for j in wi) for i in ai),
+        "macs_per_pe_per_cycle": tuple(
+            tuple(hw.macs_per_pe_per_cycle[i][j] for j in wi) for i in ai
+        ),
+    }
+
+
+def _show(v: float) -> str:
+    return str(int(v)) if float(v).is_integer() else f"{v:g}"
+
+
+def area_mm2(hw: SpatialHardware, comps: Any) -> float:
+    """Area (mm^2) of `hw`'s modelled parts, from the component table: per PE a MAC (the
+    widest supported precision's multiplier and a `psum_bits` adder) and its register file
+    (one 16-bit-word SRAM per operand store), then the global buffer as 64-bit banks (one
+    per 64 bits per cycle of bandwidth). The on-chip network, control and pads are not
+    modelled, nor off-chip DRAM."""
+    rf, glb, _ = hw.memories
+    _, mac_um2 = comps.mac(max(hw.act_bits), max(hw.weight_bits), hw.psum_bits)
+    stores = (rf.capacity_bits[0],) if rf.shared else rf.capacity_bits
+    rf_um2 = sum(comps.sram_area_um2(c, RF_WORD_BITS) for c in stores if c > 0)
+    banks = _glb_banks(glb.bandwidth_bits_per_cycle)
+    glb_cap = glb.capacity_bits[0] if glb.shared else sum(glb.capacity_bits)
+    glb_um2 = banks * comps.sram_area_um2(glb_cap / banks, GLB_BANK_BITS)
+    return (hw.num_pes * (mac_um2 + rf_um2) + glb_um2) * 1e-6
+
+
+def to_doc(hw: SpatialHardware) -> dict[str, Any]:
+    """The hardware file (as a document) that loads back into `hw` (`build` of it equals it,
+    but for `source`)."""
+
+    def table(t: tuple[tuple[float, ...], ...]) -> dict[int, dict[int, float]]:
+        return {a: dict(zip(hw.weight_bits, row)) for a, row in zip(hw.act_bits, t)}
+
+    mems = []
+    for m in hw.memories:
+        caps = (
+            {"shared": m.capacity_bits[0]}
+            if m.shared
+            else {op: c for op, c in zip(OPERANDS, m.capacity_bits) if c > 0}
+        )
+        doc: dict[str, Any] = {
+            "name": m.name,
+            "per_pe": m.per_pe,
+            "capacity_bits": caps,
+            "access_pj_per_bit": m.access_pj_per_bit,
+            "bandwidth_bits_per_cycle": m.bandwidth_bits_per_cycle,
+        }
+        if any(m.bypass):
+            doc["bypass"] = [op for op, b in zip(OPERANDS, m.bypass) if b]
+        if not all(m.holds):
+            doc["holds"] = [op for op, h in zip(OPERANDS, m.holds) if h]
+        mems.append(doc)
+    return {
+        "version": 1,
+        "name": hw.name,
+        "family": "spatial",
+        "description": hw.description,
+        "clock_hz": hw.clock_hz,
+        "pe_array": {"rows": hw.rows, "cols": hw.cols},
+        "bits": {"activation": list(hw.act_bits), "weight": list(hw.weight_bits)},
+        "psum_bits": hw.psum_bits,
+        "mac": {
+            "energy_pj": table(hw.mac_energy_pj),
+            "per_pe_per_cycle": table(hw.macs_per_pe_per_cycle),
+            "input_registers": hw.input_registers,
+        },
+        "memories": mems,
+        "dataflows": list(hw.dataflows),
+        "other_ops_per_cycle": hw.other_ops_per_cycle,
+        "other_op_pj": hw.other_op_pj,
+    }
+
+
 # the CLI's letter for each of the mapper's kept picks (`mapping.mapper.KEEP`, in its order)
 _LETTERS = {"min energy": "E", "min latency": "L", "min EDP": "D", "other dataflow": "O"}
 
@@ -482,5 +693,10 @@ register_family(
         mapping_letters="".join(_LETTERS[name] for name in KEEP),
         describe=describe,
         details=details,
+        parameters=PARAMETERS,
+        sizes=sizes,
+        vary=vary,
+        area_mm2=area_mm2,
+        to_doc=to_doc,
     )
 )

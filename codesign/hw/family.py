@@ -41,6 +41,14 @@ class HardwareFamily:
     priced layer runs ('RS K16xOY14', '3 L1 tiles'; '' without one) and `details(layer_cost)`
     the same in named columns for the report's mapping table (empty: no table). The report,
     the exporters and the CLI ask the family; none tests its name.
+
+    A family whose chips can be sized (`--hw-space`) also gives `parameters` (the names a
+    hardware space may vary, each with its description), `sizes(hw)` (their values on `hw`,
+    NaN where it has no such part), `vary(hw, values, components)` (the
+    domain object with those parameter values, energies rescaled by the component table;
+    `hw` itself when every value is the base's), `area_mm2(hw, components)` (the area of
+    its modelled compute and memories) and `to_doc(hw)` (a hardware file's document that
+    loads back into an equal object).
     """
 
     name: str
@@ -53,6 +61,11 @@ class HardwareFamily:
     mapping_letters: str = ""
     describe: Callable[[LayerCost], str] = _no_tag
     details: Callable[[LayerCost], dict[str, str]] = _no_details
+    parameters: dict[str, str] | None = None
+    sizes: Callable[[Any], dict[str, float]] | None = None
+    vary: Callable[[Any, dict[str, float], Any], Any] | None = None
+    area_mm2: Callable[[Any, Any], float] | None = None
+    to_doc: Callable[[Any], dict[str, Any]] | None = None
 
 
 FAMILIES: Registry[HardwareFamily] = Registry("hardware family", builtin="codesign.families")

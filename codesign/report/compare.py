@@ -39,6 +39,7 @@ LABELS = {
     Objective.LATENCY: "latency (ms)",
     Objective.ENERGY: "energy (uJ)",
     Objective.MEMORY: "peak memory (kB)",
+    Objective.AREA: "area (mm2)",
 }
 
 
@@ -49,7 +50,7 @@ def _value(front: Front, c: Any, o: Objective, tuned: bool) -> float | None:
             return None if acc is None or front.fp_accuracy is None else front.fp_accuracy - acc
         return c.est_accuracy_loss
     return {Objective.LATENCY: c.latency_ms, Objective.ENERGY: c.energy_uj,
-            Objective.MEMORY: c.peak_kb}[o]  # fmt: skip
+            Objective.MEMORY: c.peak_kb, Objective.AREA: c.area_mm2}[o]  # fmt: skip
 
 
 def _matrix(front: Front, objs: list[Objective], tuned: bool) -> np.ndarray:

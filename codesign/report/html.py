@@ -54,6 +54,9 @@ def _hover(front: Front, rank: int) -> str:
         f"latency {c.latency_ms:.3f} ms, energy {c.energy_uj:.2f} uJ, "
         f"peak {c.peak_kb:.1f} kB (weights {c.weight_kb:.1f} kB)"
     )
+    if c.hardware is not None:
+        hw = ", ".join(f"{k} {v:g}" for k, v in c.hardware)
+        lines.append(f"area {c.area_mm2:.3f} mm2: {html.escape(hw)}")
     shown = list(zip(front.layers, c.precisions))
     if len(shown) > HOVER_LAYERS:  # the drill-down (a click) has every layer
         lines.append(f"first {HOVER_LAYERS} of {len(shown)} layers; click for all:")
@@ -221,6 +224,7 @@ _UNITS = {
     "latency": ("latency (ms)", "latency_ms"),
     "energy": ("energy (uJ)", "energy_uj"),
     "memory": ("peak memory (kB)", "peak_kb"),
+    "area": ("area (mm2)", "area_mm2"),
 }
 
 
@@ -441,7 +445,7 @@ def drilldown_data(
                 "limit_label": fmt_kb(front.memory_limit_bytes / 1e3)
                 if np.isfinite(front.memory_limit_bytes)
                 else None,
-                "mapping": _mapping_table(front, r),
+                "mapping": _hardware_table(c) + _mapping_table(front, r),
             }
         )
     return out
@@ -509,7 +513,10 @@ def _table(front: Front) -> str:
     """The front as an HTML table, one row per point; no accuracy columns in a cost-only run."""
     has_acc = front.fp_accuracy is not None
     acc_head = ["est. acc %", "fine-tuned %", "error pp"] if has_acc else []
-    head = ["#", *acc_head, "latency ms", "energy uJ", "peak kB"] + [
+    sized = [c.hardware for c in front.candidates if c.hardware is not None]
+    params = [k for k, _ in sized[0]] if sized else []
+    hw_head = (["area mm2"] + [html.escape(k) for k in params]) if sized else []
+    head = ["#", *acc_head, "latency ms", "energy uJ", "peak kB", *hw_head] + [
         html.escape(n) for n in front.layers
     ]
     rows = []
@@ -523,6 +530,9 @@ def _table(front: Front) -> str:
             _f(c.energy_uj),
             _f(c.peak_kb, 1),
         ]
+        if sized:
+            hp = dict(c.hardware or ())
+            cells += [_f(c.area_mm2, 4)] + [f"{hp[k]:g}" if k in hp else "-" for k in params]
         for n, p in zip(front.layers, c.precisions):
             tag = _describe(front, c, n) if c.mapping is not None else ""
             cells.append(p.label + (f" {tag}" if tag else ""))
@@ -533,6 +543,20 @@ def _table(front: Front) -> str:
         + "</tr></thead><tbody>"
         + "".join(rows)
         + "</tbody></table>"
+    )
+
+
+def _hardware_table(c: Candidate) -> str:
+    """A sizing run's point: its hardware parameters and area as an HTML table ('' on one
+    fixed hardware)."""
+    if c.hardware is None:
+        return ""
+    cells = [("area mm2", _f(c.area_mm2, 4))] + [(k, f"{v:g}") for k, v in c.hardware]
+    head = "".join(f"<th>{html.escape(k)}</th>" for k, _ in cells)
+    row = "".join(f"<td>{html.escape(v)}</td>" for _, v in cells)
+    return (
+        "<h4>Hardware of this point (export it: --format hw)</h4>"
+        f"<table><thead><tr>{head}</tr></thead><tbody><tr>{row}</tr></tbody></table>"
     )
 
 

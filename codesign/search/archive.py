@@ -32,9 +32,12 @@ class Archive:
         has_mapping: bool,
         on_new: Callable[[list[str], list[list[Any]]], None] | None = None,
         on_restore: Callable[[list[str], list[list[Any]]], None] | None = None,
+        hardware: tuple[tuple[str, ...], tuple[tuple[float, ...], ...]] | None = None,
     ) -> None:
         self.layer_names = tuple(layer_names)
         self.has_mapping = has_mapping
+        # under a hardware space: (parameter names, allowed values of each), for the CSV
+        self.hardware = hardware
         self.on_new = on_new
         self.on_restore = on_restore
         self._seen: dict[bytes, int] = {}
@@ -45,6 +48,8 @@ class Archive:
         self.header += [f"w:{n}" for n in names] + [f"a:{n}" for n in names]
         if has_mapping:
             self.header += [f"m:{n}" for n in names]
+        if hardware is not None:
+            self.header += ["area_mm2"] + [f"hw:{n}" for n in hardware[0]]
 
     def __len__(self) -> int:
         return len(self._seen)
@@ -85,6 +90,8 @@ class Archive:
                 axis=1,
             ),
         }
+        if c.area_mm2 is not None:
+            part["area_mm2"] = c.area_mm2[sel]
         self._parts.append(part)
         self._cat = None
         if self.on_new is not None:
@@ -107,6 +114,9 @@ class Archive:
             ]
             if b.mapping is not None:
                 row += [int(v) for v in b.mapping[j]]
+            if self.hardware is not None and b.hardware is not None:
+                row.append(float(part["area_mm2"][j]) if "area_mm2" in part else "")
+                row += [_num(vals[int(i)]) for vals, i in zip(self.hardware[1], b.hardware[j])]
             rows.append(row)
         return rows
 
@@ -132,6 +142,9 @@ class Archive:
                 "mapping": None
                 if batches[0].mapping is None
                 else np.concatenate([b.mapping for b in batches]),
+                "hardware": None
+                if batches[0].hardware is None
+                else np.concatenate([b.hardware for b in batches]),
                 "group_sizes": batches[0].group_sizes,
             }
         return self._cat
@@ -170,6 +183,7 @@ class Archive:
             tuple(w[idx].astype(np.int64) for w in a["weight_bits"]),
             a["group_sizes"],
             None if a["mapping"] is None else a["mapping"][idx].astype(np.int64),
+            None if a["hardware"] is None else a["hardware"][idx].astype(np.int64),
         )
 
     def state(self) -> dict[str, Any]:
@@ -197,7 +211,13 @@ def _compact(b: CandidateBatch) -> CandidateBatch:
         tuple(w.astype(np.int8) for w in b.weight_bits),
         b.group_sizes,
         None if b.mapping is None else b.mapping.astype(np.int16),
+        None if b.hardware is None else b.hardware.astype(np.int16),
     )
+
+
+def _num(v: float) -> int | float:
+    """A parameter value as the CSV shows it: an int when whole."""
+    return int(v) if float(v).is_integer() else float(v)
 
 
 def _channel_summaries(b: CandidateBatch) -> list[list[str]]:

@@ -25,10 +25,13 @@ def scorer(
     tables: CostTables,
     objectives: Sequence[Objective],
     estimator: AccuracyEstimator | None = None,
+    max_area_mm2: float | None = None,
 ) -> Callable[[CandidateBatch], Scores]:
     """The function that scores a batch: the cost tables' gathers, the estimator's loss (NaN
     without one), the objectives in display units and the memory limit's violation (plus
-    `SEVERED` where pruning leaves some layer no channel)."""
+    `SEVERED` where pruning leaves some layer no channel). With `max_area_mm2` (a hardware
+    space), a point larger than it violates too (by its excess in um^2; a candidate is
+    feasible when both violations are <= 0)."""
 
     def score(batch: CandidateBatch) -> Scores:
         costs = tables.score(batch)
@@ -37,6 +40,10 @@ def scorer(
         violation = costs.peak_bytes - tables.memory_limit_bytes
         if costs.severed is not None:  # a layer with no channel left: never feasible
             violation = np.where(costs.severed, np.maximum(violation, 0) + SEVERED, violation)
+        if costs.unsupported is not None:  # bits the hardware point's PEs do not run
+            violation = np.where(costs.unsupported, np.maximum(violation, 0) + SEVERED, violation)
+        if max_area_mm2 is not None and costs.area_mm2 is not None:
+            violation = np.maximum(violation, (costs.area_mm2 - max_area_mm2) * 1e6)
         return Scores(F, violation, costs, loss)
 
     return score

@@ -16,6 +16,7 @@ from codesign.core.types import Objective
 from codesign.cost.tables import CostTables
 from codesign.data import DataSplits
 from codesign.hw.family import HardwareFamily
+from codesign.hw.space import HardwareSpace
 from codesign.quant.train import FinetuneRecipe
 from codesign.run import RunDir
 from codesign.workload import Workload
@@ -41,8 +42,9 @@ class Context:
     `fp_accuracy` is the base model's held-out (test) accuracy in percent, None without data;
     `base` is (hash, serialised state) of the base weights; `fingerprint` the hashes a resume
     must match; `ranking` (channel granularity) each layer's channels from least to most
-    important. Stages read it and never write to it: what a stage makes is its return value,
-    and what it reports goes to run.json through `run.note`.
+    important; `hw_space` the hardware space a sizing run searches (None on one hardware;
+    `hardware` and `tables` are then its base's). Stages read it and never write to it:
+    what a stage makes is its return value, and what it reports goes to run.json through `run.note`.
     """
 
     config: ExploreConfig
@@ -62,6 +64,7 @@ class Context:
     base: tuple[str, bytes]
     fingerprint: dict[str, str] = field(default_factory=dict)
     ranking: list[np.ndarray] | None = None
+    hw_space: HardwareSpace | None = None
 
     @property
     def cache_dir(self) -> Path:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -74,15 +75,25 @@ def select_front(ctx: Context, result: SearchResult) -> Front:
         precisions = batch.precisions(j)
         mapping = batch.mapping_of(j)
         config = Configuration.over(tables.layer_names, precisions, mapping)
+        point = batch.hardware_of(j)
+        hw = ctx.hardware if point is None else ctx.hw_space.hardware(point)
         c = Candidate(
             id=cid,
             generation=archive.generation(cid),
             strategy=archive.strategy(cid),
             precisions=precisions,
             mapping=mapping,
-            cost=price_network(ctx.graph, ctx.hardware, config, ctx.config.mapper, ctx.cache_dir),
+            cost=price_network(ctx.graph, hw, config, ctx.config.mapper, ctx.cache_dir),
             est_accuracy_loss=float(loss[cid]) if has_estimate else None,
         )
+        if point is not None:
+            space = ctx.hw_space
+            c = replace(
+                c,
+                hardware=tuple(space.point_values(point).items()),
+                area_mm2=space.area_mm2(point),
+                hardware_doc=space.family.to_doc(hw),
+            )
         if inloop is not None:
             c = c.with_rescore(inloop.rescore_of(cid))
         cands.append(c)

@@ -35,6 +35,7 @@ from codesign.data.user import check_against_model
 from codesign.families import build_tables
 from codesign.hw.family import HardwareFamily, family_of
 from codesign.hw.load import load_hardware, resolve_hw_path
+from codesign.hw.space import HardwareSpace, load_hw_space
 from codesign.quant.evaluate import state_bytes
 from codesign.quant.importance import channel_ranking
 from codesign.quant.train import FP_RECIPE, FinetuneRecipe, evaluate, train_full_precision
@@ -52,8 +53,9 @@ def resolve_objectives(
     (the costs alone without data). `CodesignError` when accuracy is asked without data."""
     if not has_data:
         _warn_accuracy_flags(cfg, wl, console)
+    sized = cfg.hw_space is not None
     if cfg.objectives is None:
-        objs = family.default_objectives
+        objs = family.default_objectives + ((Objective.AREA,) if sized else ())
         if has_data:
             return (Objective.ACCURACY_LOSS, *objs)
         console.print(
@@ -63,6 +65,11 @@ def resolve_objectives(
             "bit-widths win (give --data for an accuracy axis)[/]"
         )
         return objs
+    if Objective.AREA in cfg.objectives and not sized:
+        raise CodesignError(
+            "--objectives area: the area axis needs a hardware space to size (--hw-space, "
+            "e.g. hw_models/spaces/eyeriss_space.yaml); one fixed hardware has one area"
+        )
     if Objective.ACCURACY_LOSS in cfg.objectives and not has_data:
         raise CodesignError(
             f"--objectives: accuracy_loss needs data, and workload '{wl.name}' has none here "
@@ -198,23 +205,41 @@ def _sha(data: bytes) -> str:
 
 
 class Inputs(NamedTuple):
-    """What a config names, loaded and checked: the hardware, its file, the workload, and
-    whether the workload's data is here."""
+    """What a config names, loaded and checked: the hardware, its file, the workload,
+    whether the workload's data is here, and the hardware space (None without one; its base
+    is then `hardware`)."""
 
     hardware: Any
     hw_path: Path
     workload: Workload
     has_data: bool
+    hw_space: HardwareSpace | None = None
+
+
+SIZED_STRATEGIES = ("nsga2", "random")  # the strategies that carry hardware genes
 
 
 def load_inputs(cfg: ExploreConfig) -> Inputs:
     """The `Inputs` of `cfg`, checked before any work (once per run: a user's workload
     function is called here first, and again each time the seeded run builds the model)."""
-    hw_path = resolve_hw_path(cfg.hw)
-    hardware = load_hardware(hw_path)
+    space = None
+    if cfg.hw_space is not None:
+        if cfg.strategy not in SIZED_STRATEGIES or cfg.granularity != "layer":
+            raise CodesignError(
+                f"--hw-space: sizing the hardware searches with {' or '.join(SIZED_STRATEGIES)} "
+                f"at --granularity layer (got --strategy {cfg.strategy}, --granularity "
+                f"{cfg.granularity})"
+            )
+        space = load_hw_space(cfg.hw_space)
+        hardware, hw_path = space.base, space.base_path
+    else:
+        if cfg.max_area is not None:
+            raise CodesignError("--max-area: bounds a hardware space's points; give --hw-space")
+        hw_path = resolve_hw_path(cfg.hw)
+        hardware = load_hardware(hw_path)
     wl = get_workload(cfg.workload, cfg.input_shape)
     if is_data_function(cfg.data):  # the user's data function (or a registered dataset)
-        return Inputs(hardware, hw_path, replace(wl, dataset=cfg.data), True)
+        return Inputs(hardware, hw_path, replace(wl, dataset=cfg.data), True, space)
     if cfg.data is not None and not Path(cfg.data).exists():
         raise DataError(
             f"--data {cfg.data}: no such file or directory (a data function is given as "
@@ -225,7 +250,7 @@ def load_inputs(cfg: ExploreConfig) -> Inputs:
             f"--data: workload '{wl.name}' does not read a dataset from a folder (its data: "
             f"{wl.dataset or 'none'}); give your own as --data package.module:function"
         )
-    return Inputs(hardware, hw_path, wl, dataset_available(wl.dataset, cfg.data))
+    return Inputs(hardware, hw_path, wl, dataset_available(wl.dataset, cfg.data), space)
 
 
 def prepare(
@@ -237,7 +262,12 @@ def prepare(
     """Build the `Context` of a run (see the module docstring); `inputs` when the caller
     loaded them already. Notes the base model, the hardware and the objectives in run.json."""
     recipe = check_config(cfg)
-    hardware, hw_path, wl, has_data = inputs or load_inputs(cfg)
+    hardware, hw_path, wl, has_data, hw_space = inputs or load_inputs(cfg)
+    if hw_space is not None and cfg.hw != type(cfg).model_fields["hw"].default:
+        console.print(
+            f"[yellow]--hw {cfg.hw} is ignored: the hardware space's base, {hw_path}, is the "
+            "hardware a sizing run starts from[/]"
+        )
     family = family_of(hardware)
     objectives = resolve_objectives(cfg, family, wl, has_data, console)
     torch.manual_seed(cfg.seed)
@@ -276,6 +306,18 @@ def prepare(
         "workload": _sha(json.dumps(records, sort_keys=True, default=str).encode()),
         "weights": base[0],
     }
+    if hw_space is not None:
+        fingerprint["hw_space"] = _sha(hw_space.source.read_bytes())
+        run.note(
+            hw_space={
+                "name": hw_space.name,
+                "file": str(hw_space.source),
+                "components": hw_space.components.name,
+                "parameters": dict(zip(hw_space.names, map(list, hw_space.values))),
+                "points": hw_space.size,
+                "base_area_mm2": hw_space.base_area_mm2,
+            }
+        )
     run.note(
         hardware={"name": hardware.name, "family": family.name, "file": str(hw_path)},
         objectives=[o.value for o in objectives],
@@ -298,4 +340,5 @@ def prepare(
         base=base,
         fingerprint=fingerprint,
         ranking=ranking,
+        hw_space=hw_space,
     )

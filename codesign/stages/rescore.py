@@ -139,6 +139,7 @@ def drop_dominated_baselines(front: Front, cands: list[Candidate]) -> list[Candi
         Objective.LATENCY: lambda c: c.latency_ms,
         Objective.ENERGY: lambda c: c.energy_uj,
         Objective.MEMORY: lambda c: c.peak_kb,
+        Objective.AREA: lambda c: c.area_mm2 if c.area_mm2 is not None else 0.0,
     }
     F = np.array([[cols[o](cands[i]) for o in front.objectives] for i in tuned])
     keep = pareto_mask(F, np.ones(len(tuned), dtype=bool))

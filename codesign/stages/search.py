@@ -16,6 +16,7 @@ from codesign.core.types import Objective
 from codesign.distributed import DaskEvaluator
 from codesign.search.archive import Archive
 from codesign.search.checkpoint import Checkpointer
+from codesign.search.hwspace import SizedSpace, SizedTables
 from codesign.search.loop import run_search, scorer
 from codesign.search.registry import STRATEGIES
 from codesign.search.space import make_space
@@ -27,11 +28,13 @@ from codesign.stages.inloop import CalibratedEstimator, InLoopRescorer
 class SearchResult:
     """What the search made: every evaluated candidate (`archive`), whether its accuracy
     axis was estimated (`has_estimate`), and the in-search rescorer (None without
-    `--rescore-per-gen`), whose measured points `select_front` builds the front from."""
+    `--rescore-per-gen`), whose measured points `select_front` builds the front from;
+    `sized` the per-hardware-point tables of a sizing run (`--hw-space`)."""
 
     archive: Archive
     has_estimate: bool
     inloop: InLoopRescorer | None = None
+    sized: SizedTables | None = None
 
 
 def search(
@@ -61,11 +64,17 @@ def search(
     space = make_space(
         ctx.tables, [s.K for s in ctx.graph.quantizable], strategy.granularity, ctx.ranking
     )
+    tables = ctx.tables
+    sized = None
+    if ctx.hw_space is not None:  # hardware genes beside the bit and mapping genes
+        sized = SizedTables(ctx.hw_space, ctx.graph, ctx.tables, cfg.mapper, ctx.cache_dir)
+        space, tables = SizedSpace(space, ctx.hw_space), sized
     archive = Archive(
         ctx.tables.layer_names,
         space.has_mapping,
         on_new=lambda h, rows: ctx.run.append_rows("candidates.csv", h, rows),
         on_restore=lambda h, rows: ctx.run.rewrite_rows("candidates.csv", h, rows),
+        hardware=None if ctx.hw_space is None else (ctx.hw_space.names, ctx.hw_space.values),
     )
     hook = None
     if cfg.rescore_per_gen > 0:
@@ -82,6 +91,9 @@ def search(
     def on_generation(n: int) -> None:
         progress.update(task, completed=n)
         notes = {"progress": {"generation": n, "evaluated": len(archive)}}
+        if sized is not None:
+            notes["progress"]["hardware_points"] = sized.points_built
+            progress.update(task, description=f"{strategy.name} search ({sized.points_built} hw)")
         if getattr(strategy, "log", None):  # what a gradient sweep did at each generation
             notes["strategy_log"] = list(strategy.log)
         if hook is not None:
@@ -91,7 +103,7 @@ def search(
     run_search(
         space,
         strategy,
-        scorer(ctx.tables, ctx.objectives, estimator),
+        scorer(tables, ctx.objectives, estimator, cfg.max_area),
         archive,
         len(ctx.objectives),
         cfg.seed,
@@ -112,4 +124,8 @@ def search(
                 "[yellow]no fine-tune in the search succeeded: the front is built from estimates[/]"
             )
             hook = None
-    return SearchResult(archive, estimator is not None, hook)
+    if sized is not None:
+        ctx.console.print(
+            f"hardware points priced: {sized.points_built} of {ctx.hw_space.size} in the space"
+        )
+    return SearchResult(archive, estimator is not None, hook, sized)

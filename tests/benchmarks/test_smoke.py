@@ -119,6 +119,17 @@ CASES: dict[str, list[tuple[str, list[str], str, str]]] = {
             rf"{ROW} lr=3e-3\s+{ROW}\s+{N} \({N}\) {ROW}.*{N}\s+{ROW}",
         )
     ],
+    "bench_hw_sizing": [
+        (
+            "",
+            ["--workloads", "digits_cnn", "--data-workload", "digits_cnn", "--pop-size", "8"]
+            + ["--generations", "1", "--mapper-samples", "20", "--mapper-refine-rounds", "0"]
+            + ["--finetune-top", "1", "--finetune-steps", "1", "--compare-outer", "digits_cnn"]
+            + ["--inner-generations", "1", *PIPE, *SN],
+            "Best EDP on the Eyeriss space",
+            rf"{ROW} digits_cnn {ROW} \(a\) sizing only\s+{ROW}\s+[\d.e+-]+ {ROW}\s+{N} {ROW}",
+        )
+    ],
     "bench_hypervolume": [
         (
             "",

@@ -158,11 +158,17 @@ def test_bad_spatial_file_names_file_and_field(tmp_path, old, new, match):
 
 def test_the_readme_examples_load(tmp_path):
     """The hardware files hw_models/README.md shows are valid (its bypass snippet replaces
-    the spatial example's buffer)."""
+    the spatial example's buffer), and so is its hardware space (its base relative to the
+    bundled files)."""
     import re
 
+    from codesign.hw.space import load_hw_space
+
     text = (MPIC.parent / "README.md").read_text()
-    mcu, spatial, bypass = re.findall(r"```yaml\n(.*?)```", text, re.S)
+    mcu, spatial, bypass, space = re.findall(r"```yaml\n(.*?)```", text, re.S)
+    (tmp_path / "spaces").mkdir()
+    (tmp_path / "spaces" / "s.yaml").write_text(space.replace("../", f"{MPIC.parent}/"))
+    assert load_hw_space(tmp_path / "spaces" / "s.yaml").base.name.startswith("Simba")
     for name, body in (("mcu", mcu), ("spatial", spatial)):
         (tmp_path / f"{name}.yaml").write_text(body)
         assert load_hardware(tmp_path / f"{name}.yaml").name
