@@ -128,6 +128,7 @@ def test_quickstart_script_writes_its_paragraph(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}")
     tiny = ["--workload", "digits_cnn", "--estimator", "proxy", "--generations", "2"]
     tiny += ["--pop-size", "16", "--finetune-top", "1", "--finetune-steps", "20"]
+    tiny += ["--baselines", "false"]
     qs.main(["--readme", str(readme), "--", *tiny])
     f = qs.read(readme.read_text())
     assert f is not None and f.evaluated > 0 and f.finetuned == 1 and f.estimator == "proxy"

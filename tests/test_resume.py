@@ -18,6 +18,8 @@ from .conftest import MPIC
 ROOT = Path(__file__).resolve().parents[1]
 ARGS = [
     "explore",
+    "--baselines",  # the fine-tune counts below are the front's own
+    "false",
     "--hw",
     str(MPIC),
     "--workload",
