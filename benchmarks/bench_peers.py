@@ -150,6 +150,7 @@ def run_codesign(name: str, workload: str, args: Any) -> Path:
         finetune_top=args.finetune_top,
         threads=args.threads,
         out=str(d),
+        resume=d if (d / "run.json").exists() else None,
         **pipeline_options(args),
         **sizes,
     )
@@ -383,7 +384,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--plinio-steps", type=int, default=500, help="MPS steps per strength")
     ap.add_argument("--nncf-ratios", default="1.5,2,3,4,6,10", help="HAWQ compression ratios")
     ap.add_argument(
-        "--aimet-drops", default="0.5,1,2,4,8,16", help="AMP's allowed accuracy drops (pp)"
+        "--aimet-drops", default="0.5,2,8,16,32", help="AMP's allowed accuracy drops (pp)"
     )
     ap.add_argument("--peer-timeout", type=float, default=3600.0, help="seconds per peer run")
     ap.add_argument("--threads", type=int, default=1)
