@@ -67,7 +67,7 @@ def _bits(sim_model: torch.nn.Module, names: list[str], x: torch.Tensor, a_bits:
 
 def main(src: str, dst: str) -> None:
     """Read IN.json, run AMP at every allowed drop, write OUT.json."""
-    from aimet_torch.common.defs import QuantizationDataType
+    from aimet_torch.common.defs import CallbackFunc, QuantizationDataType
     from aimet_torch.mixed_precision import choose_mixed_precision
     from aimet_torch.quantsim import QuantizationSimModel
 
@@ -104,7 +104,7 @@ def main(src: str, dst: str) -> None:
                 allowed_accuracy_drop=drop / 100.0,
                 results_dir=cache,
                 clean_start=i == 0,
-                forward_pass_callback=forward,
+                forward_pass_callback=CallbackFunc(forward, None),
             )
             layers = _bits(sim.model, names, x[:256], cfg["a_bits"])
             results.append(
