@@ -279,7 +279,7 @@ def peer_rows(p: Any, pricing: Pricing, args: Any, con: Any) -> dict[str, dict]:
             cfg = {**base, **PEER_SETTINGS[key](args)}
             res = run_peer(key, peer, python, cfg, data_hash, args)
             if "error" in res:
-                out[label] = {"why": res["error"].strip().splitlines()[-1][:200]}
+                out[label] = {"why": _why(res["error"])}
                 continue
             configs = []
             for r in res["results"]:
@@ -318,6 +318,19 @@ PEER_SETTINGS = {
 }
 # peers that have no runner here, and why (measured in this environment; README says so too)
 WHY_NOT: dict[str, str] = {}
+
+
+def _why(error: str) -> str:
+    """A runner's failure in one line: the exception and the peer's frame that raised it."""
+    lines = [ln.strip() for ln in error.strip().splitlines() if ln.strip()]
+    frames = [ln for ln in lines if ln.startswith('File "')]
+    where = ""
+    if frames:  # 'File ".../site-packages/nncf/x/y.py", line 52, in f' -> nncf/x/y.py:52 f
+        path, _, rest = frames[-1][6:].partition('", line ')
+        path = path.split("site-packages/")[-1]
+        line, _, func = rest.partition(", in ")
+        where = f" in {path}:{line} ({func})"
+    return f"runner failed: {lines[-1][:160] if lines else 'no output'}{where}"
 
 
 def _absent(key: str, args: Any) -> str:
