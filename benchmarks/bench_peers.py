@@ -395,7 +395,11 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--finetune-top", type=int, default=8, help="fine-tuned points per run")
     ap.add_argument("--plinio-strengths", default="0.03,0.1,0.3,1,3,10")
     ap.add_argument("--plinio-steps", type=int, default=500, help="MPS steps per strength")
-    ap.add_argument("--nncf-ratios", default="1.5,2,3,4,6,10", help="HAWQ compression ratios")
+    ap.add_argument(
+        "--nncf-ratios",
+        default="1.5,2,2.5,3,3.5,4",
+        help="HAWQ compression ratios (NNCF takes 1-4 here)",
+    )
     ap.add_argument(
         "--aimet-drops", default="0.5,2,8,16,32", help="AMP's allowed accuracy drops (pp)"
     )
