@@ -160,7 +160,9 @@ class ExploreConfig(BaseModel):
         "with --hw-space; the costs alone without data)",
     )
     strategy: str = Field(
-        "nsga2", description="search strategy: nsga2, random, dnas or csq (gradient sweeps)"
+        "nsga2",
+        description="search strategy: nsga2, random, dnas or csq (gradient sweeps), hawq "
+        "(HAWQ-V3: Hessian-trace sensitivities, one integer program per budget)",
     )
     granularity: str = Field(
         "layer",
@@ -173,13 +175,14 @@ class ExploreConfig(BaseModel):
     generations: int = Field(
         40,
         ge=1,
-        description="generations of the search (dnas: cost weights in its sweep; csq: budgets)",
+        description="generations of the search (dnas: cost weights in its sweep; csq and hawq: "
+        "budgets)",
     )
     regulariser: Literal["size", "latency", "energy"] | None = Field(
         None,
-        description="dnas / csq: the cost their regulariser weighs and csq's budgets measure: "
-        "size (weight bytes), latency (cycles) or energy, from the cost tables (default: csq "
-        "size, as in its paper; dnas the run's first cost objective)",
+        description="dnas / csq / hawq: the cost their regulariser weighs and csq's and hawq's "
+        "budgets measure: size (weight bytes), latency (cycles) or energy, from the cost tables "
+        "(default: csq size, as in its paper; dnas and hawq the run's first cost objective)",
     )
     estimator: str = Field(
         "supernet",

@@ -1,6 +1,6 @@
-"""Search strategies behind one protocol (`STRATEGIES`: nsga2, random, dnas, csq), the spaces
-they search, the archive of evaluated candidates, checkpoints and the loop that ties them
-together."""
+"""Search strategies behind one protocol (`STRATEGIES`: nsga2, random, dnas, csq, hawq), the
+spaces they search, the archive of evaluated candidates, checkpoints and the loop that ties
+them together."""
 
 from codesign.search.archive import Archive
 from codesign.search.loop import run_search

@@ -180,6 +180,19 @@ CASES: dict[str, list[tuple[str, list[str], str, str]]] = {
             rf"{ROW}\s+sequential {ROW}\s+{N} {ROW}\s+{N} {ROW}\s+{N} {ROW}",
         ),
     ],
+    "bench_peers": [
+        (
+            "",
+            ["--workloads", "digits_cnn", "--strategies", "hawq", "--hawq-budgets", "2"]
+            + ["--finetune-top", "1", "--threads", "1", "--out", "{tmp}/out", *PIPE, *SN]
+            # PLiNIO runs two steps where it is installed (else its row says why not); NNCF
+            # and AIMET are left out for time
+            + ["--peers", "plinio", "--plinio-steps", "2", "--plinio-strengths", "1"]
+            + ["--finetune-steps", "1"],
+            "codesign's strategies and the peers",
+            rf"{ROW} digits_cnn {ROW} codesign hawq\s+{ROW}\s+\d+ {ROW}",
+        )
+    ],
     "bench_strategies": [
         (
             "",
