@@ -511,44 +511,62 @@ def fill_cuts(
     file holds at (act_bits, weight_bits), then the global-buffer tiles span as many of
     level 2's loops as the buffer holds (in the order `first`: W, then I, then O unless
     told otherwise); outputs the PEs finish take the activation width there."""
+    return fill_cuts_many(spec, hw, m, [(act_bits, weight_bits, first)])[0]
+
+
+def fill_cuts_many(
+    spec: LayerSpec,
+    hw: SpatialHardware,
+    m: Mappings,
+    allocations: list[tuple[int, int, tuple[int, int, int]]],
+) -> list[Mappings]:
+    """`fill_cuts` of `m` for each (act_bits, weight_bits, first) of `allocations`, one
+    Mappings each; the tiles' element counts at every cut, which do not depend on them, are
+    counted once."""
     bounds, kg, tiles = _tiler(spec)
     t = m.temporal.astype(np.float64)
     s = m.spatial.astype(np.float64)
-    bits = np.array([weight_bits, act_bits, hw.psum_bits], dtype=np.float64)
     rf, glb, _ = hw.memories
     n = len(t)
     rows = np.arange(n)
-    cut = np.empty((n, CUTS), dtype=np.int64)
     byp = m.bypasses()
+    rel_o = _relevance(kg)[O_]
+    loops1 = _level_loops(t[:, :, 1], m.order[:, 1])
+    elems = []  # per level 1, 2: elements [n, 7, 3] of the tiles spanning its first c loops
     for lv in (1, 2):
-        lo = 3 * (lv - 1)
-        # extents of the tiles that span the first c loops of the level, c = 0..6
         ext = np.empty((n, 7, 6))
         ext[:, 0] = t[:, :, 0] if lv == 1 else t[:, :, 0] * t[:, :, 1] * s
         order = ORDER_ARRAY[m.order[:, lv]]  # [n, 6] dims, innermost first
         for c in range(6):
             ext[:, c + 1] = ext[:, c]
             ext[rows, c + 1, order[:, c]] *= t[rows, order[:, c], lv]
-        # bits of each tile at each cut (a tile never holds more of a loop than it has)
-        size = tiles(np.minimum(ext.reshape(-1, 6), bounds)).reshape(n, 7, 3) * bits
-        if lv == 2:
-            rel_o = _relevance(kg)[O_]
-            _, _, above1 = _split_level(_level_loops(t[:, :, 1], m.order[:, 1]), cut[:, O_], rel_o)
-            done = _done_in_pe(above1, t[:, :, 2], rel_o, byp[:, O_])
-            size[:, :, O_] *= np.where(done, act_bits / hw.psum_bits, 1.0)[:, None]
-        size *= ~byp[:, None, lo : lo + 3]  # an operand that skips the level takes no room
-        if lv == 1 and not rf.shared:
-            for x in range(3):
-                cut[:, lo + x] = _largest_fitting(size[:, :, x] <= rf.capacity_bits[x])
-            continue
-        cap = rf.capacity_bits[0] if lv == 1 else glb.capacity_bits[0]
-        used = size[:, 0, :].sum(1)
-        for x in first:
-            others = used - size[:, 0, x]
-            cut[:, lo + x] = _largest_fitting(size[:, :, x] + others[:, None] <= cap)
-            used = others + size[rows, cut[:, lo + x], x]
-    cut[byp] = 0
-    return Mappings(m.spatial, m.temporal, m.order, m.dataflow, m.names, cut, byp)
+        # (a tile never holds more of a loop than it has)
+        elems.append(tiles(np.minimum(ext.reshape(-1, 6), bounds)).reshape(n, 7, 3))
+    out = []
+    for act_bits, weight_bits, first in allocations:
+        bits = np.array([weight_bits, act_bits, hw.psum_bits], dtype=np.float64)
+        cut = np.empty((n, CUTS), dtype=np.int64)
+        for lv in (1, 2):
+            lo = 3 * (lv - 1)
+            size = elems[lv - 1] * bits  # bits of each tile at each cut
+            if lv == 2:
+                _, _, above1 = _split_level(loops1, cut[:, O_], rel_o)
+                done = _done_in_pe(above1, t[:, :, 2], rel_o, byp[:, O_])
+                size[:, :, O_] *= np.where(done, act_bits / hw.psum_bits, 1.0)[:, None]
+            size *= ~byp[:, None, lo : lo + 3]  # an operand that skips the level takes no room
+            if lv == 1 and not rf.shared:
+                for x in range(3):
+                    cut[:, lo + x] = _largest_fitting(size[:, :, x] <= rf.capacity_bits[x])
+                continue
+            cap = rf.capacity_bits[0] if lv == 1 else glb.capacity_bits[0]
+            used = size[:, 0, :].sum(1)
+            for x in first:
+                others = used - size[:, 0, x]
+                cut[:, lo + x] = _largest_fitting(size[:, :, x] + others[:, None] <= cap)
+                used = others + size[rows, cut[:, lo + x], x]
+        cut[byp] = 0
+        out.append(Mappings(m.spatial, m.temporal, m.order, m.dataflow, m.names, cut, byp))
+    return out
 
 
 @dataclass(frozen=True)
@@ -644,6 +662,7 @@ __all__ = [
     "compulsory_dram_bits",
     "evaluate",
     "fill_cuts",
+    "fill_cuts_many",
     "peak_macs_per_cycle",
     "traffic",
 ]
