@@ -178,9 +178,9 @@ def _loops(text: str) -> list[tuple[int, int]]:
 
 def from_zigzag(spec: LayerSpec, hw, zz: dict) -> Mappings:  # noqa: ANN001
     """ZigZag's chosen mapping of `spec` (its "mapping" output) as codesign mappings: the same
-    spatial unrolling and the same loop factors in the same memory levels, under each of the
-    27 combinations of codesign's loop orders, tiles grown by `fill_cuts`. A loop sits in
-    codesign's per-PE level when every operand's register file holds it, in the buffer level
+    spatial unrolling and the same loop factors in the same memory levels, under every
+    combination of codesign's loop orders (one per level), tiles grown by `fill_cuts`. A loop
+    sits in codesign's per-PE level when every operand's register file holds it, in the buffer level
     when every operand's global buffer does, else off-chip."""
     bounds = loop_bounds(spec)[0]
     sp = np.ones(6, dtype=np.int64)

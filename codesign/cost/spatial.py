@@ -124,24 +124,31 @@ def _tile_sizes(
     *,
     fy_max: int,
     fx_max: int,
+    operand: int | None = None,
 ) -> np.ndarray:
     """Elements [M, 3] of the W, I, O tiles spanning extents ext[M, 6] of a layer whose
-    filter is fy_max x fx_max. With groups in K (`kg` output channels per group, see
-    `_relevance`) an input tile holds the C channels of every group its K extent spans."""
-    k, c, oy, ox, fy, fx = (ext[:, d].astype(np.float64) for d in range(6))
-    w = k * c * fy * fx
+    filter is fy_max x fx_max (only `operand`'s, [M], when given). With groups in K (`kg`
+    output channels per group, see `_relevance`) an input tile holds the C channels of
+    every group its K extent spans."""
+    ext = ext.astype(np.float64, copy=False)
+    k, c, oy, ox, fy, fx = (ext[:, d] for d in range(6))
+    if operand == W_:
+        return k * c * fy * fx
+    if operand == O_:
+        return k * oy * ox
     # a window slides over contiguous rows; with a stride larger than the filter, the rows
     # between windows are never read
     iy = np.minimum((oy - 1) * sy + fy, in_hw[0]) if sy <= fy_max else oy * fy
     ix = np.minimum((ox - 1) * sx + fx, in_hw[1]) if sx <= fx_max else ox * fx
     groups = np.maximum(1.0, k / kg) if kg > 0 else 1.0
     i = c * groups * iy * ix
-    o = k * oy * ox
-    return np.stack([w, i, o], axis=1)
+    if operand == I_:
+        return i
+    return np.stack([k * c * fy * fx, i, k * oy * ox], axis=1)
 
 
 _POS = np.arange(6)[None, :]
-_INV_ORDER = np.argsort(ORDER_ARRAY, axis=1)  # [3, 6] position of each dim in each order
+_INV_ORDER = np.argsort(ORDER_ARRAY, axis=1)  # [orders, 6] position of each dim in each
 
 
 @dataclass(frozen=True)
@@ -225,16 +232,16 @@ def _padded_input_hw(spec: LayerSpec) -> tuple[int, int]:
     return 1, spec.N
 
 
-def _tiler(spec: LayerSpec) -> tuple[np.ndarray, int, Callable[[np.ndarray], np.ndarray]]:
+def _tiler(spec: LayerSpec) -> tuple[np.ndarray, int, Callable[..., np.ndarray]]:
     """(loop bounds, output channels per group in K (`_group_k`), the function giving the
-    W, I, O tile elements [M, 3] of extents [M, 6]) of layer `spec`."""
+    W, I, O tile elements [M, 3] of extents [M, 6], or one operand's [M]) of layer `spec`."""
     bounds, sy, sx, _ = loop_bounds(spec)
     in_hw = _padded_input_hw(spec)
     fy, fx = int(bounds[FY]), int(bounds[FX])
     kg = _group_k(spec)
 
-    def tiles(ext: np.ndarray) -> np.ndarray:
-        return _tile_sizes(ext, kg, sy, sx, in_hw, fy_max=fy, fx_max=fx)
+    def tiles(ext: np.ndarray, operand: int | None = None) -> np.ndarray:
+        return _tile_sizes(ext, kg, sy, sx, in_hw, fy_max=fy, fx_max=fx, operand=operand)
 
     return bounds, kg, tiles
 
@@ -326,18 +333,18 @@ def _operand_tiles(
         # per-PE tile: level 0 and the first cut[x] loops of level 1's order
         inner, refills, above1 = _split_level(levels[1], cuts[:, x], rel[x])
         ext_pe = t[:, :, 0] * inner
-        pe[:, x] = tiles(np.minimum(ext_pe, bounds))[:, x]  # a loop run past its end
-        arr[:, x] = tiles(ext_pe * s_eff)[:, x]
+        pe[:, x] = tiles(np.minimum(ext_pe, bounds), x)  # a loop run past its end
+        arr[:, x] = tiles(ext_pe * s_eff, x)
         # refills of the PE tiles forced by level-2 loops are all counted; the reuse at
         # level 1 only holds within one level-2 iteration
         fills0[:, x] = refills * it2
         # global-buffer tile: levels 0-1, the array, and the first cut[3 + x] loops of level 2
         inner2, fills1[:, x], above2 = _split_level(levels[2], cuts[:, 3 + x], rel[x])
         ext_glb = t[:, :, 0] * t[:, :, 1] * inner2
-        glb[:, x] = tiles(ext_glb * s_eff)[:, x]
+        glb[:, x] = tiles(ext_glb * s_eff, x)
         # the largest tile, for the capacity check: full spatial factors, but never more of
         # a loop than it has (a tile spanning all of OX = 14 on 12 columns holds 14, not 24)
-        glb_cap[:, x] = tiles(np.minimum(ext_glb * s, bounds))[:, x]
+        glb_cap[:, x] = tiles(np.minimum(ext_glb * s, bounds), x)
         if x == I_:
             real = [_unpadded_fraction(spec, e) for e in (ext_pe, ext_pe * s_eff, ext_glb * s_eff)]
             slide = _sliding(spec, levels[2], cuts[:, 3 + x], rel[x], ext_glb * s_eff, bounds)

@@ -73,7 +73,7 @@ class LayerMappings:
 
 _LRU: OrderedDict[str, LayerMappings] = OrderedDict()
 _LRU_SIZE = 256
-FORMAT_VERSION = 7  # bump when the mapper's results change for the same inputs
+FORMAT_VERSION = 8  # bump when the mapper's results change for the same inputs
 
 
 class MapperStats:

@@ -6,7 +6,7 @@ A mapping fixes, for the six loop dimensions (K, C, OY, OX, FY, FX):
   (`unrollings`, `array_sides`);
 - temporal tiling factors at the three memory levels (0: per-PE, 1: global buffer,
   2: off-chip), whose product with the spatial factor covers the (padded) loop bound;
-- the loop order at each level, one of six stationarity orders (W, I or O stays
+- the loop order at each level, one of eight stationarity orders (W, I or O stays
   resident while the innermost loops, irrelevant to it, run); at the per-PE level it decides
   which operand the MAC's registers keep across consecutive MACs.
 
