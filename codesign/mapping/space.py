@@ -361,36 +361,36 @@ def _spatial_moves(
     12 PEs, 2 passes) would make the temporal loops run past the loop's end (24 of 14); level 1
     then runs just what is left: the temporal loops cover ceil(bound / unrolling) exactly, and
     a move for which no whole level-1 factor does that is dropped."""
-    moves = []
     sp_ok = _allowed(base, groups, lambda rdims, cdims, _: {*rdims, *cdims})
     fits = _fits_array(base.names, array, groups)
-    for d in range(6):
-        for p in [*primes, 0]:  # 0: the whole unrolled factor out of the array at once
-            for out in (True, False) if p else (True,):
-                src = base.spatial[:, d] if out else base.temporal[:, d, 1]
-                f = np.where(src > 1, src, 0) if p == 0 else np.full(len(src), p)
-                idx = np.flatnonzero((f > 1) & (src % np.maximum(f, 1) == 0) & sp_ok[:, d])
-                if p == 0:
-                    idx = idx[~np.isin(src[idx], primes)]  # a prime factor moved above
-                if not len(idx):
-                    continue
-                nb = base.take(idx)
-                if out:
-                    nb.spatial[:, d] //= f[idx]
-                    need = -(-int(bounds[d]) // nb.spatial[:, d])
-                    rest = nb.temporal[:, d, 0] * nb.temporal[:, d, 2]
-                    nb.temporal[:, d, 1] = need // rest
-                    nb = nb.take(np.flatnonzero(need % rest == 0))
-                    if len(nb):  # a smaller unrolling still fits the array
-                        moves.append(nb)
-                    continue
-                nb.spatial[:, d] *= f[idx]
-                nb.temporal[:, d, 1] //= f[idx]
-                # keep those whose larger unrolling still fits the array
-                keep = np.flatnonzero(fits(nb.dataflow, nb.spatial))
-                if len(keep):
-                    moves.append(nb.take(keep))
-    return moves
+    sp, t1 = base.spatial, base.temporal[:, :, 1]
+    # the factor each move takes [M, 6, primes + 1]: a prime, or (last) the whole unrolled
+    # factor out of the array at once
+    f = np.empty((*sp.shape, len(primes) + 1), dtype=np.int64)
+    f[:, :, :-1] = np.array(primes, dtype=np.int64)
+    f[:, :, -1] = np.where(sp > 1, sp, 0)
+    divides = f > 1
+    ok_out = divides & (sp[:, :, None] % np.maximum(f, 1) == 0) & sp_ok[:, :, None]
+    ok_out[:, :, -1] &= ~np.isin(sp, primes)  # a prime factor moves out above
+    ok_in = divides & (t1[:, :, None] % np.maximum(f, 1) == 0) & sp_ok[:, :, None]
+    ok_in[:, :, -1] = False
+    # ordered by dim, factor, out before in, row
+    d, j, into, r = np.nonzero(np.stack([ok_out, ok_in], axis=3).transpose(1, 2, 3, 0))
+    nb = base.take(r)
+    i, fac = np.arange(len(r)), f[r, d, j]
+    keep = np.ones(len(r), dtype=bool)
+    inward = into.astype(bool)
+    o, n = ~inward, inward
+    io, do_ = i[o], d[o]
+    nb.spatial[io, do_] //= fac[o]
+    need = -(-bounds[do_].astype(np.int64) // nb.spatial[io, do_])
+    rest = nb.temporal[io, do_, 0] * nb.temporal[io, do_, 2]
+    nb.temporal[io, do_, 1] = need // rest
+    keep[o] = need % rest == 0  # (a smaller unrolling still fits the array)
+    nb.spatial[i[n], d[n]] *= fac[n]
+    nb.temporal[i[n], d[n], 1] //= fac[n]
+    keep[n] = fits(nb.dataflow[n], nb.spatial[n])  # a larger one may not
+    return [nb.take(np.flatnonzero(keep))]
 
 
 def _fits_array(
@@ -472,16 +472,19 @@ def neighbours(
             raise ValueError("moves through the array need the layer's loop bounds")
         sp_primes = {p for v in np.unique(base.spatial) for p in _prime_factors(int(v))}
         moves += _spatial_moves(base, sorted(set(primes) | sp_primes), array, bounds, groups)
-    for lv in range(LEVELS):
-        for o in range(len(ORDERS)):
-            nb = base.take(np.flatnonzero(base.order[:, lv] != o))
-            nb.order[:, lv] = o
-            moves.append(nb)
-    for x in range(CUTS):
-        for step in (-1, 1):
-            nb = base.take(np.flatnonzero((cuts[:, x] + step >= 0) & (cuts[:, x] + step <= 6)))
-            nb.cut[:, x] += step
-            moves.append(nb)
+    # another loop order at one level (ordered by level, order, row)
+    orders = np.arange(len(ORDERS))
+    lv, o, r = np.nonzero(base.order.T[:, None, :] != orders[None, :, None])
+    nb = base.take(r)
+    nb.order[np.arange(len(r)), lv] = o
+    moves.append(nb)
+    # one operand's cut one loop further in or out (ordered by cut, step, row)
+    steps = np.array([-1, 1])
+    moved = cuts.T[:, None, :] + steps[None, :, None]  # [cuts, 2, M]
+    x, k, r = np.nonzero((moved >= 0) & (moved <= 6))
+    nb = base.take(r)
+    nb.cut[np.arange(len(r)), x] += steps[k]
+    moves.append(nb)
     for x in np.flatnonzero(np.zeros(CUTS, bool) if bypass_ok is None else bypass_ok):
         nb = base.take(np.arange(len(rows)))
         nb.bypass[:, x] = ~nb.bypass[:, x]
