@@ -697,10 +697,12 @@ def main(argv: list[str] | None = None) -> None:
         f"this invocation; a cold run of the {n_cmp} compared pairs took {cold:.0f} s of "
         f"AccelForge mapping (one core)."
     )
-    reproduce = (["--layers", args.layers] if args.layers else []) + [
-        "--precisions",
-        args.precisions,
-    ]
+    reproduce = (
+        (["--layers", args.layers] if args.layers else [])
+        + ["--precisions", args.precisions]
+        + (["--seeds", str(args.seeds)] if args.seeds > 1 else [])
+        + (["--thorough"] if args.thorough else [])
+    )
     print_reproduce(command("bench_accelforge.py", reproduce))
     write_doc_page("accelforge", reproduce=command("bench_accelforge.py", reproduce))
 
