@@ -1,26 +1,38 @@
-"""codesign's spatial cost model and mapper side by side with ZigZag, on ResNet-18 convs.
+"""codesign's spatial cost model and mapper side by side with ZigZag, layer by layer.
 
-Same layers (ResNet-18's distinct convolutions), same hardware (hw_models/eyeriss.yaml,
-translated into ZigZag's terms), 8-bit weights and activations, 16-bit partial sums:
+Same layers (ResNet-18's distinct convolutions, or with ``--net mobilenetv2`` eight of
+MobileNetV2's: the stem, four pointwise and two depthwise layers, and a 3x3 convolution of
+64 -> 96 channels at 28x28), same hardware (hw_models/eyeriss.yaml, translated into ZigZag's
+terms), 8-bit weights and activations, 16-bit partial sums. A depthwise layer's channels,
+which codesign runs in its K loop, are ZigZag's groups G (its K and C are 1):
 
 (a) fixed mappings: codesign's min-EDP mapping of each layer is handed to ZigZag (same
-    spatial unrolling, same loop order); per layer both tools' energy and latency and their
-    ratio, with the component that differs most and why when they differ by more than 10%;
+    spatial unrolling, same loop order; where that mapping pads a channel loop, which a
+    pinned ZigZag nest cannot, the first kept mapping that does not, and the row says so);
+    per layer both tools' energy and latency and their ratio, with the component that
+    differs most and why when they differ by more than 10%;
 (b) both mappers free: codesign's best energy vs ZigZag's best (spatial and temporal search);
     codesign's mapper here also gets the "unconstrained" dataflow (no stationarity rule),
     since ZigZag's free search has none either; and ZigZag's chosen mapping priced in
-    codesign's model, which compares the two searches in one model;
-(c) speed: codesign maps and prices all layers at all nine (2/4/8 x 2/4/8) precision pairs,
-    ZigZag maps one precision; both timed in this run;
+    codesign's model, which compares the two searches in one model. These are min-energy
+    mappings because ZigZag's search here optimises energy: the like-for-like comparison;
+(c) speed: codesign maps and prices all layers at all nine (2/4/8 x 2/4/8) precision pairs
+    (the least of ``--repeats`` runs, in-process cache cleared), ZigZag maps one precision;
+    both timed in this run, side by side;
 (d) latency: codesign's min-latency kept mapping vs ZigZag's free search with
-    optimize=latency, each in its own latency model.
+    optimize=latency, each in its own latency model;
+(e) codesign's kept mappings at w8a8, min EDP first (the one to take when both energy and
+    latency matter), then min energy (the fastest mapping within 0.5 % of the least
+    energy, or within 2 % when it runs twice as fast: `mapping.mapper.ENERGY_TIE`) and min
+    latency.
 
 ZigZag (PyPI zigzag-dse, with six) is never a codesign dependency. Install it in a virtual
 environment of its own (pip install "codesign[zigzag]" also works where its pins agree):
     python -m venv /work/zz-venv && /work/zz-venv/bin/pip install zigzag-dse six
 
 Reproduce:  python benchmarks/bench_zigzag.py [--zigzag-python /work/zz-venv/bin/python]
-            [--layers conv3_ds,...] [--without-zigzag] (codesign's columns only)
+            [--net resnet18|mobilenetv2] [--layers conv3_ds,...] [--repeats 3]
+            [--without-zigzag] (codesign's columns only)
 """
 
 from __future__ import annotations
@@ -32,9 +44,10 @@ import math
 import re
 import time
 
+import mobilenetv2  # benchmarks/mobilenetv2.py and resnet18.py, beside this file
 import numpy as np
+import resnet18
 from _common import BENCH, ZIGZAG, command, console, parse, set_threads, show
-from resnet18 import RESNET18, layers  # benchmarks/resnet18.py, beside this file
 from rich.table import Table
 
 from codesign.core.types import LayerSpec, OpKind
@@ -121,35 +134,61 @@ def zigzag_mapping(spec: LayerSpec, hw, m, i: int) -> dict:  # noqa: ANN001
     if sides is None:
         raise ValueError(f"{spec.name}: mapping {i}'s unrolling does not fit {hw.name}'s array")
     rows, cols = sides
+    names = zigzag_dims(spec)
     spatial = {
-        "D1": [[DIMS[d], f] for d, f in rows.items()],
-        "D2": [[DIMS[d], f] for d, f in cols.items()],
+        "D1": [[names[d], f] for d, f in rows.items()],
+        "D2": [[names[d], f] for d, f in cols.items()],
     }
     order = []
     for lv in (0, 1, 2):
         for d in ORDERS[int(m.order[i, lv])][1]:
             if m.temporal[i, d, lv] > 1:
-                order.append([DIMS[d], int(m.temporal[i, d, lv])])
+                order.append([names[d], int(m.temporal[i, d, lv])])
     return {"spatial": {k: v for k, v in spatial.items() if v}, "temporal_ordering": order}
 
 
+def zigzag_dims(spec: LayerSpec) -> tuple[str, ...]:
+    """ZigZag's names of codesign's six loop dims (`DIMS`) of `spec`: a depthwise layer's
+    channels, which codesign runs in K (one input channel per group), are ZigZag's groups G
+    (its K and C are 1)."""
+    if spec.kind == OpKind.GCONV:
+        raise ValueError(f"{spec.name}: grouped convolutions are not translated for ZigZag")
+    return ("G", *DIMS[1:]) if spec.kind == OpKind.DWCONV else DIMS
+
+
+# ZigZag's loop dims as codesign's (`DIMS` index): its groups G run in codesign's K (a
+# depthwise layer's channels); its batch B is 1 here, and none other exists in these layers
+_FROM_ZIGZAG = {**{d: i for i, d in enumerate(DIMS)}, "G": DIMS.index("K")}
+
+
+def _dim(name: str) -> int | None:
+    """codesign's dim index of ZigZag's loop dim `name` (None for its batch of 1)."""
+    if name == "B":
+        return None
+    if name not in _FROM_ZIGZAG:
+        raise ValueError(f"ZigZag loop dim {name!r} has no counterpart in codesign's loop nest")
+    return _FROM_ZIGZAG[name]
+
+
 def _loops(text: str) -> list[tuple[int, int]]:
-    """ZigZag's "OY14 FY3 K8" as [(dim index, factor), ...]."""
-    return [(DIMS.index(d), int(f)) for d, f in re.findall(r"([A-Z]+)(\d+)", text)]
+    """ZigZag's "OY14 FY3 K8" (G for groups) as [(codesign's dim index, factor), ...]."""
+    found = [(_dim(d), int(f)) for d, f in re.findall(r"([A-Z]+)(\d+)", text)]
+    return [(d, f) for d, f in found if d is not None]
 
 
 def from_zigzag(spec: LayerSpec, hw, zz: dict) -> Mappings:  # noqa: ANN001
     """ZigZag's chosen mapping of `spec` (its "mapping" output) as codesign mappings: the same
-    spatial unrolling and the same loop factors in the same memory levels, under each of the
-    27 combinations of codesign's loop orders, tiles grown by `fill_cuts`. A loop sits in
-    codesign's per-PE level when every operand's register file holds it, in the buffer level
+    spatial unrolling and the same loop factors in the same memory levels, under every
+    combination of codesign's loop orders (one per level), tiles grown by `fill_cuts`. A loop
+    sits in codesign's per-PE level when every operand's register file holds it, in the buffer level
     when every operand's global buffer does, else off-chip."""
     bounds = loop_bounds(spec)[0]
     sp = np.ones(6, dtype=np.int64)
     for side in zz["spatial"].values():
-        for d, f in re.findall(r"([A-Z]+):([\d.]+)", side):
-            if d in DIMS:
-                sp[DIMS.index(d)] *= math.ceil(float(f) - 1e-9)
+        for name, f in re.findall(r"([A-Z]+):([\d.]+)", side):
+            d = _dim(name)
+            if d is not None:
+                sp[d] *= math.ceil(float(f) - 1e-9)
     sp = np.minimum(sp, bounds)
     nest = _loops(zz["loop_order_innermost_first"])
     ends = [[], []]  # per operand: loops up to the top of its RF, of its global buffer
@@ -173,6 +212,85 @@ def from_zigzag(spec: LayerSpec, hw, zz: dict) -> Mappings:  # noqa: ANN001
     return fill_cuts(spec, hw, m, 8, 8)
 
 
+NETS = {"resnet18": resnet18.layers, "mobilenetv2": mobilenetv2.layers}
+
+
+def zigzag_layer(spec: LayerSpec) -> dict:
+    """`spec` (a convolution of one image) in the runner's terms; a depthwise layer's
+    channels are ZigZag's groups G, with K = C = 1 (`zigzag_dims`)."""
+    names = zigzag_dims(spec)
+    b, sy, _, _ = loop_bounds(spec)
+    doc = {names[d]: int(b[d]) for d in range(6)}
+    if "G" in doc:
+        doc.update(K=1, C=1)
+    _, _, iy, ix = spec.input_shape
+    return {"name": spec.name, **doc, "stride": sy, "padding": spec.padding[0], "IX": ix, "IY": iy}
+
+
+def pads(spec: LayerSpec, m, i: int) -> str:  # noqa: ANN001
+    """'' when mapping i of `m` runs each loop over ceil(bound / its unrolling) iterations, as
+    ZigZag takes a pinned loop nest; else the first loop it pads ("K 96 -> 112")."""
+    bounds = loop_bounds(spec)[0]
+    for d in range(6):
+        runs = int(m.spatial[i, d]) * int(m.temporal[i, d].prod())
+        if -(-int(bounds[d]) // int(m.spatial[i, d])) != int(m.temporal[i, d].prod()):
+            return f"{DIMS[d]} {int(bounds[d])} -> {runs}"
+    return ""
+
+
+def pinned(spec: LayerSpec, lm, a: int, w: int) -> tuple[int, str]:  # noqa: ANN001
+    """The kept mapping of `lm` at bit indices (a, w) handed to ZigZag in (a): the min-EDP
+    one, else (when it pads a loop, which ZigZag's pinned nests cannot) the first of min
+    energy, min latency and other dataflow that does not; with a note saying so ('' for
+    min EDP)."""
+    order = (2, 0, 1, 3)  # `mapper.KEEP` indices: min EDP, min energy, min latency, other
+    edp = int(lm.index[a, w, 2])
+    why = pads(spec, lm.mappings, edp)
+    if not why:
+        return edp, ""
+    for k in order[1:]:
+        i = int(lm.index[a, w, k])
+        if not pads(spec, lm.mappings, i):
+            return i, f"pinned: {mapper.KEEP[k]} (min EDP pads {why})"
+    return edp, f"pinned: min EDP, which pads {why}"
+
+
+def kept_table(specs: list[LayerSpec], hw, kept: dict, a: int, w: int) -> Table:  # noqa: ANN001
+    """(e) the mapper's kept picks of each layer at activation / weight bit indices (a, w),
+    min EDP first (the one a user who weighs both would take): energy, latency, PEs."""
+    t = Table(
+        title="(e) codesign's kept mappings at w8a8 (the file's dataflows): min EDP, min "
+        "energy (the fastest within 0.5 % of the least energy, or within 2 % when twice as "
+        "fast), min latency"
+    )
+    for c in ("layer", "EDP uJ", "EDP kcyc", "EDP PEs", "E uJ", "E kcyc", "E PEs", "L uJ",
+              "L kcyc", "E kcyc / L kcyc"):  # fmt: skip
+        t.add_column(c, justify="left" if c == "layer" else "right")
+    for s in specs:
+        lm = kept[s.name]
+        cells = [s.name]
+        for k in (2, 0, 1):  # KEEP: min energy, min latency, min EDP, other dataflow
+            i = int(lm.index[a, w, k])
+            cells += [f"{lm.energy_pj[a, w, k] / 1e6:.2f}", f"{lm.cycles[a, w, k] / 1e3:.1f}"]
+            if k != 1:
+                cells.append(f"{int(lm.mappings.spatial[i].prod())}")
+        cells.append(f"{lm.cycles[a, w, 0] / lm.cycles[a, w, 1]:.2f}")
+        t.add_row(*cells)
+    return t
+
+
+def map_all(specs: list[LayerSpec], hw, repeats: int) -> tuple[dict, float]:  # noqa: ANN001
+    """(the mapper's kept mappings of each layer of `specs` on `hw`, the least wall seconds
+    of `repeats` runs of mapping them all, the in-process cache cleared before each)."""
+    best = math.inf
+    for _ in range(max(1, repeats)):
+        mapper.clear_memory_cache()
+        t0 = time.perf_counter()
+        kept = {s.name: mapper.map_layer(s, hw) for s in specs}
+        best = min(best, time.perf_counter() - t0)
+    return kept, best
+
+
 def run_zigzag(python: str | None, cfg: dict) -> tuple[dict, float]:
     """Run the ZigZag runner on `cfg`; returns (its output, wall seconds); with no `python`
     (--without-zigzag), no layers and no time."""
@@ -185,54 +303,44 @@ def run_zigzag(python: str | None, cfg: dict) -> tuple[dict, float]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Print the four tables."""
+    """Print the five tables."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ZIGZAG.add_arguments(ap)
     ap.add_argument("--hw", default="eyeriss", help="a bundled name or a hardware file")
+    ap.add_argument(
+        "--net",
+        choices=sorted(NETS),
+        default="resnet18",
+        help="the layers: ResNet-18's 11 distinct convolutions, or 8 of MobileNetV2's "
+        "(stem, pointwise, depthwise, and a 3x3 of 64 -> 96 channels)",
+    )
     ap.add_argument("--layers", default="", help="comma-separated names (default: all)")
+    ap.add_argument(
+        "--repeats", type=int, default=3, help="codesign's mapping time: the least of N runs"
+    )
     args, argv = parse(ap, argv)
     set_threads(1)
     con = console(200)
     python = ZIGZAG.python(args, con)
     hw = load_hardware(args.hw)
-    specs = layers()
+    specs = NETS[args.net]()
+    block = None if args.net == "resnet18" else args.net  # each net its own block of the page
     if args.layers:
         specs = [s for s in specs if s.name in args.layers.split(",")]
-    # (c) our speed: map + price every layer at all 9 precision pairs, cache cleared
-    mapper.clear_memory_cache()
-    t0 = time.perf_counter()
-    kept = {s.name: mapper.map_layer(s, hw) for s in specs}
-    ours_s = time.perf_counter() - t0
+    # (c) our speed: map + price every layer at all 9 precision pairs, cache cleared; the
+    # least of --repeats runs (the machine may be busy)
     free_hw = dataclasses.replace(hw, dataflows=(*hw.dataflows, "unconstrained"))
-    t0 = time.perf_counter()
-    kept_free = {s.name: mapper.map_layer(s, free_hw) for s in specs}
-    ours_free_s = time.perf_counter() - t0
+    kept, ours_s = map_all(specs, hw, args.repeats)
+    kept_free, ours_free_s = map_all(specs, free_hw, args.repeats)
     a8 = hw.act_bits.index(8)
     w8 = hw.weight_bits.index(8)
-    fixed = {}
+    fixed, pinned_note = {}, {}
     for s in specs:
-        lm = kept[s.name]
-        fixed[s.name] = int(lm.index[a8, w8, 2])  # min-EDP mapping at a8/w8
+        fixed[s.name], pinned_note[s.name] = pinned(s, kept[s.name], a8, w8)
     per_layer = {s.name: zigzag_mapping(s, hw, kept[s.name].mappings, fixed[s.name]) for s in specs}
     base = {
         "accelerator": zigzag_accelerator(hw),
-        "layers": [
-            {
-                "name": n,
-                "K": k,
-                "C": c,
-                "OY": o,
-                "OX": o,
-                "FY": f,
-                "FX": f,
-                "stride": st,
-                "padding": p,
-                "IX": i,
-                "IY": i,
-            }
-            for n, k, c, o, f, st, p, i in RESNET18
-            if n in per_layer
-        ],
+        "layers": [zigzag_layer(s) for s in specs],
     }
     zz_fixed, _ = run_zigzag(
         python,
@@ -304,6 +412,8 @@ def main(argv: list[str] | None = None) -> None:
             why.append(REASONS[worst])
         if abs(l_ratio - 1) > 0.10:
             why.append(REASONS["latency"])
+        if not why:
+            why.append("yes")
         ta.add_row(
             s.name,
             f"{c.energy_pj[0] / 1e6:.2f}",
@@ -312,7 +422,7 @@ def main(argv: list[str] | None = None) -> None:
             f"{c.cycles[0] / 1e3:.1f}",
             f"{r['latency_cycles'] / 1e3:.1f}",
             f"{l_ratio:.2f}",
-            "yes" if not why else "; ".join(why),
+            "; ".join([*why, pinned_note[s.name]] if pinned_note[s.name] else why),
         )
     tb = Table(title="(b) both mappers free: best energy per layer at w8a8")
     for c in (
@@ -370,7 +480,8 @@ def main(argv: list[str] | None = None) -> None:
             f"{min(o, of) / r['latency_cycles']:.3f}", f"{s.macs / hw.num_pes / 1e3:.1f}",
             f"{extra / 1e3:.1f}",
         )  # fmt: skip
-    tc = Table(title="(c) mapping + pricing time, all of ResNet-18's distinct convolutions")
+    te = kept_table(specs, hw, kept, a8, w8)
+    tc = Table(title=f"(c) mapping + pricing time, the {len(specs)} layers of {args.net}")
     for c in ("tool", "precision pairs", "wall s", "speed-up"):
         tc.add_column(c, justify="right")
     tc.add_row(
@@ -382,7 +493,7 @@ def main(argv: list[str] | None = None) -> None:
 
     tc.add_row("codesign mapper, the file's dataflows", "9", f"{ours_s:.2f}", speed_up(ours_s))
     tc.add_row("codesign mapper, + unconstrained", "9", f"{ours_free_s:.2f}", speed_up(ours_free_s))
-    show(con, ta, tb, page="zigzag")
+    show(con, ta, tb, page="zigzag", block=block)
     con.print(
         f"codesign's best energy <= ZigZag's best on {wins} of {len(specs)} layers, each tool "
         f"pricing its own; <= ZigZag's mapping priced in one model (codesign's) on "
@@ -390,7 +501,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     if python and comparable < len(specs):
         con.print(f"(*) {NO_FIT}")
-    show(con, td, page="zigzag")
+    show(con, td, te, page="zigzag", block=block)
     con.print(
         f"codesign's best latency <= ZigZag's latency-optimal search on {lat_wins} of "
         f"{len(specs)} layers. The latency models differ: codesign takes the slowest of the "
@@ -398,9 +509,9 @@ def main(argv: list[str] | None = None) -> None:
         "of memory ports that cannot keep up, and the cycles to load the first tiles and "
         "drain the last outputs (its on- and off-loading)."
     )
-    show(con, tc, page="zigzag")
+    show(con, tc, page="zigzag", block=block)
     print(f"ZigZag {zz_fixed.get('zigzag_version', 'not run')}")
-    show(con, reproduce=command("bench_zigzag.py", argv), page="zigzag")
+    show(con, reproduce=command("bench_zigzag.py", argv), page="zigzag", block=block)
 
 
 if __name__ == "__main__":

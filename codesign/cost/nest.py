@@ -1,5 +1,5 @@
 """What a mapping of a layer onto a spatial array is, as arrays: the loop nest of a layer
-(`loop_bounds`), its six dimensions, three memory levels and six loop orders, and M mappings
+(`loop_bounds`), its six dimensions, three memory levels and eight loop orders, and M mappings
 of it (`Mappings`). The loop-nest cost model (`cost.spatial`) prices them; the mapper
 (`codesign.mapping`) searches them. Neither the model nor this module imports the mapper.
 """
@@ -26,8 +26,14 @@ ORDERS = (
     ("W-stationary, rows inner", (OY, OX, FX, FY, C, K)),
     ("O-stationary, rows inner", (FX, FY, C, OY, OX, K)),
     ("I-stationary, rows inner", (K, FX, FY, C, OY, OX)),
+    # O-irrelevant C, FY, FX innermost, then the I-irrelevant K: outputs stay while the input
+    # channels reduce into them, then the input tile stays across a block of output channels
+    # inside the output-row loop (AccelForge 1.0.467's optimum for ResNet-18's conv3_x on
+    # Eyeriss keeps its buffer's inputs and outputs so, `benchmarks/bench_accelforge.py`)
+    ("O-stationary, K next", (FX, FY, C, K, OX, OY)),
+    ("O-stationary, K next, rows inner", (FX, FY, C, K, OY, OX)),
 )
-ORDER_ARRAY = np.array([o for _, o in ORDERS], dtype=np.intp)  # [6, 6]
+ORDER_ARRAY = np.array([o for _, o in ORDERS], dtype=np.intp)  # [orders, 6]
 
 
 def loop_bounds(spec: LayerSpec) -> tuple[np.ndarray, int, int, bool]:

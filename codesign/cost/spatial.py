@@ -124,24 +124,31 @@ def _tile_sizes(
     *,
     fy_max: int,
     fx_max: int,
+    operand: int | None = None,
 ) -> np.ndarray:
     """Elements [M, 3] of the W, I, O tiles spanning extents ext[M, 6] of a layer whose
-    filter is fy_max x fx_max. With groups in K (`kg` output channels per group, see
-    `_relevance`) an input tile holds the C channels of every group its K extent spans."""
-    k, c, oy, ox, fy, fx = (ext[:, d].astype(np.float64) for d in range(6))
-    w = k * c * fy * fx
+    filter is fy_max x fx_max (only `operand`'s, [M], when given). With groups in K (`kg`
+    output channels per group, see `_relevance`) an input tile holds the C channels of
+    every group its K extent spans."""
+    ext = ext.astype(np.float64, copy=False)
+    k, c, oy, ox, fy, fx = (ext[:, d] for d in range(6))
+    if operand == W_:
+        return k * c * fy * fx
+    if operand == O_:
+        return k * oy * ox
     # a window slides over contiguous rows; with a stride larger than the filter, the rows
     # between windows are never read
     iy = np.minimum((oy - 1) * sy + fy, in_hw[0]) if sy <= fy_max else oy * fy
     ix = np.minimum((ox - 1) * sx + fx, in_hw[1]) if sx <= fx_max else ox * fx
     groups = np.maximum(1.0, k / kg) if kg > 0 else 1.0
     i = c * groups * iy * ix
-    o = k * oy * ox
-    return np.stack([w, i, o], axis=1)
+    if operand == I_:
+        return i
+    return np.stack([k * c * fy * fx, i, k * oy * ox], axis=1)
 
 
 _POS = np.arange(6)[None, :]
-_INV_ORDER = np.argsort(ORDER_ARRAY, axis=1)  # [3, 6] position of each dim in each order
+_INV_ORDER = np.argsort(ORDER_ARRAY, axis=1)  # [orders, 6] position of each dim in each
 
 
 @dataclass(frozen=True)
@@ -225,16 +232,16 @@ def _padded_input_hw(spec: LayerSpec) -> tuple[int, int]:
     return 1, spec.N
 
 
-def _tiler(spec: LayerSpec) -> tuple[np.ndarray, int, Callable[[np.ndarray], np.ndarray]]:
+def _tiler(spec: LayerSpec) -> tuple[np.ndarray, int, Callable[..., np.ndarray]]:
     """(loop bounds, output channels per group in K (`_group_k`), the function giving the
-    W, I, O tile elements [M, 3] of extents [M, 6]) of layer `spec`."""
+    W, I, O tile elements [M, 3] of extents [M, 6], or one operand's [M]) of layer `spec`."""
     bounds, sy, sx, _ = loop_bounds(spec)
     in_hw = _padded_input_hw(spec)
     fy, fx = int(bounds[FY]), int(bounds[FX])
     kg = _group_k(spec)
 
-    def tiles(ext: np.ndarray) -> np.ndarray:
-        return _tile_sizes(ext, kg, sy, sx, in_hw, fy_max=fy, fx_max=fx)
+    def tiles(ext: np.ndarray, operand: int | None = None) -> np.ndarray:
+        return _tile_sizes(ext, kg, sy, sx, in_hw, fy_max=fy, fx_max=fx, operand=operand)
 
     return bounds, kg, tiles
 
@@ -326,18 +333,18 @@ def _operand_tiles(
         # per-PE tile: level 0 and the first cut[x] loops of level 1's order
         inner, refills, above1 = _split_level(levels[1], cuts[:, x], rel[x])
         ext_pe = t[:, :, 0] * inner
-        pe[:, x] = tiles(np.minimum(ext_pe, bounds))[:, x]  # a loop run past its end
-        arr[:, x] = tiles(ext_pe * s_eff)[:, x]
+        pe[:, x] = tiles(np.minimum(ext_pe, bounds), x)  # a loop run past its end
+        arr[:, x] = tiles(ext_pe * s_eff, x)
         # refills of the PE tiles forced by level-2 loops are all counted; the reuse at
         # level 1 only holds within one level-2 iteration
         fills0[:, x] = refills * it2
         # global-buffer tile: levels 0-1, the array, and the first cut[3 + x] loops of level 2
         inner2, fills1[:, x], above2 = _split_level(levels[2], cuts[:, 3 + x], rel[x])
         ext_glb = t[:, :, 0] * t[:, :, 1] * inner2
-        glb[:, x] = tiles(ext_glb * s_eff)[:, x]
+        glb[:, x] = tiles(ext_glb * s_eff, x)
         # the largest tile, for the capacity check: full spatial factors, but never more of
         # a loop than it has (a tile spanning all of OX = 14 on 12 columns holds 14, not 24)
-        glb_cap[:, x] = tiles(np.minimum(ext_glb * s, bounds))[:, x]
+        glb_cap[:, x] = tiles(np.minimum(ext_glb * s, bounds), x)
         if x == I_:
             real = [_unpadded_fraction(spec, e) for e in (ext_pe, ext_pe * s_eff, ext_glb * s_eff)]
             slide = _sliding(spec, levels[2], cuts[:, 3 + x], rel[x], ext_glb * s_eff, bounds)
@@ -511,44 +518,62 @@ def fill_cuts(
     file holds at (act_bits, weight_bits), then the global-buffer tiles span as many of
     level 2's loops as the buffer holds (in the order `first`: W, then I, then O unless
     told otherwise); outputs the PEs finish take the activation width there."""
+    return fill_cuts_many(spec, hw, m, [(act_bits, weight_bits, first)])[0]
+
+
+def fill_cuts_many(
+    spec: LayerSpec,
+    hw: SpatialHardware,
+    m: Mappings,
+    allocations: list[tuple[int, int, tuple[int, int, int]]],
+) -> list[Mappings]:
+    """`fill_cuts` of `m` for each (act_bits, weight_bits, first) of `allocations`, one
+    Mappings each; the tiles' element counts at every cut, which do not depend on them, are
+    counted once."""
     bounds, kg, tiles = _tiler(spec)
     t = m.temporal.astype(np.float64)
     s = m.spatial.astype(np.float64)
-    bits = np.array([weight_bits, act_bits, hw.psum_bits], dtype=np.float64)
     rf, glb, _ = hw.memories
     n = len(t)
     rows = np.arange(n)
-    cut = np.empty((n, CUTS), dtype=np.int64)
     byp = m.bypasses()
+    rel_o = _relevance(kg)[O_]
+    loops1 = _level_loops(t[:, :, 1], m.order[:, 1])
+    elems = []  # per level 1, 2: elements [n, 7, 3] of the tiles spanning its first c loops
     for lv in (1, 2):
-        lo = 3 * (lv - 1)
-        # extents of the tiles that span the first c loops of the level, c = 0..6
         ext = np.empty((n, 7, 6))
         ext[:, 0] = t[:, :, 0] if lv == 1 else t[:, :, 0] * t[:, :, 1] * s
         order = ORDER_ARRAY[m.order[:, lv]]  # [n, 6] dims, innermost first
         for c in range(6):
             ext[:, c + 1] = ext[:, c]
             ext[rows, c + 1, order[:, c]] *= t[rows, order[:, c], lv]
-        # bits of each tile at each cut (a tile never holds more of a loop than it has)
-        size = tiles(np.minimum(ext.reshape(-1, 6), bounds)).reshape(n, 7, 3) * bits
-        if lv == 2:
-            rel_o = _relevance(kg)[O_]
-            _, _, above1 = _split_level(_level_loops(t[:, :, 1], m.order[:, 1]), cut[:, O_], rel_o)
-            done = _done_in_pe(above1, t[:, :, 2], rel_o, byp[:, O_])
-            size[:, :, O_] *= np.where(done, act_bits / hw.psum_bits, 1.0)[:, None]
-        size *= ~byp[:, None, lo : lo + 3]  # an operand that skips the level takes no room
-        if lv == 1 and not rf.shared:
-            for x in range(3):
-                cut[:, lo + x] = _largest_fitting(size[:, :, x] <= rf.capacity_bits[x])
-            continue
-        cap = rf.capacity_bits[0] if lv == 1 else glb.capacity_bits[0]
-        used = size[:, 0, :].sum(1)
-        for x in first:
-            others = used - size[:, 0, x]
-            cut[:, lo + x] = _largest_fitting(size[:, :, x] + others[:, None] <= cap)
-            used = others + size[rows, cut[:, lo + x], x]
-    cut[byp] = 0
-    return Mappings(m.spatial, m.temporal, m.order, m.dataflow, m.names, cut, byp)
+        # (a tile never holds more of a loop than it has)
+        elems.append(tiles(np.minimum(ext.reshape(-1, 6), bounds)).reshape(n, 7, 3))
+    out = []
+    for act_bits, weight_bits, first in allocations:
+        bits = np.array([weight_bits, act_bits, hw.psum_bits], dtype=np.float64)
+        cut = np.empty((n, CUTS), dtype=np.int64)
+        for lv in (1, 2):
+            lo = 3 * (lv - 1)
+            size = elems[lv - 1] * bits  # bits of each tile at each cut
+            if lv == 2:
+                _, _, above1 = _split_level(loops1, cut[:, O_], rel_o)
+                done = _done_in_pe(above1, t[:, :, 2], rel_o, byp[:, O_])
+                size[:, :, O_] *= np.where(done, act_bits / hw.psum_bits, 1.0)[:, None]
+            size *= ~byp[:, None, lo : lo + 3]  # an operand that skips the level takes no room
+            if lv == 1 and not rf.shared:
+                for x in range(3):
+                    cut[:, lo + x] = _largest_fitting(size[:, :, x] <= rf.capacity_bits[x])
+                continue
+            cap = rf.capacity_bits[0] if lv == 1 else glb.capacity_bits[0]
+            used = size[:, 0, :].sum(1)
+            for x in first:
+                others = used - size[:, 0, x]
+                cut[:, lo + x] = _largest_fitting(size[:, :, x] + others[:, None] <= cap)
+                used = others + size[rows, cut[:, lo + x], x]
+        cut[byp] = 0
+        out.append(Mappings(m.spatial, m.temporal, m.order, m.dataflow, m.names, cut, byp))
+    return out
 
 
 @dataclass(frozen=True)
@@ -644,6 +669,7 @@ __all__ = [
     "compulsory_dram_bits",
     "evaluate",
     "fill_cuts",
+    "fill_cuts_many",
     "peak_macs_per_cycle",
     "traffic",
 ]

@@ -6,7 +6,7 @@ A mapping fixes, for the six loop dimensions (K, C, OY, OX, FY, FX):
   (`unrollings`, `array_sides`);
 - temporal tiling factors at the three memory levels (0: per-PE, 1: global buffer,
   2: off-chip), whose product with the spatial factor covers the (padded) loop bound;
-- the loop order at each level, one of six stationarity orders (W, I or O stays
+- the loop order at each level, one of eight stationarity orders (W, I or O stays
   resident while the innermost loops, irrelevant to it, run); at the per-PE level it decides
   which operand the MAC's registers keep across consecutive MACs.
 
@@ -16,6 +16,7 @@ dimensions allowed to iterate inside a PE (level 0).
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 
@@ -210,15 +211,19 @@ def _padded_options(p: int) -> list[int]:
     return sorted(out)
 
 
+@functools.lru_cache(maxsize=4096)
 def _splits(p: int, allow_level0: bool) -> np.ndarray:
-    """All (t0, t1, t2) with t0 * t1 * t2 == p (t0 == 1 unless allowed), as an [n, 3] array."""
+    """All (t0, t1, t2) with t0 * t1 * t2 == p (t0 == 1 unless allowed), as an [n, 3] array
+    (shared between calls: read it, never write it)."""
     divs = [d for d in range(1, p + 1) if p % d == 0]
     out = []
     for t0 in divs if allow_level0 else [1]:
         for t1 in divs:
             if (p // t0) % t1 == 0 and t1 * t0 <= p:
                 out.append((t0, t1, p // (t0 * t1)))
-    return np.array(out, dtype=np.int64)
+    arr = np.array(out, dtype=np.int64)
+    arr.setflags(write=False)
+    return arr
 
 
 def _sample_temporal(
@@ -356,41 +361,87 @@ def _spatial_moves(
     12 PEs, 2 passes) would make the temporal loops run past the loop's end (24 of 14); level 1
     then runs just what is left: the temporal loops cover ceil(bound / unrolling) exactly, and
     a move for which no whole level-1 factor does that is dropped."""
-    moves = []
     sp_ok = _allowed(base, groups, lambda rdims, cdims, _: {*rdims, *cdims})
-    for d in range(6):
-        for p in [*primes, 0]:  # 0: the whole unrolled factor out of the array at once
-            for out in (True, False) if p else (True,):
-                src = base.spatial[:, d] if out else base.temporal[:, d, 1]
-                f = np.where(src > 1, src, 0) if p == 0 else np.full(len(src), p)
-                idx = np.flatnonzero((f > 1) & (src % np.maximum(f, 1) == 0) & sp_ok[:, d])
-                if p == 0:
-                    idx = idx[~np.isin(src[idx], primes)]  # a prime factor moved above
-                if not len(idx):
-                    continue
-                nb = base.take(idx)
-                if out:
-                    nb.spatial[:, d] //= f[idx]
-                    need = -(-int(bounds[d]) // nb.spatial[:, d])
-                    rest = nb.temporal[:, d, 0] * nb.temporal[:, d, 2]
-                    nb.temporal[:, d, 1] = need // rest
-                    nb = nb.take(np.flatnonzero(need % rest == 0))
-                else:
-                    nb.spatial[:, d] *= f[idx]
-                    nb.temporal[:, d, 1] //= f[idx]
-                # keep those whose unrolling still fits the array (checked once per distinct one)
-                keys = np.concatenate([nb.dataflow[:, None], nb.spatial], axis=1)
-                uniq, inv = np.unique(keys, axis=0, return_inverse=True)
-                fits = np.array(
-                    [
-                        array_sides(base.names[int(k[0])], k[1:], *array, groups) is not None
-                        for k in uniq
-                    ]
+    fits = _fits_array(base.names, array, groups)
+    sp, t1 = base.spatial, base.temporal[:, :, 1]
+    # the factor each move takes [M, 6, primes + 1]: a prime, or (last) the whole unrolled
+    # factor out of the array at once
+    f = np.empty((*sp.shape, len(primes) + 1), dtype=np.int64)
+    f[:, :, :-1] = np.array(primes, dtype=np.int64)
+    f[:, :, -1] = np.where(sp > 1, sp, 0)
+    divides = f > 1
+    ok_out = divides & (sp[:, :, None] % np.maximum(f, 1) == 0) & sp_ok[:, :, None]
+    ok_out[:, :, -1] &= ~np.isin(sp, primes)  # a prime factor moves out above
+    ok_in = divides & (t1[:, :, None] % np.maximum(f, 1) == 0) & sp_ok[:, :, None]
+    ok_in[:, :, -1] = False
+    # ordered by dim, factor, out before in, row
+    d, j, into, r = np.nonzero(np.stack([ok_out, ok_in], axis=3).transpose(1, 2, 3, 0))
+    nb = base.take(r)
+    i, fac = np.arange(len(r)), f[r, d, j]
+    keep = np.ones(len(r), dtype=bool)
+    inward = into.astype(bool)
+    o, n = ~inward, inward
+    io, do_ = i[o], d[o]
+    nb.spatial[io, do_] //= fac[o]
+    need = -(-bounds[do_].astype(np.int64) // nb.spatial[io, do_])
+    rest = nb.temporal[io, do_, 0] * nb.temporal[io, do_, 2]
+    nb.temporal[io, do_, 1] = need // rest
+    keep[o] = need % rest == 0  # (a smaller unrolling still fits the array)
+    nb.spatial[i[n], d[n]] *= fac[n]
+    nb.temporal[i[n], d[n], 1] //= fac[n]
+    keep[n] = fits(nb.dataflow[n], nb.spatial[n])  # a larger one may not
+    return [nb.take(np.flatnonzero(keep))]
+
+
+def _fits_array(
+    names: tuple[str, ...], array: tuple[int, int], groups: bool
+) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+    """A function of (dataflow[M], spatial[M, 6]) giving [M] bool: the unrolling fits the
+    `array` (`array_sides`), each distinct (dataflow, unrolling) checked once per call of
+    this function (a key packs the dataflow and six factors below 2**8 each into an int)."""
+    memo: dict[int, bool] = {}
+    weights = 1 << (8 * np.arange(7, dtype=np.int64))
+
+    def fits(dataflow: np.ndarray, spatial: np.ndarray) -> np.ndarray:
+        if spatial.max(initial=0) >= 256 or len(names) >= 256:  # no packing: check each
+            return np.array(
+                [array_sides(names[int(d)], sp, *array, groups) is not None
+                 for d, sp in zip(dataflow, spatial)],
+                dtype=bool,
+            )  # fmt: skip
+        keys = np.concatenate([spatial, dataflow[:, None]], axis=1).astype(np.int64) @ weights
+        uniq, first, inv = np.unique(keys, return_index=True, return_inverse=True)
+        for k, row in zip(uniq.tolist(), first.tolist()):
+            if k not in memo:
+                memo[k] = (
+                    array_sides(names[int(dataflow[row])], spatial[row], *array, groups) is not None
                 )
-                keep = np.flatnonzero(fits[inv.reshape(-1)])
-                if len(keep):
-                    moves.append(nb.take(keep))
-    return moves
+        return np.array([memo[k] for k in uniq.tolist()], dtype=bool)[inv.reshape(-1)]
+
+    return fits
+
+
+_STEPS = ((0, 1), (1, 0), (1, 2), (2, 1))  # (from, to) level of a temporal factor's move
+
+
+def _temporal_moves(base: Mappings, primes: list[int], pe_ok: np.ndarray) -> Mappings:
+    """`base` with a prime factor of one loop moved to an adjacent level (into the per-PE
+    level only where `pe_ok[M, 6]`), all at once: ordered by dim, then step (`_STEPS`), then
+    prime, then row."""
+    t = base.temporal
+    src = np.stack([t[:, :, a] for a, _ in _STEPS], axis=2)  # [M, 6, steps]
+    ps = np.array(primes, dtype=np.int64)
+    ok = src[..., None] % ps == 0  # [M, 6, steps, primes]
+    into_pe = np.array([b == 0 for _, b in _STEPS])
+    ok &= ~into_pe[None, None, :, None] | pe_ok[:, :, None, None]
+    d, k, j, r = np.nonzero(ok.transpose(1, 2, 3, 0))
+    nb = base.take(r)
+    i = np.arange(len(r))
+    a = np.array([x for x, _ in _STEPS])[k]
+    b = np.array([y for _, y in _STEPS])[k]
+    nb.temporal[i, d, a] //= ps[j]
+    nb.temporal[i, d, b] *= ps[j]
+    return nb
 
 
 def neighbours(
@@ -414,33 +465,26 @@ def neighbours(
     pe_ok = _allowed(base, groups, lambda _r, _c, pe: set(pe))
     moves: list[Mappings] = []  # each a copy of some base rows with one thing changed
     primes = sorted({p for v in np.unique(base.temporal) for p in _prime_factors(int(v))})
-    for d in range(6):
-        for a, b in ((0, 1), (1, 0), (1, 2), (2, 1)):
-            for p in primes:
-                ok = base.temporal[:, d, a] % p == 0
-                if b == 0:
-                    ok &= pe_ok[:, d]
-                idx = np.flatnonzero(ok)
-                if len(idx):
-                    nb = base.take(idx)
-                    nb.temporal[:, d, a] //= p
-                    nb.temporal[:, d, b] *= p
-                    moves.append(nb)
+    if primes:
+        moves.append(_temporal_moves(base, primes, pe_ok))
     if array is not None:
         if bounds is None:
             raise ValueError("moves through the array need the layer's loop bounds")
         sp_primes = {p for v in np.unique(base.spatial) for p in _prime_factors(int(v))}
         moves += _spatial_moves(base, sorted(set(primes) | sp_primes), array, bounds, groups)
-    for lv in range(LEVELS):
-        for o in range(len(ORDERS)):
-            nb = base.take(np.flatnonzero(base.order[:, lv] != o))
-            nb.order[:, lv] = o
-            moves.append(nb)
-    for x in range(CUTS):
-        for step in (-1, 1):
-            nb = base.take(np.flatnonzero((cuts[:, x] + step >= 0) & (cuts[:, x] + step <= 6)))
-            nb.cut[:, x] += step
-            moves.append(nb)
+    # another loop order at one level (ordered by level, order, row)
+    orders = np.arange(len(ORDERS))
+    lv, o, r = np.nonzero(base.order.T[:, None, :] != orders[None, :, None])
+    nb = base.take(r)
+    nb.order[np.arange(len(r)), lv] = o
+    moves.append(nb)
+    # one operand's cut one loop further in or out (ordered by cut, step, row)
+    steps = np.array([-1, 1])
+    moved = cuts.T[:, None, :] + steps[None, :, None]  # [cuts, 2, M]
+    x, k, r = np.nonzero((moved >= 0) & (moved <= 6))
+    nb = base.take(r)
+    nb.cut[np.arange(len(r)), x] += steps[k]
+    moves.append(nb)
     for x in np.flatnonzero(np.zeros(CUTS, bool) if bypass_ok is None else bypass_ok):
         nb = base.take(np.arange(len(rows)))
         nb.bypass[:, x] = ~nb.bypass[:, x]

@@ -226,10 +226,17 @@ CASES: dict[str, list[tuple[str, list[str], str, str]]] = {
     "bench_zigzag": [
         (
             "",
-            ["--without-zigzag", "--layers", "conv3_ds"],
+            ["--without-zigzag", "--layers", "conv3_ds", "--repeats", "1"],
             "(a) fixed mappings",
             rf"{ROW} conv3_ds {ROW}\s+{N} {ROW}\s+not run {ROW}",
-        )
+        ),
+        (
+            "mobilenetv2",
+            ["--without-zigzag", "--net", "mobilenetv2", "--layers", "mbv2_dw2_s2,mbv2_pw1"]
+            + ["--repeats", "1"],
+            "(e) codesign's kept mappings",
+            rf"{ROW} mbv2_dw2_s2\s+{ROW}\s+{N} {ROW}\s+{N} {ROW}\s+\d+ {ROW}",
+        ),
     ],
     "shot_report": [
         ("", ["{run}", "{tmp}/shot.png", "--pick", "0"], "wrote", r"wrote .*shot\.png")

@@ -13,7 +13,7 @@ from codesign.core.types import LayerSpec, MapperSettings
 from codesign.cost.nest import Mappings, loop_bounds
 from codesign.cost.spatial import evaluate, fill_cuts
 from codesign.hw import load_hardware
-from codesign.mapping.mapper import map_layer
+from codesign.mapping.mapper import ENERGY_TIE_FAST, map_layer
 from codesign.mapping.space import (
     DATAFLOWS,
     array_sides,
@@ -167,8 +167,14 @@ def test_mapper_reaches_accelforge_optimum_where_few_pes_win():
     full = map_layer(spec, hw, MapperSettings(other_unrollings=0.0, partial_unrollings=0))
     lm = map_layer(spec, hw)
     assert lm.energy_pj[a8, w8, 0] <= 1.01 * ACCELFORGE_CONV4_1_W8A8_UJ * 1e6
-    best = lm.mappings.take(lm.index[a8, w8, 0:1])
-    assert best.spatial[0].prod() < hw.num_pes  # it leaves PEs idle to keep tiles small
+    # the least energy of all mappings the mapper priced leaves PEs idle to keep tiles small
+    c = evaluate(spec, hw, lm.mappings, 8, 8)
+    e = np.where(c.valid, c.energy_pj, np.inf)
+    least = int(np.argmin(e))
+    assert e[least] <= 1.005 * ACCELFORGE_CONV4_1_W8A8_UJ * 1e6
+    assert lm.mappings.spatial[least].prod() < hw.num_pes
+    # the kept min-energy pick may trade a near-tie of it for speed (`ENERGY_TIE_FAST`)
+    assert lm.energy_pj[a8, w8, 0] <= e[least] * (1 + ENERGY_TIE_FAST)
     # the latency pick still fills the array
     fast = lm.mappings.spatial[lm.index[a8, w8, 1]].prod()
     assert lm.cycles[a8, w8, 1] <= full.cycles[a8, w8, 1] * 1.001
