@@ -55,6 +55,24 @@ def load_yaml(path: Path, error: type[CodesignError] = CodesignError, what: str 
         raise error(f"{path}: invalid YAML: {exc}") from None
 
 
+def load_mapping(
+    path: Path, error: type[CodesignError] = CodesignError, what: str = "file"
+) -> dict:
+    """`load_yaml`, then `error` unless the file's top level is a mapping."""
+    data = load_yaml(path, error, what)
+    if not isinstance(data, dict):
+        raise error(f"{path}: top level must be a mapping, got {type(data).__name__}")
+    return data
+
+
+def validate(schema: Any, data: Any, path: Path, error: type[CodesignError]) -> Any:
+    """`schema.model_validate(data)`; `error` with `validation_message` naming `path`."""
+    try:
+        return schema.model_validate(data)
+    except ValidationError as exc:
+        raise error(validation_message(path, exc)) from None
+
+
 def _field(loc: tuple[Any, ...]) -> str:
     return ".".join(str(p) for p in loc if not (isinstance(p, str) and p.startswith("function-")))
 

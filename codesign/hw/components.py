@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-from pydantic import Field, PositiveInt, ValidationError, model_validator
+from pydantic import Field, PositiveInt, model_validator
 
 from codesign.core.errors import HardwareModelError
-from codesign.core.yamlio import load_yaml, validation_message
+from codesign.core.yamlio import load_mapping, validate
 from codesign.hw.schema import StrictModel, plausible
 
 Positive = plausible(1e-12, 1e15)
@@ -156,11 +156,5 @@ def build_components(s: ComponentsSchema, path: Path) -> ComponentTable:
 @cache
 def load_components(path: Path) -> ComponentTable:
     """Load and validate a component table; `HardwareModelError` naming the file and field."""
-    data = load_yaml(path, HardwareModelError, "component table")
-    if not isinstance(data, dict):
-        raise HardwareModelError(f"{path}: top level must be a mapping")
-    try:
-        s = ComponentsSchema.model_validate(data)
-    except ValidationError as exc:
-        raise HardwareModelError(validation_message(path, exc)) from None
-    return build_components(s, path)
+    data = load_mapping(path, HardwareModelError, "component table")
+    return build_components(validate(ComponentsSchema, data, path, HardwareModelError), path)

@@ -6,11 +6,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
-
 from codesign.core.errors import HardwareModelError
+from codesign.core.yamlio import load_mapping, validate
 from codesign.core.yamlio import load_yaml as _load_yaml
-from codesign.core.yamlio import validation_message
 from codesign.hw.family import FAMILIES
 from codesign.hw.schema import SCHEMA_VERSION
 
@@ -41,9 +39,7 @@ def load_hardware(spec: str | Path) -> Any:
     Raises `HardwareModelError` with one message naming the file and the offending field.
     """
     path = resolve_hw_path(spec)
-    data = load_yaml(path)
-    if not isinstance(data, dict):
-        raise HardwareModelError(f"{path}: top level must be a mapping, got {type(data).__name__}")
+    data = load_mapping(path, HardwareModelError, "hardware file")
     version = data.get("version")
     if version != SCHEMA_VERSION:
         raise HardwareModelError(
@@ -56,8 +52,4 @@ def load_hardware(spec: str | Path) -> Any:
             f"{path}: field 'family': unknown family {family!r}; known: {known}"
         )
     fam = FAMILIES.get(family)
-    try:
-        s = fam.schema.model_validate(data)
-    except ValidationError as exc:
-        raise HardwareModelError(validation_message(path, exc)) from None
-    return fam.build(s, path)
+    return fam.build(validate(fam.schema, data, path, HardwareModelError), path)

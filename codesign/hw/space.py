@@ -26,11 +26,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, field_validator
 
 from codesign.core.errors import CodesignError, HardwareModelError
-from codesign.core.yamlio import load_yaml as _load_yaml
-from codesign.core.yamlio import validation_message
+from codesign.core.yamlio import load_mapping, validate
 from codesign.hw.components import DEFAULT_COMPONENTS, ComponentTable, load_components
 from codesign.hw.family import HardwareFamily, family_of
 from codesign.hw.load import bundled_hw_dir, load_hardware, resolve_hw_path
@@ -142,13 +141,8 @@ def load_hw_space(path: str | Path) -> HardwareSpace:
     file and the offending field (a parameter the base family does not size, a value the
     base hardware refuses)."""
     path = resolve_space_path(path)
-    data = _load_yaml(path, HardwareModelError, "hardware space file")
-    if not isinstance(data, dict):
-        raise HardwareModelError(f"{path}: top level must be a mapping, got {type(data).__name__}")
-    try:
-        s = HwSpaceSchema.model_validate(data)
-    except ValidationError as exc:
-        raise HardwareModelError(validation_message(path, exc)) from None
+    data = load_mapping(path, HardwareModelError, "hardware space file")
+    s = validate(HwSpaceSchema, data, path, HardwareModelError)
     base_path = resolve_hw_path(_relative(s.base, path.parent))
     try:
         base = load_hardware(base_path)
