@@ -293,16 +293,21 @@ class Candidate:
 
     @property
     def uniform_bits(self) -> int | None:
-        """b when every layer's input and every channel's weights are at b bits (the uniform
-        baseline wbab a user compares against), else None."""
-        bits = {p.act_bits for p in self.precisions}
-        for p in self.precisions:
-            bits.update(p.weight_bits)
-        return next(iter(bits)) if len(bits) == 1 else None
+        """`uniform_bits` of this candidate's precisions."""
+        return uniform_bits(self.precisions)
 
     def with_rescore(self, r: Rescore) -> Candidate:
         """A copy with `r` added."""
         return replace(self, rescores=(*self.rescores, r))
+
+
+def uniform_bits(precisions: Sequence[Precision]) -> int | None:
+    """b when every layer's input and every channel's weights are at b bits (the uniform
+    baseline wbab a user compares against), else None."""
+    bits = {p.act_bits for p in precisions}
+    for p in precisions:
+        bits.update(p.weight_bits)
+    return next(iter(bits)) if len(bits) == 1 else None
 
 
 @dataclass(frozen=True)
@@ -336,6 +341,24 @@ class Front:
         if self.fp_accuracy is None or c.est_accuracy_loss is None:
             return None
         return min(100.0, max(0.0, self.fp_accuracy - c.est_accuracy_loss))
+
+    def objective_value(
+        self, c: Candidate, objective: Objective, measured: bool = False
+    ) -> float | None:
+        """`c`'s value of `objective` in display units: its accuracy loss estimated, or
+        `measured` by its fine-tune (None without one); its exact cost otherwise (area None
+        on one fixed hardware)."""
+        if objective == Objective.ACCURACY_LOSS:
+            if not measured:
+                return c.est_accuracy_loss
+            acc = c.finetuned_accuracy
+            return None if acc is None or self.fp_accuracy is None else self.fp_accuracy - acc
+        return {
+            Objective.LATENCY: c.latency_ms,
+            Objective.ENERGY: c.energy_uj,
+            Objective.MEMORY: c.peak_kb,
+            Objective.AREA: c.area_mm2,
+        }[objective]
 
     def with_candidates(self, candidates: Sequence[Candidate]) -> Front:
         """A copy holding `candidates` instead."""

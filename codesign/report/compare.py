@@ -43,20 +43,10 @@ LABELS = {
 }
 
 
-def _value(front: Front, c: Any, o: Objective, tuned: bool) -> float | None:
-    if o == Objective.ACCURACY_LOSS:
-        if tuned:
-            acc = c.finetuned_accuracy
-            return None if acc is None or front.fp_accuracy is None else front.fp_accuracy - acc
-        return c.est_accuracy_loss
-    return {Objective.LATENCY: c.latency_ms, Objective.ENERGY: c.energy_uj,
-            Objective.MEMORY: c.peak_kb, Objective.AREA: c.area_mm2}[o]  # fmt: skip
-
-
 def _matrix(front: Front, objs: list[Objective], tuned: bool) -> np.ndarray:
     rows = []
     for c in front.candidates:
-        v = [_value(front, c, o, tuned) for o in objs]
+        v = [front.objective_value(c, o, measured=tuned) for o in objs]
         if all(x is not None for x in v):
             rows.append(v)
     return np.array(rows, dtype=np.float64).reshape(-1, len(objs))

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from codesign.core.candidates import Candidate, Front
+from codesign.core.candidates import Candidate, Front, uniform_bits
 from codesign.core.errors import CodesignError
 from codesign.core.pareto import pareto_mask
 from codesign.core.types import Configuration, Objective
@@ -28,11 +28,9 @@ def baseline_ids(ctx: Context, archive: Any, F: np.ndarray, feasible: np.ndarray
     seeds = space.decode(space.seeds())
     by_bits: dict[int, list[int]] = {}
     for j, key in enumerate(seeds.keys()):
-        cid = archive.id_of(key)
-        precisions = seeds.precisions(j)
-        bits = {p.act_bits for p in precisions} | {b for p in precisions for b in p.weight_bits}
-        if cid is not None and feasible[cid] and len(bits) == 1:
-            by_bits.setdefault(bits.pop(), []).append(cid)
+        cid, bits = archive.id_of(key), uniform_bits(seeds.precisions(j))
+        if cid is not None and feasible[cid] and bits is not None:
+            by_bits.setdefault(bits, []).append(cid)
     out: list[int] = []
     for cids in by_bits.values():
         ids = np.asarray(sorted(set(cids)))

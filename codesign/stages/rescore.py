@@ -10,7 +10,6 @@ from rich.progress import Progress
 
 from codesign.core.candidates import Candidate, Front, Rescore
 from codesign.core.pareto import pareto_mask, spread
-from codesign.core.types import Objective
 from codesign.distributed import DaskEvaluator
 from codesign.quant.evaluate import FinetuneTask
 from codesign.stages.context import Context
@@ -41,7 +40,7 @@ def rescore(ctx: Context, front: Front, ev: DaskEvaluator, progress: Progress) -
     cands = list(front.candidates)
     uniform = [i for i, c in enumerate(cands) if c.uniform_bits is not None]
     if cfg.baselines and cfg.finetune_top > 0:  # the spread over the others, and every baseline
-        others = [i for i in range(len(cands)) if i not in set(uniform)]
+        others = [i for i, c in enumerate(cands) if c.uniform_bits is None]
         picks = sorted({others[j] for j in spread(len(others), cfg.finetune_top)} | set(uniform))
     else:
         picks = spread(len(front), cfg.finetune_top)
@@ -134,14 +133,13 @@ def drop_dominated_baselines(front: Front, cands: list[Candidate]) -> list[Candi
     tuned = [i for i, c in enumerate(cands) if c.finetuned_accuracy is not None]
     if not tuned or front.fp_accuracy is None:
         return cands
-    cols = {
-        Objective.ACCURACY_LOSS: lambda c: front.fp_accuracy - c.finetuned_accuracy,
-        Objective.LATENCY: lambda c: c.latency_ms,
-        Objective.ENERGY: lambda c: c.energy_uj,
-        Objective.MEMORY: lambda c: c.peak_kb,
-        Objective.AREA: lambda c: c.area_mm2 if c.area_mm2 is not None else 0.0,
-    }
-    F = np.array([[cols[o](cands[i]) for o in front.objectives] for i in tuned])
+    F = np.array(
+        [
+            [front.objective_value(cands[i], o, measured=True) for o in front.objectives]
+            for i in tuned
+        ],
+        dtype=np.float64,
+    )
     keep = pareto_mask(F, np.ones(len(tuned), dtype=bool))
     dropped = {i for i, k in zip(tuned, keep) if not k and cands[i].uniform_bits is not None}
     return [c for i, c in enumerate(cands) if i not in dropped]
