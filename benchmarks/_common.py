@@ -185,6 +185,27 @@ def pipeline(console: Console | None = None, **options: Any) -> Iterator[Pipelin
         cache.close()
 
 
+def draw_configs(
+    space: Any, n: int, rng: np.random.Generator, keep: Any = None, tries: int = 100_000
+) -> list[tuple[list[int], list[tuple[int, ...]]]]:
+    """`n` configurations of `space` drawn with `rng` as the search draws genomes, one at a
+    time, skipping any that cuts a layer to no channel or that `keep(weight bits per layer)`
+    refuses: (activation bits per layer, weight bits per channel of each layer).
+    `SystemExit` after `tries` draws."""
+    out: list[tuple[list[int], list[tuple[int, ...]]]] = []
+    for _ in range(tries):
+        if len(out) == n:
+            return out
+        b = space.decode(space.random(1, rng))
+        wbits = [p.weight_bits for p in b.precisions(0)]
+        if any(max(w) == 0 for w in wbits) or (keep is not None and not keep(wbits)):
+            continue
+        out.append(([int(a) for a in b.act_bits[0]], wbits))
+    if len(out) < n:
+        raise SystemExit(f"found only {len(out)} of {n} configurations in {tries:,} draws")
+    return out
+
+
 # --- peers in virtual environments of their own -------------------------------------------------
 
 

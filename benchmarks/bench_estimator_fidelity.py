@@ -29,6 +29,7 @@ from _common import (
     add_pipeline_args,
     command,
     console,
+    draw_configs,
     parse,
     pipeline,
     pipeline_argv,
@@ -122,13 +123,7 @@ def main(argv: list[str] | None = None) -> None:
             configs.append(([acts[a] for a in ai], [(wts[w],) * s.K for s, w in zip(layers, wi)]))
     else:
         space = make_space(ctx.tables, [s.K for s in layers], args.granularity, ctx.ranking)
-        while len(configs) < args.configs:
-            b = space.decode(space.random(1, rng))
-            if any(int(w.max()) == 0 for w in b.weight_bits):  # a layer cut to no channel
-                continue
-            configs.append(
-                ([int(a) for a in b.act_bits[0]], [p.weight_bits for p in b.precisions(0)])
-            )
+        configs = draw_configs(space, args.configs, rng)
     base = ctx.base
     recipe = FinetuneRecipe.parse(ctx.config.recipe, args.steps)  # explore's own recipe
     ho = heldout(data, args.heldout)

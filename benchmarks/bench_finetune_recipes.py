@@ -25,6 +25,7 @@ from _common import (
     add_pipeline_args,
     command,
     console,
+    draw_configs,
     parse,
     pipeline,
     pipeline_argv,
@@ -51,21 +52,11 @@ def channel_points(ctx, n: int, seed: int) -> list[tuple[list[int], list[tuple[i
     weight bits per channel of each layer), drawn with `seed` as the search draws genomes."""
     layers = ctx.graph.quantizable
     space = make_space(ctx.tables, [s.K for s in layers], "channel", ctx.ranking)
-    rng = np.random.default_rng(seed)
-    out: list[tuple[list[int], list[tuple[int, ...]]]] = []
-    for _ in range(100_000):
-        if len(out) == n:
-            break
-        b = space.decode(space.random(1, rng))
-        wbits = [p.weight_bits for p in b.precisions(0)]
-        if any(max(w) == 0 for w in wbits):  # a layer cut to no channel
-            continue
-        if np.mean(np.concatenate([np.asarray(w) for w in wbits])) > LOW_BIT_MEAN:
-            continue
-        out.append(([int(a) for a in b.act_bits[0]], wbits))
-    if len(out) < n:
-        raise SystemExit(f"found only {len(out)} of {n} low-bit channel points in 100,000 draws")
-    return out
+
+    def low_bit(wbits: list[tuple[int, ...]]) -> bool:
+        return float(np.mean(np.concatenate([np.asarray(w) for w in wbits]))) <= LOW_BIT_MEAN
+
+    return draw_configs(space, n, np.random.default_rng(seed), keep=low_bit)
 
 
 def main(argv: list[str] | None = None) -> None:
