@@ -120,6 +120,7 @@ class DnasLayer(nn.Module):
         self.inner = inner
         self.act_set = act_bits
         self.levels = tuple(int(b) for b in levels)
+        self.nonzero = [j for j, b in enumerate(self.levels) if b > 0]  # levels with weights
         self.register_buffer(
             "group_of", torch.repeat_interleave(torch.arange(len(sizes)), torch.tensor(sizes))
         )
@@ -202,7 +203,7 @@ class DnasLayer(nn.Module):
             ranges = [self._arange(a) for a in self.act_set]
             lo_a = torch.tensor([lo for lo, _ in ranges])
             hi_a = torch.tensor([hi for _, hi in ranges])
-            nz = [j for j, b in enumerate(self.levels) if b > 0]
+            nz = self.nonzero
             qmin, qmax = weight_range(torch.tensor([self.levels[j] for j in nz]))
             g_w = [1.0 / float(w[0].numel() * max(1.0, float(q))) ** 0.5 for q in qmax]
             self._grid = (key, lo_a, hi_a, [hi for _, hi in ranges], nz, qmin, qmax, g_w)
@@ -287,7 +288,7 @@ def cost_terms(layers: list[DnasLayer], tables: CostTables, objective: Objective
     (latency, energy), as tensors; gathered once per search, not at every step."""
     out = []
     for li, layer in enumerate(layers):
-        nz = [j for j, b in enumerate(layer.levels) if b > 0]
+        nz = layer.nonzero
         if objective == Objective.MEMORY:
             bits = torch.tensor([float(layer.levels[j]) for j in nz])
             out.append((nz, bits, float(tables.weights_per_channel[li])))
