@@ -15,13 +15,13 @@ Per workload (mnist1d_cnn, digits_cnn; per layer):
 
 Every configuration (codesign's fine-tuned front points and every peer's pick) is priced by
 codesign's MPIC model (latency) and its Eyeriss model (energy, each layer its cheapest kept
-mapping), and fine-tuned by codesign's recipe (qat, 300 steps, the same base weights, scored
-on the test split), so the only difference is the choice. Per row: the best fine-tuned
-accuracy within MPIC latency budgets (shares of the w8a8 latency) and an Eyeriss energy
-budget, the hypervolume of the fine-tuned points (test accuracy loss x latency, and x energy,
-normalised over every row of the workload, reference 1.1), and wall and CPU seconds (search
-plus its fine-tunes). Peer results are cached under --results-dir/cache/peers, keyed by the
-runner's source, its inputs and the interpreter; codesign runs are cached in --out.
+mapping), and fine-tuned by codesign's recipe (explore's default, 300 steps, the same base
+weights, scored on the test split), so the only difference is the choice. Per row: the best
+fine-tuned accuracy within MPIC latency budgets (shares of the w8a8 latency) and an Eyeriss
+energy budget, the hypervolume of the fine-tuned points (test accuracy loss x latency, and x
+energy, normalised over every row of the workload, reference 1.1), and wall and CPU seconds
+(search plus its fine-tunes). Peer results are cached under --results-dir/cache/peers, keyed by
+the runner's source, its inputs and the interpreter; codesign runs are cached in --out.
 
 Reproduce:  python benchmarks/bench_peers.py [--workloads mnist1d_cnn,digits_cnn]
             [--strategies nsga2,hawq,random] [--peers plinio,nncf,aimet] [--threads 1]

@@ -84,3 +84,26 @@ def bits_holding(t: torch.Tensor, bits: list[int]) -> int:
     tensor's width, read off its values; 32 when none does)."""
     n = int(torch.unique(t).numel())
     return next((b for b in sorted(bits) if n <= 2**b), 32)
+
+
+def input_bits(
+    model: nn.Module, modules: dict[str, nn.Module], x: torch.Tensor, a_bits: list[int]
+) -> dict[str, int]:
+    """Per named module of `model`, the bits its input holds (`bits_holding`) when `model`
+    runs `x`: read off the distinct values each input takes, through forward pre-hooks."""
+    seen: dict[str, torch.Tensor] = {}
+    handles = []
+    for name, m in modules.items():
+
+        def hook(_m, args, name=name):  # noqa: ANN001, ANN202
+            seen[name] = args[0].detach()
+
+        handles.append(m.register_forward_pre_hook(hook))
+    try:
+        with torch.no_grad():
+            model.eval()
+            model(x)
+    finally:
+        for h in handles:
+            h.remove()
+    return {name: bits_holding(seen[name], a_bits) for name in modules}

@@ -26,7 +26,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from netspec import bits_holding, load_inputs, quantizable  # noqa: E402
+from netspec import input_bits, load_inputs, quantizable  # noqa: E402
 
 
 def _accuracy(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
@@ -39,9 +39,7 @@ def _accuracy(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> float
 def _bits(sim_model: torch.nn.Module, names: list[str], x: torch.Tensor, a_bits: list[int]):  # noqa: ANN202
     """Per layer (weight bits, input bits) of the sim's current state."""
     mods = dict(sim_model.named_modules())
-    seen: dict[str, torch.Tensor] = {}
-    handles = []
-    out = {}
+    out, unquantized = {}, {}
     for name in names:
         m = mods[name]
         wq = m.param_quantizers["weight"]
@@ -50,18 +48,9 @@ def _bits(sim_model: torch.nn.Module, names: list[str], x: torch.Tensor, a_bits:
         if iq is not None:
             out[name]["a"] = int(iq.bitwidth)
         else:
-
-            def hook(_m, args, name=name):  # noqa: ANN001, ANN202
-                seen[name] = args[0].detach()
-
-            handles.append(m.register_forward_pre_hook(hook))
-    with torch.no_grad():
-        sim_model.eval()
-        sim_model(x)
-    for h in handles:
-        h.remove()
-    for name, t in seen.items():
-        out[name]["a"] = bits_holding(t, a_bits)
+            unquantized[name] = m
+    for name, bits in input_bits(sim_model, unquantized, x, a_bits).items():
+        out[name]["a"] = bits
     return out
 
 

@@ -27,27 +27,17 @@ import torch
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from netspec import bits_holding, load_inputs, quantizable  # noqa: E402
+from netspec import input_bits, load_inputs, quantizable  # noqa: E402
 
 
 def _input_bits(model: nn.Module, names: list[str], x: torch.Tensor, a_bits: list[int]) -> dict:
     """Each layer's input bits, read off the distinct values its input holds."""
-    seen: dict[str, torch.Tensor] = {}
     mods = dict(model.named_modules())
-    handles = []
-    for name in names:
-        m = next(v for k, v in mods.items() if k.split(".")[-1] == name and hasattr(v, "weight"))
-
-        def hook(_m, args, name=name):  # noqa: ANN001, ANN202
-            seen[name] = args[0].detach()
-
-        handles.append(m.register_forward_pre_hook(hook))
-    with torch.no_grad():
-        model.eval()
-        model(x)
-    for h in handles:
-        h.remove()
-    return {name: bits_holding(seen[name], a_bits) for name in names}
+    layers = {
+        name: next(v for k, v in mods.items() if k.split(".")[-1] == name and hasattr(v, "weight"))
+        for name in names
+    }
+    return input_bits(model, layers, x, a_bits)
 
 
 def main(src: str, dst: str) -> None:
