@@ -21,6 +21,7 @@ Reproduce:  python benchmarks/bench_estimator_fidelity.py [--workload W] [--conf
 from __future__ import annotations
 
 import argparse
+import csv
 import time
 from pathlib import Path
 
@@ -41,6 +42,7 @@ from rich.table import Table
 from scipy.stats import kendalltau
 
 from codesign.cache import EvalCache
+from codesign.config import DEFAULT_ANCHORS
 from codesign.core.candidates import CandidateBatch
 from codesign.data import dataset_available, how_to_get
 from codesign.distributed import DaskEvaluator
@@ -65,7 +67,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument(
         "--anchors",
         type=int,
-        default=8,
+        default=DEFAULT_ANCHORS,
         help="fine-tuned anchors the estimators are calibrated on, as explore's flag (0: none)",
     )
     ap.add_argument("--workers", type=int, default=2)
@@ -82,6 +84,11 @@ def main(argv: list[str] | None = None) -> None:
         type=int,
         default=1,
         help="average the reference over this many fine-tune seeds",
+    )
+    ap.add_argument(
+        "--rows",
+        default=None,
+        help="also write one CSV row per configuration (its bits, the reference, each estimate)",
     )
     add_pipeline_args(ap, finetune=False)
     args, _ = parse(ap, argv)
@@ -172,6 +179,8 @@ def main(argv: list[str] | None = None) -> None:
         )
     est[f"the same fine-tunes, seeds {r}..{2 * r - 1} (noise ceiling)"] = again
     fp_test = fp_ho
+    if args.rows:
+        _write_rows(Path(args.rows), configs, ref, est)
     table = Table(
         title=f"{args.configs} random MPIC configurations of {wl.name}, per "
         f"{args.granularity}: estimators "
@@ -198,7 +207,7 @@ def main(argv: list[str] | None = None) -> None:
     reproduce = [
         *("--workload", wl.name, *(("--data", args.data) if args.data else ())),
         *("--configs", str(args.configs), "--steps", str(args.steps), "--seed", str(args.seed)),
-        *(("--anchors", str(args.anchors)) if args.anchors != 8 else ()),
+        *(("--anchors", str(args.anchors)) if args.anchors != DEFAULT_ANCHORS else ()),
         *(("--granularity", args.granularity) if args.granularity != "layer" else ()),
         *("--heldout", args.heldout, "--ref-seeds", str(args.ref_seeds)),
         *(("--workers", str(args.workers)) if args.workers != 2 else ()),
@@ -211,6 +220,28 @@ def main(argv: list[str] | None = None) -> None:
         page="estimator_fidelity",
         block=f"{wl.name}-{args.granularity}-seed{args.seed}",
     )
+
+
+def _write_rows(path: Path, configs: list, ref: np.ndarray, est: dict) -> None:
+    """One CSV row per configuration: activation bits and weight bits per layer (a layer's
+    channels as `bits x count` runs), the fine-tuned reference and every estimate."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["act_bits", "weight_bits", "finetuned", *est])
+        for i, (act, wbits) in enumerate(configs):
+            layers = [
+                "+".join(f"{b}x{list(wb).count(b)}" for b in sorted(set(wb), reverse=True))
+                for wb in wbits
+            ]
+            w.writerow(
+                [
+                    " ".join(map(str, act)),
+                    " ".join(layers),
+                    f"{ref[i]:.2f}",
+                    *(f"{e[i]:.2f}" for e in est.values()),
+                ]
+            )
 
 
 def _one(w: tuple[int, ...]) -> int | tuple[int, ...]:

@@ -308,6 +308,15 @@ def _print_front(res: Any) -> None:
         )
     if has_acc:
         out.print(f"full precision: {front.fp_accuracy:.2f}% on held-out data")
+        errs = front.estimate_errors()
+        if errs:
+            gap = np.array([ft - est for _, est, ft in errs])
+            worst = int(np.abs(gap).argmax())
+            out.print(
+                f"estimates against fine-tunes ({len(errs)} points): mean |error| "
+                f"{np.abs(gap).mean():.2f} pp, {int((np.abs(gap) <= 3).sum())} within 3 pp, "
+                f"largest {gap[worst]:+.2f} pp (#{errs[worst][0]})"
+            )
     out.print(f"report: {res.run_dir / 'pareto.html'}")
     out.print(f"export a point: codesign export {res.run_dir} --pick N")
 

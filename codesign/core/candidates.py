@@ -342,6 +342,16 @@ class Front:
             return None
         return min(100.0, max(0.0, self.fp_accuracy - c.est_accuracy_loss))
 
+    def estimate_errors(self) -> list[tuple[int, float, float]]:
+        """(row, estimated accuracy, fine-tuned accuracy) of every point that has both, in
+        front order: how far the estimates the search steered by were from what measured them."""
+        out = []
+        for r, c in enumerate(self.candidates):
+            est, ft = self.est_accuracy(c), c.finetuned_accuracy
+            if est is not None and ft is not None:
+                out.append((r, est, ft))
+        return out
+
     def objective_value(
         self, c: Candidate, objective: Objective, measured: bool = False
     ) -> float | None:

@@ -34,7 +34,10 @@ class SearchSpace(Protocol):
         ...
 
     def seeds(self) -> np.ndarray:
-        """Genomes every search should start from (e.g. every uniform configuration)."""
+        """Genomes every search should start from (e.g. every uniform configuration).
+
+        A space may also offer ``initial(n, rng)``, the rest of a first population (the
+        per-channel spaces mix in layer-wise genomes); without it a search draws uniformly."""
         ...
 
 

@@ -332,11 +332,7 @@ def parallel_figure(front: Front) -> go.Figure | None:
 def error_figure(front: Front) -> go.Figure | None:
     """The estimator against the fine-tunes: estimated and fine-tuned accuracy of each point
     that has both, with the diagonal."""
-    pts = [
-        (r, front.est_accuracy(c), c.finetuned_accuracy)
-        for r, c in enumerate(front.candidates)
-        if c.finetuned_accuracy is not None and front.est_accuracy(c) is not None
-    ]
+    pts = front.estimate_errors()
     if not pts:
         return None
     est = [p[1] for p in pts]

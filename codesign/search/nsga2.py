@@ -108,8 +108,13 @@ class NSGA2Strategy:
         """Prepare NSGA-II over `space` (same `seed`, same search)."""
         rng = np.random.default_rng(seed)
         seeds = space.seeds()[: self.pop_size]
-        rand = rng.integers(0, space.xu + 1, size=(self.pop_size - len(seeds), space.n_var))
-        X0 = np.vstack([seeds, rand.astype(np.float64)])
+        rest = self.pop_size - len(seeds)
+        initial = getattr(space, "initial", None)  # a space's own first draws, where it has them
+        if initial is not None:
+            rand = initial(rest, rng)
+        else:
+            rand = rng.integers(0, space.xu + 1, size=(rest, space.n_var)).astype(np.float64)
+        X0 = np.vstack([seeds, rand])
         self._algo = NSGA2(
             pop_size=self.pop_size,
             sampling=X0,

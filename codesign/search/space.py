@@ -102,6 +102,9 @@ def _level_index(levels: np.ndarray, bits: int) -> int:
     return int(hit[0]) if len(hit) else 0
 
 
+LAYERWISE_SHARE = 0.5  # of a per-channel search's first population (`initial`)
+
+
 def _add_act_genes(space, tables: CostTables, xu: list[int]) -> None:  # noqa: ANN001
     """Append one activation gene per layer to the weight genes' upper bounds `xu` and set the
     bounds, gene kinds (all ordered) and sizes of a per-channel `space`."""
@@ -189,6 +192,19 @@ class ChannelCountSpace:
         row[self.act_offset :] = act_index
         return row
 
+    def encode_layerwise(self, level_index: np.ndarray, act_index: np.ndarray) -> np.ndarray:
+        """The genome with every channel of layer l at ``levels[l][level_index[l]]`` (a
+        non-zero level) and its activation at ``act_bits[act_index[l]]``: a layer-wise
+        configuration, which this space holds too."""
+        row = np.zeros(self.n_var)
+        for li, lv in enumerate(self.levels):
+            n = len(lv) - 1
+            i = int(level_index[li])
+            K = len(self.ranking[li])
+            row[self.offsets[li] : self.offsets[li] + n] = [0] * i + [K] * (n - i)
+        row[self.act_offset :] = act_index
+        return row
+
     def seeds(self) -> np.ndarray:
         """The uniform configurations (every channel of every layer alike)."""
         return np.asarray(
@@ -198,6 +214,17 @@ class ChannelCountSpace:
                 for ai in range(len(self.tables.act_bits))
             ]
         )
+
+    def initial(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        """A first population of `n` genomes: `LAYERWISE_SHARE` of them layer-wise (each
+        layer at one random non-zero level, random activations), the rest drawn uniformly."""
+        k = int(round(LAYERWISE_SHARE * n))
+        lo = np.array([1 if lv[0] == 0 and len(lv) > 1 else 0 for lv in self.levels])
+        hi = np.array([len(lv) for lv in self.levels])
+        levels = rng.integers(lo, hi, size=(k, self.num_layers))
+        acts = rng.integers(0, len(self.tables.act_bits), size=(k, self.num_layers))
+        rows = [self.encode_layerwise(lv, a) for lv, a in zip(levels, acts)]
+        return np.vstack([np.reshape(rows, (k, self.n_var)), self.random(n - k, rng)])
 
     def random(self, n: int, rng: np.random.Generator) -> np.ndarray:
         """`n` genomes drawn uniformly from the space."""
@@ -253,6 +280,23 @@ class GroupSpace:
                 row[self.act_offset :] = ai
                 rows.append(row)
         return np.asarray(rows)
+
+    def initial(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        """A first population of `n` genomes: `LAYERWISE_SHARE` of them layer-wise (every
+        group of a layer at one random non-zero level, random activations), the rest drawn
+        uniformly."""
+        k = int(round(LAYERWISE_SHARE * n))
+        lo = np.array([1 if lv[0] == 0 and len(lv) > 1 else 0 for lv in self.levels])
+        hi = np.array([len(lv) for lv in self.levels])
+        levels = rng.integers(lo, hi, size=(k, self.num_layers))
+        rows = np.zeros((k, self.n_var))
+        for li in range(self.num_layers):
+            o = self.offsets[li]
+            rows[:, o : o + len(self.sizes[li])] = levels[:, li : li + 1]
+        rows[:, self.act_offset :] = rng.integers(
+            0, len(self.tables.act_bits), size=(k, self.num_layers)
+        )
+        return np.vstack([rows, self.random(n - k, rng)])
 
     def random(self, n: int, rng: np.random.Generator) -> np.ndarray:
         """`n` genomes drawn uniformly from the space."""

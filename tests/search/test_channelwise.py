@@ -302,3 +302,27 @@ def test_the_channel_front_reaches_uniform_w8a8(run_explore, results_dir):
 
     note = RunDir(res.run_dir).read_info()["finetune"]
     assert note["baselines"] >= 1, note
+
+
+@pytest.mark.parametrize("granularity", ["channel", "group:4"])
+def test_a_per_channel_first_population_holds_layerwise_genomes(mpic, graphs, granularity):
+    """Half of a per-channel search's first draws are layer-wise configurations (each layer's
+    channels at one non-zero bit-width, the layers differing), the space's own subset where
+    the best layer-wise points lie; the other half are uniform draws, which prune."""
+    g = graphs("digits_cnn")
+    t = build_tables(g, mpic)
+    ranking = [np.arange(int(k)) for k in t.channels]
+    space = make_space(t, [int(k) for k in t.channels], granularity, ranking)
+    X = space.initial(40, np.random.default_rng(0))
+    assert X.shape == (40, space.n_var)
+    assert ((X >= space.xl) & (X <= space.xu)).all()
+    b = space.decode(X)
+    per_layer = np.array(
+        [[len(set(w[i].tolist())) == 1 and w[i, 0] > 0 for w in b.weight_bits] for i in range(40)]
+    )
+    layerwise = per_layer.all(axis=1)
+    assert layerwise[:20].all() and not layerwise[20:].all()
+    # the layer-wise half is not just the uniform seeds: layers take different bit-widths
+    assert any(len({int(w[i, 0]) for w in b.weight_bits[:-1]}) > 1 for i in range(20))
+    # same seed, same draws
+    assert (space.initial(40, np.random.default_rng(0)) == X).all()
