@@ -168,7 +168,13 @@ def main(argv: list[str] | None = None) -> None:
         *(["--pop-size", str(args.pop_size)] if args.pop_size else []),
         *pipeline_argv(args),
     ]
-    show(console(140), table, reproduce=command("bench_channelwise.py", reproduce))
+    show(
+        console(140),
+        table,
+        reproduce=command("bench_channelwise.py", reproduce),
+        page="channelwise",
+        block=args.workloads.replace(",", "+"),
+    )
 
 
 if __name__ == "__main__":
