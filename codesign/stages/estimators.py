@@ -216,6 +216,21 @@ ANCHOR_POOL = 256  # random configurations of the run's space the anchors are pi
 ANCHOR_HEADER = ["anchor", "raw_est_accuracy", "val_accuracy", "calibrated_est_accuracy", "key"]
 
 
+def anchor_picks(ranked: np.ndarray, lowest: int | None, k: int) -> np.ndarray:
+    """`k` anchors from `ranked` (configuration indices, best estimate first): `lowest` (when
+    given) and the rest spread evenly over the ranking from its first to its last, in ranking
+    order; fewer when the ranking is shorter."""
+
+    def spread(n: int) -> list[int]:
+        idx = np.unique(np.round(np.linspace(0, len(ranked) - 1, n)).astype(int)) if n > 0 else []
+        return [int(ranked[i]) for i in idx]
+
+    chosen = spread(k - 1) + ([int(lowest)] if lowest is not None and k > 0 else [])
+    chosen += [i for i in spread(k) if i not in chosen]  # back to k if `lowest` was spread
+    order = {int(i): n for n, i in enumerate(ranked)}
+    return np.array(sorted(list(dict.fromkeys(chosen))[:k], key=order.get), dtype=np.intp)
+
+
 def anchor(
     ctx: Context, est: AccuracyEstimator, ev: DaskEvaluator, prog: Progress
 ) -> AccuracyEstimator:
@@ -254,15 +269,7 @@ def anchor(
             max(int(w[i].max()) for w in batch.weight_bits),
         ),
     )
-
-    def spread(n: int) -> list[int]:
-        idx = np.unique(np.round(np.linspace(0, len(ranked) - 1, n)).astype(int)) if n else []
-        return [int(ranked[i]) for i in idx]
-
-    chosen = spread(k - 1) + ([lowest] if lowest in set(pool.tolist()) else [])
-    chosen += [i for i in spread(k) if i not in chosen]  # back to k if `lowest` was spread
-    order = {int(i): n for n, i in enumerate(ranked)}  # best first, as anchors.csv lists them
-    picks = np.array(sorted(list(dict.fromkeys(chosen))[:k], key=order.get), dtype=np.intp)
+    picks = anchor_picks(ranked, lowest if lowest in set(pool.tolist()) else None, k)
     raw_of = dict(zip(pool.tolist(), raw.tolist()))
     tasks = [finetune_task(ctx, batch.precisions(int(i)), "val") for i in picks]
     bar = prog.add_task(f"fine-tuning {len(tasks)} anchors", total=len(tasks))

@@ -68,3 +68,19 @@ def test_a_run_calibrates_on_its_anchors_and_records_them(small_run):
     sq_raw = np.square(np.subtract(raw, val)).mean()
     sq_cal = np.square(np.subtract(cal, val)).mean()
     assert sq_cal <= sq_raw + 1e-6
+
+
+def test_anchors_hold_the_lowest_uniform_configuration_and_spread_the_rest():
+    from codesign.stages.estimators import anchor_picks
+
+    ranked = np.array([7, 3, 9, 1, 4, 8, 2, 6, 5, 0])  # configuration indices, best first
+    # the lowest uniform configuration (index 4, in the middle of the ranking) is always one
+    picks = anchor_picks(ranked, 4, 4)
+    assert len(picks) == 4 and 4 in picks and {7, 0} <= set(picks.tolist())
+    assert list(picks) == sorted(picks, key=list(ranked).index)  # in ranking order
+    # where the spread already holds it, the spread gives all k
+    assert list(anchor_picks(ranked, 0, 3)) == [7, 4, 0]
+    assert list(anchor_picks(ranked, None, 3)) == [7, 4, 0]
+    # never more than the ranking holds, nothing for k = 0
+    assert len(anchor_picks(ranked[:2], 3, 5)) == 2 and len(anchor_picks(ranked, 4, 0)) == 0
+    assert list(anchor_picks(ranked, 4, 1)) == [4]
